@@ -1,0 +1,85 @@
+//! The crate's error type.
+
+use arrow_schema::{ArrowError, DataType};
+
+/// Everything that can go wrong in `embquant`.
+///
+/// Variants name the problem and, for bad data, the (0-based, logical) row and the
+/// dimension where it was found, so a caller can point the user at the offending value.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The array is not a vector column this crate can read.
+    #[error("unsupported vector type: expected FixedSizeList<Float16|Float32|Float64, D> or List<Float32> with equal-length rows, got {found}")]
+    UnsupportedType {
+        /// The data type that was passed.
+        found: DataType,
+    },
+    /// A code array of the wrong type was passed to a decoder.
+    #[error("unsupported code type: expected {expected}, got {found}")]
+    UnsupportedCodeType {
+        /// What the decoder reads.
+        expected: String,
+        /// The data type that was passed.
+        found: DataType,
+    },
+    /// A value is NaN or infinite.
+    #[error("non-finite value {value} at row {row}, dimension {dim}")]
+    NonFinite {
+        /// Row index within the array.
+        row: usize,
+        /// Dimension index within the vector.
+        dim: usize,
+        /// The offending value.
+        value: f64,
+    },
+    /// A vector that is itself valid holds a null item.
+    #[error("null item at row {row}, dimension {dim}: vectors may be null, their items may not")]
+    NullItem {
+        /// Row index within the array.
+        row: usize,
+        /// Dimension index within the vector.
+        dim: usize,
+    },
+    /// A `List` row has a different length than the others.
+    #[error("ragged list: row {row} has {found} items, expected {expected}")]
+    RaggedList {
+        /// First offending row.
+        row: usize,
+        /// Its length.
+        found: usize,
+        /// The length of the rows before it (or the calibration's dimension).
+        expected: usize,
+    },
+    /// Vectors and calibration (or two operands) disagree on the dimension.
+    #[error("dimension mismatch: {context} has dimension {found}, expected {expected}")]
+    DimensionMismatch {
+        /// What had the wrong dimension.
+        context: String,
+        /// The expected dimension.
+        expected: usize,
+        /// The dimension found.
+        found: usize,
+    },
+    /// A calibration was requested from statistics that saw no (non-null) rows.
+    #[error("cannot calibrate from zero rows: every row was null or the input was empty")]
+    EmptyCalibration,
+    /// The calibration lacks something the operation needs.
+    #[error("calibration is missing {0}")]
+    MissingCalibrationData(&'static str),
+    /// A calibration document is malformed or inconsistent.
+    #[error("invalid calibration: {0}")]
+    InvalidCalibration(String),
+    /// An option is out of range.
+    #[error("invalid option: {0}")]
+    InvalidOption(String),
+    /// JSON (de)serialization failed.
+    #[error("calibration JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    /// An Arrow error.
+    #[error(transparent)]
+    Arrow(#[from] ArrowError),
+}
+
+/// `Result` with [`Error`] as the default error type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

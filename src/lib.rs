@@ -1,0 +1,55 @@
+//! # embquant
+//!
+//! Embedding quantization for Arrow arrays: per-dimension calibration computed streaming
+//! and in parallel, and codecs that turn `FixedSizeList<Float32, D>` embedding columns into
+//! compact fixed-size columns.
+//!
+//! - [`Stats`]: count, min, max, mean, variance and a mergeable quantile sketch per dimension.
+//! - [`Calibration`]: ranges from the statistics by a [`RangeMethod`] (`minmax`,
+//!   `quantile:p`, `meanstd:k`), versioned JSON with a content fingerprint.
+//! - Codecs, one module each under [`codec`]: [`Int8Codec`] (and its `uint8` variant),
+//!   [`Int4Codec`], [`BinaryCodec`] (sign or centered bits, `numpy.packbits` order),
+//!   [`HalfCodec`] (`f16` and `bf16`), and Matryoshka truncation ([`codec::matryoshka`]).
+//!
+//! ```
+//! use std::sync::Arc;
+//! use arrow_array::{Array, FixedSizeListArray, Float32Array};
+//! use arrow_schema::{DataType, Field};
+//! use embquant::{Calibration, Int8Codec, RangeMethod, Stats, StatsOptions};
+//!
+//! let values = Float32Array::from(vec![0.1, -0.2, 0.3, 0.05, -0.1, 0.2]);
+//! let field = Arc::new(Field::new_list_field(DataType::Float32, false));
+//! let vectors = FixedSizeListArray::new(field, 3, Arc::new(values), None);
+//!
+//! let stats = Stats::compute(&vectors, &StatsOptions::default())?;
+//! let cal = Calibration::from_stats(&stats, RangeMethod::MinMax)?;
+//! let codec = Int8Codec::new(&cal);
+//! let encoded = codec.encode(&vectors)?;
+//! assert_eq!(encoded.clipped, 0);
+//! let decoded = codec.decode(encoded.array.as_ref())?;
+//! assert_eq!(decoded.len(), 2);
+//! # Ok::<(), embquant::Error>(())
+//! ```
+#![warn(missing_docs)]
+
+pub mod calibration;
+pub mod codec;
+pub mod error;
+pub(crate) mod simd;
+pub mod sketch;
+pub mod stats;
+pub mod vectors;
+
+#[cfg(test)]
+pub(crate) mod testutil;
+
+pub use calibration::{Calibration, RangeMethod, CALIBRATION_FORMAT_VERSION};
+pub use codec::binary::{BinaryCodec, BinaryThreshold};
+pub use codec::half::{HalfCodec, HalfKind};
+pub use codec::int4::Int4Codec;
+pub use codec::int8::Int8Codec;
+pub use codec::matryoshka::{truncate, MatryoshkaOptions};
+pub use codec::Encoded;
+pub use error::{Error, Result};
+pub use stats::{Stats, StatsOptions};
+pub use vectors::Vectors;
