@@ -31,18 +31,12 @@ use crate::stats::Stats;
 /// Version of the calibration JSON written by this crate.
 pub const CALIBRATION_FORMAT_VERSION: u32 = 1;
 
-/// Ranges narrower than this are *degenerate*: the dimension is treated as constant
-/// (every value encodes to the middle code and decodes to the range's midpoint), which
-/// avoids dividing by zero or by a subnormal step. The three dead dimensions of
-/// all-MiniLM-L6-v2 (values ~1e-33) are the motivating case.
+/// Ranges no wider than this are always *degenerate* (see [`Calibration::degenerate_mask`]).
 pub const MIN_RANGE_WIDTH: f32 = 1e-30;
 
-/// Whether the range `[lo, hi]` is degenerate (see [`MIN_RANGE_WIDTH`]).
-#[inline]
-#[allow(clippy::neg_cmp_op_on_partial_ord)] // a NaN width is degenerate too
-pub fn is_degenerate(lo: f32, hi: f32) -> bool {
-    !(hi - lo > MIN_RANGE_WIDTH)
-}
+/// Ranges no wider than this fraction of the median range (over the dimensions of one
+/// calibration) are *degenerate* too.
+pub const RELATIVE_MIN_WIDTH: f32 = 1e-6;
 
 /// How the per-dimension range `[lo, hi]` is chosen from the statistics.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -362,11 +356,27 @@ impl Calibration {
     pub fn fingerprint(&self) -> &str {
         &self.fingerprint
     }
-    /// Dimensions whose range is degenerate (see [`MIN_RANGE_WIDTH`]).
+    /// Which dimensions are *degenerate*: their range is no wider than
+    /// `max(MIN_RANGE_WIDTH, RELATIVE_MIN_WIDTH * median range)`.
+    ///
+    /// Codecs treat a degenerate dimension as constant: every value encodes to one code and
+    /// decodes to the range's midpoint, so there is no division by zero or by a subnormal
+    /// step, and no code space is spent on noise. The three dead dimensions of
+    /// all-MiniLM-L6-v2 (values ~1e-33, with rare outliers ~5e-8, against ranges ~0.3 in the
+    /// other dimensions) are the motivating case. Clipping is still counted against the
+    /// recorded `[lo, hi]`.
+    pub fn degenerate_mask(&self) -> Vec<bool> {
+        let widths: Vec<f32> = self.lo.iter().zip(&self.hi).map(|(l, h)| h - l).collect();
+        let mut sorted = widths.clone();
+        sorted.sort_by(f32::total_cmp);
+        let floor = MIN_RANGE_WIDTH.max(sorted[sorted.len() / 2] * RELATIVE_MIN_WIDTH);
+        widths.iter().map(|&w| w.is_nan() || w <= floor).collect()
+    }
+
+    /// Indices of the degenerate dimensions (see [`Calibration::degenerate_mask`]).
     pub fn degenerate_dims(&self) -> Vec<usize> {
-        (0..self.dim)
-            .filter(|&d| is_degenerate(self.lo[d], self.hi[d]))
-            .collect()
+        let mask = self.degenerate_mask();
+        (0..self.dim).filter(|&d| mask[d]).collect()
     }
 }
 

@@ -18,7 +18,7 @@ use arrow_array::Array;
 use super::{
     binary_codes, decode_rows, decoded, encode_rows, fixed_binary, read_vectors, row_nulls, Encoded,
 };
-use crate::calibration::{is_degenerate, Calibration};
+use crate::calibration::Calibration;
 use crate::error::Result;
 
 /// Per-dimension parameters of the int4 codec.
@@ -26,7 +26,9 @@ use crate::error::Result;
 pub struct Int4Codec {
     dim: usize,
     lo: Vec<f32>,
-    hi: Vec<f32>,
+    /// Clip bounds: `[lo, hi]`, or unbounded for degenerate dimensions.
+    clip_lo: Vec<f32>,
+    clip_hi: Vec<f32>,
     inv: Vec<f32>,
     base: Vec<f32>,
     step: Vec<f32>,
@@ -40,15 +42,18 @@ impl Int4Codec {
         let mut c = Int4Codec {
             dim,
             lo: cal.lo().to_vec(),
-            hi: cal.hi().to_vec(),
+            clip_lo: cal.lo().to_vec(),
+            clip_hi: cal.hi().to_vec(),
             inv: vec![0.0; dim],
             base: cal.lo().to_vec(),
             step: vec![0.0; dim],
             fingerprint: cal.fingerprint().to_string(),
         };
-        for d in 0..dim {
+        for (d, degenerate) in cal.degenerate_mask().into_iter().enumerate() {
             let (lo, hi) = (cal.lo()[d], cal.hi()[d]);
-            if is_degenerate(lo, hi) {
+            if degenerate {
+                c.clip_lo[d] = f32::NEG_INFINITY;
+                c.clip_hi[d] = f32::INFINITY;
                 c.base[d] = lo + (hi - lo) * 0.5;
             } else {
                 c.step[d] = (hi - lo) / 15.0;
@@ -121,7 +126,8 @@ impl Int4Codec {
             src.len() % dim == 0 && out.len() == src.len() / dim * w,
             "slices are not whole rows"
         );
-        let (lo, hi, inv) = (&self.lo[..dim], &self.hi[..dim], &self.inv[..dim]);
+        let (lo, inv) = (&self.lo[..dim], &self.inv[..dim]);
+        let (clip_lo, clip_hi) = (&self.clip_lo[..dim], &self.clip_hi[..dim]);
         let mut levels = vec![0u8; 2 * w];
         let mut clipped = 0u64;
         for (r, (x, o)) in src
@@ -135,7 +141,7 @@ impl Int4Codec {
             for d in 0..dim {
                 let v = x[d];
                 bad |= (v.to_bits() & 0x7f80_0000 == 0x7f80_0000) as u32;
-                clip += ((v < lo[d]) | (v > hi[d])) as u32;
+                clip += ((v < clip_lo[d]) | (v > clip_hi[d])) as u32;
                 let t = (v - lo[d]) * inv[d] + 0.5;
                 lv[d] = t.clamp(0.0, 15.0) as u8;
             }
@@ -164,7 +170,7 @@ impl Int4Codec {
             if !v.is_finite() {
                 return Err(r);
             }
-            clipped += (v < self.lo[d] || v > self.hi[d]) as u64;
+            clipped += (v < self.clip_lo[d] || v > self.clip_hi[d]) as u64;
             let level = ((v - self.lo[d]) * self.inv[d] + 0.5)
                 .clamp(0.0, 15.0)
                 .floor() as u8;
@@ -210,7 +216,7 @@ mod tests {
             &DataType::FixedSizeBinary(dim.div_ceil(2) as i32)
         );
         let dec = codec.decode(enc.array.as_ref()).unwrap();
-        check_round_trip(&s, &dec, cal.lo(), cal.hi(), codec.step());
+        check_round_trip(&s, &dec, &cal, codec.step());
     }
 
     #[test]
@@ -256,7 +262,7 @@ mod tests {
             let codec = Int4Codec::new(&cal);
             let s = a.slice(1, rows - 1);
             let dec = codec.decode(codec.encode(&s).unwrap().array.as_ref()).unwrap();
-            check_round_trip(&s, &dec, cal.lo(), cal.hi(), codec.step());
+            check_round_trip(&s, &dec, &cal, codec.step());
         }
     }
 

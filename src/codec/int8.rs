@@ -7,8 +7,8 @@
 //! stores `u` itself, for tools that expect unsigned codes. For values inside `[lo, hi]`
 //! the round trip error is at most `step / 2` (plus `f32` rounding).
 //!
-//! A degenerate dimension (`hi - lo <= MIN_RANGE_WIDTH`) encodes every value to the middle
-//! level (int8 code 0) and decodes to `(lo + hi) / 2`.
+//! A degenerate dimension (see [`Calibration::degenerate_mask`]) encodes every value to the
+//! middle level (int8 code 0) and decodes to `(lo + hi) / 2`.
 //!
 //! Output: `FixedSizeList<Int8, D>` (or `<UInt8, D>`).
 
@@ -19,7 +19,7 @@ use arrow_schema::DataType;
 use super::{
     decode_rows, decoded, encode_rows, fixed_list, list_codes, read_vectors, row_nulls, Encoded,
 };
-use crate::calibration::{is_degenerate, Calibration};
+use crate::calibration::Calibration;
 use crate::error::Result;
 
 /// Per-dimension parameters of the int8 codec.
@@ -27,7 +27,9 @@ use crate::error::Result;
 pub struct Int8Codec {
     dim: usize,
     lo: Vec<f32>,
-    hi: Vec<f32>,
+    /// Clip bounds: `[lo, hi]`, or unbounded for degenerate dimensions.
+    clip_lo: Vec<f32>,
+    clip_hi: Vec<f32>,
     /// `1 / step` (0 for degenerate dimensions).
     inv: Vec<f32>,
     /// 0.5 (round half up), or 128.5 for degenerate dimensions (middle level).
@@ -45,16 +47,19 @@ impl Int8Codec {
         let mut c = Int8Codec {
             dim,
             lo: cal.lo().to_vec(),
-            hi: cal.hi().to_vec(),
+            clip_lo: cal.lo().to_vec(),
+            clip_hi: cal.hi().to_vec(),
             inv: vec![0.0; dim],
             bias: vec![0.5; dim],
             base: cal.lo().to_vec(),
             step: vec![0.0; dim],
             fingerprint: cal.fingerprint().to_string(),
         };
-        for d in 0..dim {
+        for (d, degenerate) in cal.degenerate_mask().into_iter().enumerate() {
             let (lo, hi) = (cal.lo()[d], cal.hi()[d]);
-            if is_degenerate(lo, hi) {
+            if degenerate {
+                c.clip_lo[d] = f32::NEG_INFINITY;
+                c.clip_hi[d] = f32::INFINITY;
                 c.bias[d] = 128.5;
                 c.base[d] = lo + (hi - lo) * 0.5;
             } else {
@@ -165,8 +170,8 @@ impl Int8Codec {
         xor: u8,
     ) -> std::result::Result<u64, usize> {
         let dim = self.dim;
-        let (lo, hi) = (&self.lo[..dim], &self.hi[..dim]);
-        let (inv, bias) = (&self.inv[..dim], &self.bias[..dim]);
+        let (clip_lo, clip_hi) = (&self.clip_lo[..dim], &self.clip_hi[..dim]);
+        let (lo, inv, bias) = (&self.lo[..dim], &self.inv[..dim], &self.bias[..dim]);
         let mut clipped = 0u64;
         for (r, (x, o)) in src
             .chunks_exact(dim)
@@ -179,7 +184,7 @@ impl Int8Codec {
             for d in 0..dim {
                 let v = x[d];
                 bad |= (v.to_bits() & 0x7f80_0000 == 0x7f80_0000) as u32;
-                clip += ((v < lo[d]) | (v > hi[d])) as u32;
+                clip += ((v < clip_lo[d]) | (v > clip_hi[d])) as u32;
                 let t = (v - lo[d]) * inv[d] + bias[d];
                 let t = t.clamp(0.0, 255.0);
                 o[d] = (t as u8) ^ xor;
@@ -206,7 +211,7 @@ impl Int8Codec {
             if !v.is_finite() {
                 return Err(i / self.dim);
             }
-            if v < self.lo[d] || v > self.hi[d] {
+            if v < self.clip_lo[d] || v > self.clip_hi[d] {
                 clipped += 1;
             }
             let t = ((v - self.lo[d]) * self.inv[d] + self.bias[d]).clamp(0.0, 255.0);
@@ -261,7 +266,7 @@ mod tests {
             &DataType::new_fixed_size_list(DataType::Int8, dim as i32, false)
         );
         let dec = codec.decode(enc.array.as_ref()).unwrap();
-        check_round_trip(&sliced, &dec, cal.lo(), cal.hi(), codec.step());
+        check_round_trip(&sliced, &dec, &cal, codec.step());
         // uint8 codes are the int8 codes + 128.
         let u = codec.encode_uint8(&sliced).unwrap();
         let (ci, cu) = (enc.array.as_fixed_size_list(), u.array.as_fixed_size_list());
@@ -321,8 +326,43 @@ mod tests {
             let codec = Int8Codec::new(&cal);
             let s = a.slice(offset, rows - offset);
             let dec = codec.decode(codec.encode(&s).unwrap().array.as_ref()).unwrap();
-            check_round_trip(&s, &dec, cal.lo(), cal.hi(), codec.step());
+            check_round_trip(&s, &dec, &cal, codec.step());
         }
+    }
+
+    #[test]
+    fn dead_and_constant_dimensions_round_trip_without_nan() {
+        // dims 0-4: normal; dim 5: MiniLM-style dead (~1e-33 with a rare -5e-8 outlier);
+        // dim 6: exactly constant; dim 7: subnormal values.
+        let mut rng = Rng::new(5);
+        let mut values = Vec::new();
+        for r in 0..500 {
+            let dead = if r == 17 {
+                -5e-8
+            } else {
+                1e-33 * rng.uniform()
+            };
+            values.extend((0..5).map(|_| rng.normal() * 0.1));
+            values.extend([dead, 0.25, 1e-40 * rng.uniform()]);
+        }
+        let a = crate::codec::tests::with_values(&vectors_array(500, 8, 1, 0.0), values);
+        let cal = calibrate(&a);
+        assert_eq!(cal.degenerate_dims(), vec![5, 6, 7]);
+        let codec = Int8Codec::new(&cal);
+        let enc = codec.encode(&a).unwrap();
+        assert_eq!(enc.clipped, 0);
+        let list = enc.array.as_fixed_size_list();
+        let codes = list.values().as_primitive::<Int8Type>().values();
+        assert!((0..500).all(|r| codes[r * 8 + 5..r * 8 + 8] == [0, 0, 0]));
+        let dec = codec.decode(enc.array.as_ref()).unwrap();
+        let out = dec.values().as_primitive::<Float32Type>().values();
+        assert!(out.iter().all(|x| x.is_finite()));
+        assert!((0..500).all(|r| out[r * 8 + 6] == 0.25 && out[r * 8 + 5].abs() < 3e-8));
+        check_round_trip(&a, &dec, &cal, codec.step());
+        // Values far outside a degenerate range are not counted as clipped.
+        let mut src = vec![0f32; 8];
+        src[5] = 1.0;
+        assert_eq!(codec.encode_slice(&src, &mut [0u8; 8], 0x80), Ok(0));
     }
 
     #[test]

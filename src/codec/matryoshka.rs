@@ -150,16 +150,14 @@ mod tests {
         check_round_trip(
             &t,
             &i8c.decode(i8c.encode(&t).unwrap().array.as_ref()).unwrap(),
-            cal.lo(),
-            cal.hi(),
+            &cal,
             i8c.step(),
         );
         let i4c = Int4Codec::new(&cal);
         check_round_trip(
             &t,
             &i4c.decode(i4c.encode(&t).unwrap().array.as_ref()).unwrap(),
-            cal.lo(),
-            cal.hi(),
+            &cal,
             i4c.step(),
         );
         assert_eq!(

@@ -232,10 +232,10 @@ pub(crate) mod tests {
     pub fn check_round_trip(
         input: &dyn Array,
         decoded: &FixedSizeListArray,
-        lo: &[f32],
-        hi: &[f32],
+        cal: &Calibration,
         step: &[f32],
     ) {
+        let (lo, hi, degenerate) = (cal.lo(), cal.hi(), cal.degenerate_mask());
         let v = Vectors::try_new(input).unwrap();
         assert_eq!(decoded.len(), v.len());
         let dec = decoded.values().as_primitive::<Float32Type>().values();
@@ -252,7 +252,7 @@ pub(crate) mod tests {
                 }
                 let y = dec[r * dim + d];
                 let mag = lo[d].abs().max(hi[d].abs());
-                let half = if crate::calibration::is_degenerate(lo[d], hi[d]) {
+                let half = if degenerate[d] {
                     (hi[d] - lo[d]) * 0.5
                 } else {
                     step[d] * 0.5
