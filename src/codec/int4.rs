@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use arrow_array::Array;
 
+use super::affine::Affine;
 use super::{
     binary_codes, decode_rows, decoded, encode_rows, fixed_binary, read_vectors, row_nulls, Encoded,
 };
@@ -24,12 +25,10 @@ use crate::error::Result;
 /// Per-dimension parameters of the int4 codec.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Int4Codec {
-    dim: usize,
-    lo: Vec<f32>,
-    /// Clip bounds: `[lo, hi]`, or unbounded for degenerate dimensions.
-    clip_lo: Vec<f32>,
-    clip_hi: Vec<f32>,
-    inv: Vec<f32>,
+    /// Level kernel: `lo`, `1 / step` (0 for degenerate dimensions), bias 0.5, clip bounds
+    /// (unbounded when degenerate), 15 as the top level.
+    affine: Affine,
+    /// Decoded value of level 0.
     base: Vec<f32>,
     step: Vec<f32>,
     fingerprint: String,
@@ -39,38 +38,33 @@ impl Int4Codec {
     /// The codec for a calibration.
     pub fn new(cal: &Calibration) -> Self {
         let dim = cal.dim();
-        let mut c = Int4Codec {
-            dim,
-            lo: cal.lo().to_vec(),
-            clip_lo: cal.lo().to_vec(),
-            clip_hi: cal.hi().to_vec(),
-            inv: vec![0.0; dim],
-            base: cal.lo().to_vec(),
-            step: vec![0.0; dim],
+        let degenerate = cal.degenerate_mask();
+        let (affine, step) = Affine::new(cal.lo(), cal.hi(), &degenerate, 15.0, 0.0);
+        let base = (0..dim)
+            .map(|d| {
+                if degenerate[d] {
+                    cal.lo()[d] + (cal.hi()[d] - cal.lo()[d]) * 0.5
+                } else {
+                    cal.lo()[d]
+                }
+            })
+            .collect();
+        Int4Codec {
+            affine,
+            base,
+            step,
             fingerprint: cal.fingerprint().to_string(),
-        };
-        for (d, degenerate) in cal.degenerate_mask().into_iter().enumerate() {
-            let (lo, hi) = (cal.lo()[d], cal.hi()[d]);
-            if degenerate {
-                c.clip_lo[d] = f32::NEG_INFINITY;
-                c.clip_hi[d] = f32::INFINITY;
-                c.base[d] = lo + (hi - lo) * 0.5;
-            } else {
-                c.step[d] = (hi - lo) / 15.0;
-                c.inv[d] = 15.0 / (hi - lo);
-            }
         }
-        c
     }
 
     /// Vector dimension.
     pub fn dim(&self) -> usize {
-        self.dim
+        self.affine.dim
     }
 
     /// Bytes per encoded vector: `ceil(D / 2)`.
     pub fn width(&self) -> usize {
-        self.dim.div_ceil(2)
+        self.dim().div_ceil(2)
     }
 
     /// Per-dimension quantization step (0 for degenerate dimensions).
@@ -85,7 +79,7 @@ impl Int4Codec {
 
     /// Encodes a vector column to `FixedSizeBinary(ceil(D / 2))`.
     pub fn encode(&self, array: &dyn Array) -> Result<Encoded> {
-        let v = read_vectors(array, self.dim)?;
+        let v = read_vectors(array, self.dim())?;
         let (codes, clipped) =
             encode_rows(&v, self.width(), |src, out| self.encode_slice(src, out))?;
         let array = Arc::new(fixed_binary(codes, self.width(), v.nulls().cloned()));
@@ -95,39 +89,22 @@ impl Int4Codec {
     /// Decodes `FixedSizeBinary(ceil(D / 2))` codes to `FixedSizeList<Float32, D>`.
     pub fn decode(&self, codes: &dyn Array) -> Result<arrow_array::FixedSizeListArray> {
         let bytes = binary_codes(codes, self.width(), "int4")?;
-        let values = decode_rows(bytes, self.width(), self.dim, |c, o| {
+        let values = decode_rows(bytes, self.width(), self.dim(), |c, o| {
             self.decode_slice(c, o)
         });
-        Ok(decoded(values, self.dim, row_nulls(codes)))
+        Ok(decoded(values, self.dim(), row_nulls(codes)))
     }
 
     /// Slice kernel: encodes whole rows of `src` into packed nibbles. Returns the number
     /// of values outside `[lo, hi]`, or `Err(row)` for the first row holding a NaN or
     /// infinity.
     pub fn encode_slice(&self, src: &[f32], out: &mut [u8]) -> std::result::Result<u64, usize> {
-        #[cfg(target_arch = "x86_64")]
-        if crate::simd::has_avx2() {
-            // SAFETY: AVX2 was detected at run time.
-            return unsafe { self.encode_slice_avx2(src, out) };
-        }
-        self.encode_slice_generic(src, out)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    fn encode_slice_avx2(&self, src: &[f32], out: &mut [u8]) -> std::result::Result<u64, usize> {
-        self.encode_slice_generic(src, out)
-    }
-
-    #[inline(always)]
-    fn encode_slice_generic(&self, src: &[f32], out: &mut [u8]) -> std::result::Result<u64, usize> {
-        let (dim, w) = (self.dim, self.width());
+        let (dim, w) = (self.dim(), self.width());
         assert!(
             src.len() % dim == 0 && out.len() == src.len() / dim * w,
             "slices are not whole rows"
         );
-        let (lo, inv) = (&self.lo[..dim], &self.inv[..dim]);
-        let (clip_lo, clip_hi) = (&self.clip_lo[..dim], &self.clip_hi[..dim]);
+        // Levels of one row (padded to an even count with a zero level), then nibble pairs.
         let mut levels = vec![0u8; 2 * w];
         let mut clipped = 0u64;
         for (r, (x, o)) in src
@@ -135,20 +112,7 @@ impl Int4Codec {
             .zip(out.chunks_exact_mut(w))
             .enumerate()
         {
-            let (x, lv) = (&x[..dim], &mut levels[..dim]);
-            let mut bad = 0u32;
-            let mut clip = 0u32;
-            for d in 0..dim {
-                let v = x[d];
-                bad |= (v.to_bits() & 0x7f80_0000 == 0x7f80_0000) as u32;
-                clip += ((v < clip_lo[d]) | (v > clip_hi[d])) as u32;
-                let t = (v - lo[d]) * inv[d] + 0.5;
-                lv[d] = t.clamp(0.0, 15.0) as u8;
-            }
-            if bad != 0 {
-                return Err(r);
-            }
-            clipped += clip as u64;
+            clipped += self.affine.row(x, &mut levels[..dim], 0).ok_or(r)? as u64;
             for (o, pair) in o.iter_mut().zip(levels.chunks_exact(2)) {
                 *o = (pair[0] << 4) | pair[1];
             }
@@ -162,7 +126,7 @@ impl Int4Codec {
         src: &[f32],
         out: &mut [u8],
     ) -> std::result::Result<u64, usize> {
-        let (dim, w) = (self.dim, self.width());
+        let (dim, w, a) = (self.dim(), self.width(), &self.affine);
         out.fill(0);
         let mut clipped = 0u64;
         for (i, &v) in src.iter().enumerate() {
@@ -170,10 +134,10 @@ impl Int4Codec {
             if !v.is_finite() {
                 return Err(r);
             }
-            clipped += (v < self.clip_lo[d] || v > self.clip_hi[d]) as u64;
-            let level = ((v - self.lo[d]) * self.inv[d] + 0.5)
-                .clamp(0.0, 15.0)
-                .floor() as u8;
+            // Clipped when x is outside [lo, hi], i.e. t outside [0.5, 15.5].
+            let t = (v - a.lo[d]) * a.inv[d] + a.bias[d];
+            clipped += !(0.5..=15.5).contains(&t) as u64;
+            let level = t.clamp(0.5, 15.5).floor() as u8;
             let shift = if d % 2 == 0 { 4 } else { 0 };
             out[r * w + d / 2] |= level << shift;
         }
@@ -182,7 +146,7 @@ impl Int4Codec {
 
     /// Slice kernel: decodes whole rows of packed nibbles into `out`.
     pub fn decode_slice(&self, codes: &[u8], out: &mut [f32]) {
-        let (dim, w) = (self.dim, self.width());
+        let (dim, w) = (self.dim(), self.width());
         for (c, o) in codes.chunks_exact(w).zip(out.chunks_exact_mut(dim)) {
             for d in 0..dim {
                 let level = (c[d / 2] >> (if d % 2 == 0 { 4 } else { 0 })) & 0x0f;

@@ -14,8 +14,10 @@
 
 use arrow_array::types::{Int8Type, UInt8Type};
 use arrow_array::Array;
+use arrow_buffer::{Buffer, ScalarBuffer};
 use arrow_schema::DataType;
 
+use super::affine::Affine;
 use super::{
     decode_rows, decoded, encode_rows, fixed_list, list_codes, read_vectors, row_nulls, Encoded,
 };
@@ -25,15 +27,9 @@ use crate::error::Result;
 /// Per-dimension parameters of the int8 codec.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Int8Codec {
-    dim: usize,
-    lo: Vec<f32>,
-    /// Clip bounds: `[lo, hi]`, or unbounded for degenerate dimensions.
-    clip_lo: Vec<f32>,
-    clip_hi: Vec<f32>,
-    /// `1 / step` (0 for degenerate dimensions).
-    inv: Vec<f32>,
-    /// 0.5 (round half up), or 128.5 for degenerate dimensions (middle level).
-    bias: Vec<f32>,
+    /// Level kernel: `lo`, `1 / step` (0 for degenerate dimensions), bias 0.5 (round half
+    /// up) or 128.5 (degenerate: middle level), clip bounds (unbounded when degenerate).
+    affine: Affine,
     /// Decoded value of level 0.
     base: Vec<f32>,
     step: Vec<f32>,
@@ -44,35 +40,28 @@ impl Int8Codec {
     /// The codec for a calibration.
     pub fn new(cal: &Calibration) -> Self {
         let dim = cal.dim();
-        let mut c = Int8Codec {
-            dim,
-            lo: cal.lo().to_vec(),
-            clip_lo: cal.lo().to_vec(),
-            clip_hi: cal.hi().to_vec(),
-            inv: vec![0.0; dim],
-            bias: vec![0.5; dim],
-            base: cal.lo().to_vec(),
-            step: vec![0.0; dim],
+        let degenerate = cal.degenerate_mask();
+        let (affine, step) = Affine::new(cal.lo(), cal.hi(), &degenerate, 255.0, 128.0);
+        let base = (0..dim)
+            .map(|d| {
+                if degenerate[d] {
+                    cal.lo()[d] + (cal.hi()[d] - cal.lo()[d]) * 0.5
+                } else {
+                    cal.lo()[d]
+                }
+            })
+            .collect();
+        Int8Codec {
+            affine,
+            base,
+            step,
             fingerprint: cal.fingerprint().to_string(),
-        };
-        for (d, degenerate) in cal.degenerate_mask().into_iter().enumerate() {
-            let (lo, hi) = (cal.lo()[d], cal.hi()[d]);
-            if degenerate {
-                c.clip_lo[d] = f32::NEG_INFINITY;
-                c.clip_hi[d] = f32::INFINITY;
-                c.bias[d] = 128.5;
-                c.base[d] = lo + (hi - lo) * 0.5;
-            } else {
-                c.step[d] = (hi - lo) / 255.0;
-                c.inv[d] = 255.0 / (hi - lo);
-            }
         }
-        c
     }
 
     /// Vector dimension.
     pub fn dim(&self) -> usize {
-        self.dim
+        self.affine.dim
     }
 
     /// Per-dimension quantization step (0 for degenerate dimensions).
@@ -96,16 +85,19 @@ impl Int8Codec {
     }
 
     fn encode_impl(&self, array: &dyn Array, xor: u8) -> Result<Encoded> {
-        let v = read_vectors(array, self.dim)?;
-        let (codes, clipped) = encode_rows(&v, self.dim, |src, out: &mut [u8]| {
+        let dim = self.dim();
+        let v = read_vectors(array, dim)?;
+        let (codes, clipped) = encode_rows(&v, dim, |src, out: &mut [u8]| {
             self.encode_slice(src, out, xor)
         })?;
         let nulls = v.nulls().cloned();
         let array = if xor == 0 {
-            std::sync::Arc::new(fixed_list::<UInt8Type>(codes, self.dim, nulls)) as _
+            std::sync::Arc::new(fixed_list::<UInt8Type>(codes.into(), dim, nulls)) as _
         } else {
-            let codes = codes.into_iter().map(|c| c as i8).collect();
-            std::sync::Arc::new(fixed_list::<Int8Type>(codes, self.dim, nulls)) as _
+            // The bytes are already int8 bit patterns: reinterpret, don't copy.
+            let n = codes.len();
+            let codes = ScalarBuffer::<i8>::new(Buffer::from_vec(codes), 0, n);
+            std::sync::Arc::new(fixed_list::<Int8Type>(codes, dim, nulls)) as _
         };
         tracing::debug!(rows = v.len(), clipped, "int8 encoded");
         Ok(Encoded { array, clipped })
@@ -115,7 +107,7 @@ impl Int8Codec {
     /// `FixedSizeList<Float32, D>`.
     pub fn decode(&self, codes: &dyn Array) -> Result<arrow_array::FixedSizeListArray> {
         let nulls = row_nulls(codes);
-        let dim = self.dim;
+        let dim = self.dim();
         let values = match codes.data_type() {
             DataType::FixedSizeList(f, _) if f.data_type() == &DataType::UInt8 => {
                 let c = list_codes::<UInt8Type>(codes, dim, "uint8")?;
@@ -140,61 +132,7 @@ impl Int8Codec {
         out: &mut [u8],
         xor: u8,
     ) -> std::result::Result<u64, usize> {
-        check_len(src.len(), out.len(), self.dim);
-        #[cfg(target_arch = "x86_64")]
-        if crate::simd::has_avx2() {
-            // SAFETY: AVX2 was detected at run time.
-            return unsafe { self.encode_slice_avx2(src, out, xor) };
-        }
-        self.encode_slice_generic(src, out, xor)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    fn encode_slice_avx2(
-        &self,
-        src: &[f32],
-        out: &mut [u8],
-        xor: u8,
-    ) -> std::result::Result<u64, usize> {
-        self.encode_slice_generic(src, out, xor)
-    }
-
-    /// The kernel body, written so LLVM vectorizes the inner loop (no branches, lane-wise
-    /// counters); compiled once generic and once with AVX2 enabled.
-    #[inline(always)]
-    fn encode_slice_generic(
-        &self,
-        src: &[f32],
-        out: &mut [u8],
-        xor: u8,
-    ) -> std::result::Result<u64, usize> {
-        let dim = self.dim;
-        let (clip_lo, clip_hi) = (&self.clip_lo[..dim], &self.clip_hi[..dim]);
-        let (lo, inv, bias) = (&self.lo[..dim], &self.inv[..dim], &self.bias[..dim]);
-        let mut clipped = 0u64;
-        for (r, (x, o)) in src
-            .chunks_exact(dim)
-            .zip(out.chunks_exact_mut(dim))
-            .enumerate()
-        {
-            let (x, o) = (&x[..dim], &mut o[..dim]);
-            let mut bad = 0u32;
-            let mut clip = 0u32;
-            for d in 0..dim {
-                let v = x[d];
-                bad |= (v.to_bits() & 0x7f80_0000 == 0x7f80_0000) as u32;
-                clip += ((v < clip_lo[d]) | (v > clip_hi[d])) as u32;
-                let t = (v - lo[d]) * inv[d] + bias[d];
-                let t = t.clamp(0.0, 255.0);
-                o[d] = (t as u8) ^ xor;
-            }
-            if bad != 0 {
-                return Err(r);
-            }
-            clipped += clip as u64;
-        }
-        Ok(clipped)
+        self.affine.encode_rows(src, out, xor)
     }
 
     /// Scalar twin of [`Int8Codec::encode_slice`]: one value at a time, no tricks.
@@ -204,26 +142,26 @@ impl Int8Codec {
         out: &mut [u8],
         xor: u8,
     ) -> std::result::Result<u64, usize> {
-        check_len(src.len(), out.len(), self.dim);
+        let (dim, a) = (self.affine.dim, &self.affine);
+        check_len(src.len(), out.len(), dim);
         let mut clipped = 0u64;
         for (i, &v) in src.iter().enumerate() {
-            let d = i % self.dim;
+            let d = i % dim;
             if !v.is_finite() {
-                return Err(i / self.dim);
+                return Err(i / dim);
             }
-            if v < self.clip_lo[d] || v > self.clip_hi[d] {
-                clipped += 1;
-            }
-            let t = ((v - self.lo[d]) * self.inv[d] + self.bias[d]).clamp(0.0, 255.0);
-            out[i] = (t.floor() as u8) ^ xor;
+            // Clipped when x is outside [lo, hi], i.e. t outside [0.5, 255.5].
+            let t = (v - a.lo[d]) * a.inv[d] + a.bias[d];
+            clipped += !(0.5..=255.5).contains(&t) as u64;
+            out[i] = (t.clamp(0.5, 255.5).floor() as u8) ^ xor;
         }
         Ok(clipped)
     }
 
     /// Slice kernel: decodes whole rows of levels (XOR `xor`) into `out`.
     pub fn decode_slice(&self, codes: &[u8], out: &mut [f32], xor: u8) {
-        check_len(out.len(), codes.len(), self.dim);
-        let dim = self.dim;
+        let dim = self.affine.dim;
+        check_len(out.len(), codes.len(), dim);
         let (base, step) = (&self.base[..dim], &self.step[..dim]);
         for (c, o) in codes.chunks_exact(dim).zip(out.chunks_exact_mut(dim)) {
             let (c, o) = (&c[..dim], &mut o[..dim]);

@@ -49,7 +49,11 @@ pub fn truncate(array: &dyn Array, options: &MatryoshkaOptions) -> Result<FixedS
     let (values, _) = encode_rows(&v, keep, |src, out: &mut [f32]| {
         truncate_slice(src, dim, out, keep, options.normalize)
     })?;
-    Ok(fixed_list::<Float32Type>(values, keep, v.nulls().cloned()))
+    Ok(fixed_list::<Float32Type>(
+        values.into(),
+        keep,
+        v.nulls().cloned(),
+    ))
 }
 
 /// Slice kernel: copies the first `keep` of every `dim` values, re-normalizing when asked.

@@ -17,6 +17,7 @@ use rayon::prelude::*;
 use crate::error::{Error, Result};
 use crate::vectors::Vectors;
 
+pub(crate) mod affine;
 pub mod binary;
 pub mod half;
 pub mod int4;
@@ -111,11 +112,11 @@ where
 
 /// `FixedSizeList<item, dim>` over `values`.
 pub(crate) fn fixed_list<T: arrow_array::ArrowPrimitiveType>(
-    values: Vec<T::Native>,
+    values: ScalarBuffer<T::Native>,
     dim: usize,
     nulls: Option<NullBuffer>,
 ) -> FixedSizeListArray {
-    let values = PrimitiveArray::<T>::new(ScalarBuffer::from(values), None);
+    let values = PrimitiveArray::<T>::new(values, None);
     FixedSizeListArray::new(
         Arc::new(Field::new_list_field(T::DATA_TYPE, false)),
         dim as i32,
@@ -187,7 +188,7 @@ pub(crate) fn decoded(
     dim: usize,
     nulls: Option<NullBuffer>,
 ) -> FixedSizeListArray {
-    fixed_list::<arrow_array::types::Float32Type>(values, dim, nulls)
+    fixed_list::<arrow_array::types::Float32Type>(values.into(), dim, nulls)
 }
 
 /// Checks that the input has the codec's dimension and reads it.
