@@ -128,7 +128,9 @@ impl Affine {
         let (lo, inv, bias) = (self.lo.as_ptr(), self.inv.as_ptr(), self.bias.as_ptr());
         for b in 0..blocks {
             // Prefetch 2 KiB ahead (prefetches never fault, even past the end).
+            // A block of 32 floats spans two cache lines: prefetch both.
             _mm_prefetch::<_MM_HINT_T0>(xp.wrapping_add(32 * b + 512).cast());
+            _mm_prefetch::<_MM_HINT_T0>(xp.wrapping_add(32 * b + 528).cast());
             let mut q = [_mm256_setzero_si256(); 4];
             for (k, q) in q.iter_mut().enumerate() {
                 let i = 32 * b + 8 * k;

@@ -219,7 +219,9 @@ impl BinaryCodec {
             let xp = x.as_ptr();
             for b in 0..blocks {
                 // Prefetch 2 KiB ahead (prefetches never fault, even past the end).
+                // A block of 32 floats spans two cache lines: prefetch both.
                 _mm_prefetch::<_MM_HINT_T0>(xp.wrapping_add(32 * b + 512).cast());
+                _mm_prefetch::<_MM_HINT_T0>(xp.wrapping_add(32 * b + 528).cast());
                 let mut m = [_mm256_setzero_si256(); 4];
                 for (k, m) in m.iter_mut().enumerate() {
                     let i = 32 * b + 8 * k;
