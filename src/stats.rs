@@ -369,6 +369,32 @@ mod tests {
     }
 
     #[test]
+    fn streaming_updates_equal_one_pass() {
+        let a = crate::testutil::vectors_array(10_000, 9, 4, 0.05);
+        let opts = StatsOptions::default();
+        let whole = Stats::compute(&a, &opts).unwrap();
+        let mut s = Stats::new(9, &opts);
+        for start in (0..10_000).step_by(1_234) {
+            s.update(&a.slice(start, 1_234.min(10_000 - start)))
+                .unwrap();
+        }
+        assert_eq!(s.count(), whole.count());
+        assert_eq!(s.min(), whole.min());
+        assert_eq!(s.max(), whole.max());
+        assert_eq!(s.sketches(), whole.sketches());
+        for d in 0..9 {
+            assert!(rel_close(s.mean()[d], whole.mean()[d]));
+            assert!(rel_close(s.variance()[d], whole.variance()[d]));
+        }
+        // The same sequence of arrays gives bit-identical results (deterministic merge order).
+        assert_eq!(Stats::compute(&a, &opts).unwrap(), whole);
+        assert!(matches!(
+            s.update(&crate::testutil::vectors_array(3, 8, 1, 0.0)),
+            Err(Error::DimensionMismatch { .. })
+        ));
+    }
+
+    #[test]
     fn moments_match_a_direct_f64_computation() {
         let dim = 3;
         let values: Vec<f32> = (0..3000)

@@ -32,15 +32,16 @@ impl Rng {
 }
 
 /// `rows x dim` vectors with per-dimension offsets and spreads (so per-dimension ranges
-/// differ), a fraction `null_frac` of null rows (their values are NaN, as garbage).
+/// differ), a fraction `null_frac` of null rows (their values are NaN, as garbage). Row 0 is
+/// always valid, so every array can be calibrated.
 pub fn vectors_array(rows: usize, dim: usize, seed: u64, null_frac: f32) -> FixedSizeListArray {
     let mut rng = Rng::new(seed);
     let offs: Vec<f32> = (0..dim).map(|_| rng.normal() * 0.05).collect();
     let spreads: Vec<f32> = (0..dim).map(|_| 0.02 + rng.uniform() * 0.08).collect();
     let mut values = Vec::with_capacity(rows * dim);
     let mut valid = Vec::with_capacity(rows);
-    for _ in 0..rows {
-        let ok = rng.uniform() >= null_frac;
+    for r in 0..rows {
+        let ok = r == 0 || rng.uniform() >= null_frac;
         valid.push(ok);
         for d in 0..dim {
             values.push(if ok {
