@@ -79,6 +79,84 @@ pub enum Error {
     /// An Arrow error.
     #[error(transparent)]
     Arrow(#[from] ArrowError),
+    /// A Parquet error (not a Parquet file, truncated, corrupt ...).
+    #[error("parquet: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+    /// An I/O error.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done, with the path.
+        context: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The vector column is not in the schema.
+    #[error("no column {column:?} (columns: {available})")]
+    MissingColumn {
+        /// The column asked for.
+        column: String,
+        /// The columns that exist, comma-separated.
+        available: String,
+    },
+    /// An error while reading or writing one file, with where it happened.
+    #[error("{file}: column {column:?}: {source}")]
+    InFile {
+        /// The file.
+        file: String,
+        /// The column.
+        column: String,
+        /// What went wrong (rows are counted from the start of the file).
+        source: Box<Error>,
+    },
+    /// The job was cancelled (interrupt): nothing was written at the output path.
+    #[error("cancelled")]
+    Cancelled,
+}
+
+impl Error {
+    /// Adds `offset` to the row this error names (for errors found in a batch that starts
+    /// at row `offset` of its file).
+    pub fn offset_rows(self, offset: u64) -> Self {
+        let o = offset as usize;
+        match self {
+            Error::NonFinite { row, dim, value } => Error::NonFinite {
+                row: row + o,
+                dim,
+                value,
+            },
+            Error::NullItem { row, dim } => Error::NullItem { row: row + o, dim },
+            Error::RaggedList {
+                row,
+                found,
+                expected,
+            } => Error::RaggedList {
+                row: row + o,
+                found,
+                expected,
+            },
+            other => other,
+        }
+    }
+
+    /// Wraps the error with its file and column.
+    pub fn in_file(self, file: impl std::fmt::Display, column: &str) -> Self {
+        match self {
+            e @ Error::InFile { .. } => e,
+            e => Error::InFile {
+                file: file.to_string(),
+                column: column.to_string(),
+                source: Box::new(e),
+            },
+        }
+    }
+
+    /// An I/O error with context.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
 }
 
 /// `Result` with [`Error`] as the default error type.

@@ -32,9 +32,17 @@
 //! ```
 #![warn(missing_docs)]
 
+// The Arrow and Parquet crates embquant is built on, for callers that need the same versions.
+pub use arrow_array;
+pub use arrow_schema;
+pub use parquet;
+
 pub mod calibration;
 pub mod codec;
 pub mod error;
+pub mod job;
+pub mod metadata;
+pub mod quantizer;
 pub(crate) mod simd;
 pub mod sketch;
 pub mod stats;
@@ -51,5 +59,7 @@ pub use codec::int8::Int8Codec;
 pub use codec::matryoshka::{truncate, MatryoshkaOptions};
 pub use codec::Encoded;
 pub use error::{Error, Result};
+pub use metadata::{ColumnRecipe, FileMetadata, Int8Layout, Scheme, METADATA_KEY};
+pub use quantizer::{quantize_stream, QuantizeOptions, QuantizedBatch, Quantizer};
 pub use stats::{Stats, StatsOptions};
 pub use vectors::Vectors;

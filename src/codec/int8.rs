@@ -103,8 +103,8 @@ impl Int8Codec {
         Ok(Encoded { array, clipped })
     }
 
-    /// Decodes `FixedSizeList<Int8, D>` or `FixedSizeList<UInt8, D>` codes to
-    /// `FixedSizeList<Float32, D>`.
+    /// Decodes `FixedSizeList<Int8, D>`, `FixedSizeList<UInt8, D>` or `FixedSizeBinary(D)`
+    /// (int8 bit patterns) codes to `FixedSizeList<Float32, D>`.
     pub fn decode(&self, codes: &dyn Array) -> Result<arrow_array::FixedSizeListArray> {
         let nulls = row_nulls(codes);
         let dim = self.dim();
@@ -112,6 +112,11 @@ impl Int8Codec {
             DataType::FixedSizeList(f, _) if f.data_type() == &DataType::UInt8 => {
                 let c = list_codes::<UInt8Type>(codes, dim, "uint8")?;
                 decode_rows(c, dim, dim, |c, o| self.decode_slice(c, o, 0))
+            }
+            DataType::FixedSizeBinary(_) => {
+                // The binary layout: int8 bit patterns, one fixed-size value per row.
+                let c = super::binary_codes(codes, dim, "int8")?;
+                decode_rows(c, dim, dim, |c, o| self.decode_slice(c, o, 0x80))
             }
             _ => {
                 let c = list_codes::<Int8Type>(codes, dim, "int8")?;

@@ -1,0 +1,474 @@
+//! The subcommands: thin layers over `embquant::job`.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use embquant::codec::binary::BinaryThreshold;
+use embquant::job::{self, CalibrateOptions, InputFile, JobOptions, JobSummary, ReadOptions};
+use embquant::metadata::{ColumnRecipe, FileMetadata, Int8Layout, Scheme, METADATA_KEY};
+use embquant::parquet::file::reader::{FileReader, SerializedFileReader};
+use embquant::{Calibration, MatryoshkaOptions, RangeMethod};
+
+use crate::progress::Bars;
+
+/// Embedding quantization for Parquet: calibrate, quantize, inspect.
+#[derive(Debug, Parser)]
+#[command(name = "embquant", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+    /// No progress bars.
+    #[arg(long, short, global = true)]
+    quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Compute a per-dimension calibration and write it as JSON.
+    Calibrate(CalibrateArgs),
+    /// Append quantized columns (with their recipe and calibration) to Parquet files.
+    Quantize(QuantizeArgs),
+    /// Show a Parquet file's schema, row groups and embquant recipe.
+    Inspect(InspectArgs),
+    /// Run calibrate -> quantize -> inspect on a bundled sample of real embeddings.
+    Demo(DemoArgs),
+    /// Write synthetic unit-norm embeddings (for benchmarks and memory tests).
+    GenSynthetic(GenArgs),
+}
+
+#[derive(Debug, Args)]
+struct InputArgs {
+    /// Input Parquet files, directories or globs.
+    #[arg(required = true)]
+    inputs: Vec<String>,
+    /// The float vector column.
+    #[arg(long, default_value = "embedding")]
+    column: String,
+    /// Rows per batch.
+    #[arg(long, default_value_t = 8192)]
+    batch_rows: usize,
+    /// Input files read at once.
+    #[arg(long, default_value_t = 4)]
+    concurrency: usize,
+}
+
+impl InputArgs {
+    fn read(&self) -> ReadOptions {
+        ReadOptions {
+            batch_size: self.batch_rows.max(1),
+            concurrency: self.concurrency.max(1),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+struct CalibrationArgs {
+    /// Range method: minmax, quantile:P (e.g. quantile:0.999) or meanstd:K.
+    #[arg(long, default_value = "minmax")]
+    method: String,
+    /// Calibrate on a uniform sample of N rows (fixed seed) instead of all rows.
+    #[arg(long)]
+    sample_rows: Option<u64>,
+    /// Seed of the sample.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+}
+
+#[derive(Debug, Args)]
+struct CalibrateArgs {
+    #[command(flatten)]
+    input: InputArgs,
+    #[command(flatten)]
+    calibration: CalibrationArgs,
+    /// Keep the first D dimensions (Matryoshka), re-normalized, before calibrating.
+    #[arg(long)]
+    dims: Option<usize>,
+    /// Skip the quantile sketch (faster; no medians; not with quantile:P).
+    #[arg(long)]
+    no_sketch: bool,
+    /// Where to write the calibration JSON.
+    #[arg(long, short)]
+    output: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct QuantizeArgs {
+    #[command(flatten)]
+    input: InputArgs,
+    #[command(flatten)]
+    calibration: CalibrationArgs,
+    /// Output file, or directory with --target-file-rows.
+    #[arg(long, short)]
+    output: PathBuf,
+    /// Schemes, comma-separated: int8, int4, binary, f16, bf16.
+    #[arg(long, default_value = "int8,binary", value_delimiter = ',')]
+    scheme: Vec<String>,
+    /// Threshold of binary codes: zero (sign bits), mean or median (centered).
+    #[arg(long, default_value = "zero")]
+    binary_threshold: String,
+    /// Keep the first D dimensions (Matryoshka), re-normalized, before encoding.
+    #[arg(long)]
+    dims: Option<usize>,
+    /// Use this calibration JSON instead of calibrating (one pass instead of two).
+    #[arg(long)]
+    calibration_file: Option<PathBuf>,
+    /// Drop the float column from the output.
+    #[arg(long)]
+    drop_source: bool,
+    /// Rows per output row group.
+    #[arg(long, default_value_t = 65_536)]
+    row_group_rows: usize,
+    /// Split (compact) the output into files of N rows in the directory OUTPUT.
+    #[arg(long)]
+    target_file_rows: Option<u64>,
+    /// int8 layout: binary (FixedSizeBinary(D), default) or list (FixedSizeList<Int8, D>).
+    #[arg(long, default_value = "binary")]
+    int8_layout: String,
+}
+
+#[derive(Debug, Args)]
+struct InspectArgs {
+    /// A Parquet file.
+    file: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct DemoArgs {
+    /// Directory for the demo's files.
+    #[arg(long, default_value = "embquant-demo")]
+    dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct GenArgs {
+    /// Rows.
+    #[arg(long, default_value_t = 1_000_000)]
+    rows: u64,
+    /// Dimensions.
+    #[arg(long, default_value_t = 384)]
+    dims: usize,
+    /// Seed.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Rows per row group.
+    #[arg(long, default_value_t = 131_072)]
+    row_group_rows: usize,
+    /// Output Parquet file.
+    #[arg(long, short)]
+    output: PathBuf,
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> Result<()> {
+    let quiet = cli.quiet;
+    match cli.cmd {
+        Cmd::Calibrate(a) => calibrate(a, quiet).await,
+        Cmd::Quantize(a) => quantize(a, quiet).await.map(|_| ()),
+        Cmd::Inspect(a) => inspect(&a.file, a.json),
+        Cmd::Demo(a) => demo(&a.dir, quiet).await,
+        Cmd::GenSynthetic(a) => {
+            let t = Instant::now();
+            crate::synthetic::generate(&a.output, a.rows, a.dims, a.seed, a.row_group_rows)?;
+            println!(
+                "wrote {} rows x {} dims to {} in {:.1} s",
+                a.rows,
+                a.dims,
+                a.output.display(),
+                t.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
+    }
+}
+
+fn bytes_per_row(files: &[InputFile]) -> u64 {
+    let rows: u64 = files.iter().map(|f| f.rows).sum();
+    files.iter().map(|f| f.bytes).sum::<u64>() / rows.max(1)
+}
+
+fn calibrate_options(
+    input: &InputArgs,
+    c: &CalibrationArgs,
+    dims: Option<usize>,
+) -> Result<CalibrateOptions> {
+    Ok(CalibrateOptions {
+        column: input.column.clone(),
+        method: c.method.parse::<RangeMethod>()?,
+        sample_rows: c.sample_rows,
+        seed: c.seed,
+        sketch: true,
+        matryoshka: dims.map(|d| MatryoshkaOptions {
+            dims: d,
+            normalize: true,
+        }),
+        read: input.read(),
+    })
+}
+
+async fn calibrate(a: CalibrateArgs, quiet: bool) -> Result<()> {
+    let t = Instant::now();
+    let files = job::discover(&a.input.inputs)?;
+    let mut opts = calibrate_options(&a.input, &a.calibration, a.dims)?;
+    opts.sketch = !a.no_sketch;
+    let bars = Bars::new(quiet, bytes_per_row(&files));
+    let cal = job::calibrate(&files, &opts, &bars).await?;
+    write_atomic(&a.output, cal.to_json()?.as_bytes())?;
+    println!(
+        "calibrated {} rows x {} dims from {} file(s) with {}: fingerprint {}, {} degenerate dim(s); wrote {} in {:.2} s",
+        cal.rows(),
+        cal.dim(),
+        files.len(),
+        cal.method(),
+        cal.fingerprint(),
+        cal.degenerate_dims().len(),
+        a.output.display(),
+        t.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Writes `bytes` to a temporary file beside `path`, then renames it into place.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
+    let tmp = path.with_file_name(format!(".{name}.embquant-tmp-{}", std::process::id()));
+    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming into {}", path.display()))
+}
+
+async fn quantize(a: QuantizeArgs, quiet: bool) -> Result<JobSummary> {
+    let t = Instant::now();
+    let files = job::discover(&a.input.inputs)?;
+    let mut opts = JobOptions::new(&a.input.column);
+    opts.quantize.schemes = a
+        .scheme
+        .iter()
+        .map(|s| s.parse::<Scheme>())
+        .collect::<Result<_, _>>()?;
+    opts.quantize.binary_threshold = a.binary_threshold.parse::<BinaryThreshold>()?;
+    opts.quantize.matryoshka = a.dims.map(|d| MatryoshkaOptions {
+        dims: d,
+        normalize: true,
+    });
+    opts.quantize.drop_source = a.drop_source;
+    opts.quantize.int8_layout = a.int8_layout.parse::<Int8Layout>()?;
+    opts.row_group_rows = a.row_group_rows;
+    opts.target_file_rows = a.target_file_rows;
+    opts.read = a.input.read();
+    if a.target_file_rows == Some(0) {
+        bail!("--target-file-rows must be at least 1");
+    }
+    let bars = Bars::new(quiet, bytes_per_row(&files));
+    let cal = match &a.calibration_file {
+        Some(p) => {
+            let json =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            Calibration::from_json(&json).with_context(|| format!("calibration {}", p.display()))?
+        }
+        None => {
+            let mut c = calibrate_options(&a.input, &a.calibration, a.dims)?;
+            c.sketch = opts.quantize.needs_median();
+            job::calibrate(&files, &c, &bars).await?
+        }
+    };
+    let summary = job::quantize(&files, &a.output, cal, &opts, &bars).await?;
+    let clip: Vec<String> = summary
+        .columns
+        .iter()
+        .filter(|c| c.recipe.scheme.clips())
+        .map(|c| format!("{} {:.4}%", c.recipe.name, 100.0 * c.clip_rate))
+        .collect();
+    println!(
+        "quantized {} rows from {} file(s) into {} file(s) at {}: {:.1} MB in, {:.1} MB out ({:.2}x), clip rate {}, {:.2} s",
+        summary.rows,
+        files.len(),
+        summary.files.len(),
+        a.output.display(),
+        summary.bytes_in as f64 / 1e6,
+        summary.bytes_out as f64 / 1e6,
+        summary.bytes_in as f64 / summary.bytes_out.max(1) as f64,
+        if clip.is_empty() { "-".to_string() } else { clip.join(", ") },
+        t.elapsed().as_secs_f64()
+    );
+    Ok(summary)
+}
+
+fn inspect(path: &Path, json: bool) -> Result<()> {
+    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let reader = SerializedFileReader::new(file)
+        .with_context(|| format!("{}: not a readable Parquet file", path.display()))?;
+    let meta = reader.metadata();
+    let fm = meta.file_metadata();
+    let kv = fm
+        .key_value_metadata()
+        .and_then(|kv| kv.iter().find(|k| k.key == METADATA_KEY))
+        .and_then(|k| k.value.clone());
+    let recipe = kv
+        .as_deref()
+        .map(FileMetadata::from_json)
+        .transpose()
+        .with_context(|| format!("{}: embquant metadata", path.display()))?;
+    let builder = embquant::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        File::open(path).with_context(|| format!("opening {}", path.display()))?,
+    )?;
+    let schema = builder.schema().clone();
+    if json {
+        let fields: Vec<serde_json::Value> = schema
+            .fields()
+            .iter()
+            .map(|f| serde_json::json!({"name": f.name(), "type": f.data_type().to_string(), "nullable": f.is_nullable(), "embquant": f.metadata().contains_key(METADATA_KEY)}))
+            .collect();
+        let out = serde_json::json!({
+            "file": path.display().to_string(),
+            "rows": fm.num_rows(),
+            "row_groups": meta.num_row_groups(),
+            "fields": fields,
+            "embquant": recipe,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    println!(
+        "{}: {} rows, {} row group(s), {} bytes",
+        path.display(),
+        fm.num_rows(),
+        meta.num_row_groups(),
+        std::fs::metadata(path)?.len()
+    );
+    println!("schema:");
+    for f in schema.fields() {
+        let tag = match ColumnRecipe::from_field_metadata(f.metadata())? {
+            Some((r, cal)) => format!(
+                "  <- {} of {:?}, {} B/vector{}",
+                r.scheme,
+                r.source_column,
+                r.bytes_per_vector,
+                cal.map_or(String::new(), |c| format!(
+                    ", calibration {}",
+                    c.fingerprint()
+                ))
+            ),
+            None => String::new(),
+        };
+        println!("  {}: {}{}", f.name(), f.data_type(), tag);
+    }
+    match recipe {
+        None => println!("no embquant metadata"),
+        Some(m) => {
+            let c = &m.calibration;
+            println!(
+                "embquant {} (format {}): source column {:?}, {} input file(s), {} input rows",
+                m.embquant_version,
+                m.format_version,
+                m.lineage.source_column,
+                m.lineage.inputs.len(),
+                m.lineage.input_rows
+            );
+            println!(
+                "calibration: {} over {} rows, dim {}, fingerprint {}, degenerate dims {:?}",
+                c.method(),
+                c.rows(),
+                c.dim(),
+                c.fingerprint(),
+                c.degenerate_dims()
+            );
+            let w: Vec<f32> = c.lo().iter().zip(c.hi()).map(|(l, h)| h - l).collect();
+            let (wmin, wmax) = w
+                .iter()
+                .fold((f32::INFINITY, 0f32), |(a, b), &x| (a.min(x), b.max(x)));
+            println!("  range widths {wmin:.3e} .. {wmax:.3e}");
+            for col in &m.columns {
+                println!(
+                    "  {}: {} ({}), {} B/vector, clipped {} ({:.4}%)",
+                    col.recipe.name,
+                    col.recipe.scheme,
+                    col.recipe.arrow_type,
+                    col.recipe.bytes_per_vector,
+                    col.clipped,
+                    100.0 * col.clip_rate
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The bundled sample: all-MiniLM-L6-v2 embeddings of WordNet glosses (see tests/data/README.md).
+static SAMPLE: &[u8] = include_bytes!("../../tests/data/minilm-wordnet-2k.parquet");
+
+async fn demo(dir: &Path, quiet: bool) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let input = dir.join("minilm-wordnet.parquet");
+    write_atomic(&input, SAMPLE)?;
+    println!(
+        "1. wrote the bundled sample: {} (all-MiniLM-L6-v2 embeddings of WordNet 3.0 glosses)",
+        input.display()
+    );
+    let inputs = vec![input.display().to_string()];
+    let cal_path = dir.join("calibration.json");
+    println!(
+        "\n2. embquant calibrate {} --method quantile:0.999 --output {}",
+        input.display(),
+        cal_path.display()
+    );
+    calibrate(
+        CalibrateArgs {
+            input: InputArgs {
+                inputs: inputs.clone(),
+                column: "embedding".into(),
+                batch_rows: 1024,
+                concurrency: 1,
+            },
+            calibration: CalibrationArgs {
+                method: "quantile:0.999".into(),
+                sample_rows: None,
+                seed: 42,
+            },
+            dims: None,
+            no_sketch: false,
+            output: cal_path.clone(),
+        },
+        quiet,
+    )
+    .await?;
+    let out = dir.join("minilm-wordnet.quantized.parquet");
+    println!(
+        "\n3. embquant quantize {} --scheme int8,int4,binary,f16 --calibration-file {} --output {}",
+        input.display(),
+        cal_path.display(),
+        out.display()
+    );
+    quantize(
+        QuantizeArgs {
+            input: InputArgs {
+                inputs,
+                column: "embedding".into(),
+                batch_rows: 1024,
+                concurrency: 1,
+            },
+            calibration: CalibrationArgs {
+                method: "minmax".into(),
+                sample_rows: None,
+                seed: 42,
+            },
+            output: out.clone(),
+            scheme: vec!["int8".into(), "int4".into(), "binary".into(), "f16".into()],
+            binary_threshold: "zero".into(),
+            dims: None,
+            calibration_file: Some(cal_path),
+            drop_source: false,
+            row_group_rows: 65_536,
+            target_file_rows: None,
+            int8_layout: "binary".into(),
+        },
+        quiet,
+    )
+    .await?;
+    println!("\n4. embquant inspect {}", out.display());
+    inspect(&out, false)
+}

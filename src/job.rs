@@ -1,0 +1,858 @@
+//! The streaming Parquet job: find inputs, calibrate (all rows or a seeded uniform sample),
+//! and quantize into Parquet files that carry their recipe and calibration.
+//!
+//! Pipeline: one blocking reader thread per open input file (at most `concurrency` files
+//! open at once, each reading at most two batches ahead, pages decoded lazily so even a
+//! single 1M-row row group is read in bounded memory) -> encoding on rayon, `in_flight`
+//! batches at a time, order preserved -> one blocking writer thread. Output goes to a
+//! temporary path beside the target and is renamed into place only when complete; on error
+//! or cancellation (the future dropped) nothing is left at the target.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+use futures::{Stream, StreamExt};
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection, RowSelector};
+use parquet::arrow::{ArrowWriter, ProjectionMask};
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::WriterProperties;
+use tokio::sync::mpsc;
+
+use crate::calibration::{Calibration, RangeMethod};
+use crate::codec::matryoshka::{truncate, MatryoshkaOptions};
+use crate::error::{Error, Result};
+use crate::metadata::{
+    ColumnSummary, FileMetadata, InputLineage, Lineage, FILE_FORMAT_VERSION, METADATA_KEY,
+};
+use crate::quantizer::{spawn_rayon, vector_column, QuantizeOptions, Quantizer};
+use crate::stats::{Stats, StatsOptions};
+
+/// An input Parquet file, with its size and row count from the footer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputFile {
+    /// Path.
+    pub path: PathBuf,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// Rows.
+    pub rows: u64,
+}
+
+/// Reports progress (the CLI draws bars; the library logs nothing per batch).
+pub trait Progress: Send + Sync {
+    /// A phase starts (`calibrate`, `quantize`) over `rows` rows.
+    fn begin(&self, _phase: &str, _rows: u64) {}
+    /// `rows` more rows are done.
+    fn advance(&self, _rows: u64) {}
+    /// The phase is over.
+    fn end(&self) {}
+}
+
+/// Progress that reports nothing.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoProgress;
+impl Progress for NoProgress {}
+
+/// Finds the input files: each pattern is a file, a directory (every `*.parquet` below it,
+/// sorted) or a glob (sorted). Reads each footer for the row count; a file that is not
+/// Parquet is an error naming it.
+pub fn discover(patterns: &[String]) -> Result<Vec<InputFile>> {
+    let mut paths: Vec<PathBuf> = Vec::new();
+    for p in patterns {
+        let path = Path::new(p);
+        if path.is_file() {
+            paths.push(path.to_path_buf());
+        } else if path.is_dir() {
+            let mut found = Vec::new();
+            walk(path, &mut found)?;
+            found.sort();
+            if found.is_empty() {
+                return Err(Error::InvalidOption(format!(
+                    "{p}: no .parquet files in this directory"
+                )));
+            }
+            paths.extend(found);
+        } else if p.contains(['*', '?', '[']) {
+            let mut found: Vec<PathBuf> = glob::glob(p)
+                .map_err(|e| Error::InvalidOption(format!("{p}: bad glob: {e}")))?
+                .filter_map(|r| r.ok())
+                .filter(|p| p.is_file())
+                .collect();
+            found.sort();
+            if found.is_empty() {
+                return Err(Error::InvalidOption(format!(
+                    "{p}: the glob matches no file"
+                )));
+            }
+            paths.extend(found);
+        } else {
+            return Err(Error::io(
+                p.clone(),
+                std::io::Error::from(std::io::ErrorKind::NotFound),
+            ));
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    paths.retain(|p| seen.insert(p.canonicalize().unwrap_or_else(|_| p.clone())));
+    paths
+        .into_iter()
+        .map(|path| {
+            let file = File::open(&path)
+                .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+            let bytes = file
+                .metadata()
+                .map_err(|e| Error::io(path.display().to_string(), e))?
+                .len();
+            let meta = parquet::file::metadata::ParquetMetaDataReader::new()
+                .parse_and_finish(&file)
+                .map_err(|e| {
+                    Error::io(
+                        format!("{}: not a readable Parquet file", path.display()),
+                        std::io::Error::other(e),
+                    )
+                })?;
+            let rows = meta.file_metadata().num_rows() as u64;
+            Ok(InputFile { path, bytes, rows })
+        })
+        .collect()
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| Error::io(format!("listing {}", dir.display()), e))?;
+    for e in entries {
+        let p = e
+            .map_err(|e| Error::io(format!("listing {}", dir.display()), e))?
+            .path();
+        let hidden = p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with('.'));
+        if hidden {
+            continue;
+        }
+        if p.is_dir() {
+            walk(&p, out)?;
+        } else if p.extension().is_some_and(|x| x == "parquet") {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// How inputs are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// Rows per batch.
+    pub batch_size: usize,
+    /// Input files open at once.
+    pub concurrency: usize,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        Self {
+            batch_size: 8192,
+            concurrency: 4,
+        }
+    }
+}
+
+/// One batch of one input: (file index, first row of the batch within the file, batch).
+type Item = (usize, u64, RecordBatch);
+
+/// Reads `files` in order as one stream of batches. `only_column` projects to that column;
+/// `schema` (when given) must equal every file's schema; `selection` picks rows per file.
+fn read_stream(
+    files: Arc<Vec<InputFile>>,
+    column: String,
+    only_column: bool,
+    schema: Option<SchemaRef>,
+    selections: Option<Vec<RowSelection>>,
+    opts: ReadOptions,
+) -> impl Stream<Item = Result<Item>> + Send {
+    let n = files.len();
+    futures::stream::iter(0..n)
+        .map(move |i| {
+            let (files, column, schema) = (files.clone(), column.clone(), schema.clone());
+            let selection = selections.as_ref().map(|s| s[i].clone());
+            let (tx, rx) = mpsc::channel::<Result<Item>>(2);
+            tokio::task::spawn_blocking(move || {
+                let file = &files[i];
+                if let Err(e) = read_file(
+                    i,
+                    file,
+                    &column,
+                    only_column,
+                    schema,
+                    selection,
+                    opts.batch_size,
+                    &tx,
+                ) {
+                    let _ = tx.blocking_send(Err(e.in_file(file.path.display(), &column)));
+                }
+            });
+            futures::future::ready(futures::stream::unfold(rx, |mut rx| async move {
+                rx.recv().await.map(|x| (x, rx))
+            }))
+        })
+        .buffered(opts.concurrency.max(1))
+        .flatten()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn read_file(
+    index: usize,
+    file: &InputFile,
+    column: &str,
+    only_column: bool,
+    expect_schema: Option<SchemaRef>,
+    selection: Option<RowSelection>,
+    batch_size: usize,
+    tx: &mpsc::Sender<Result<Item>>,
+) -> Result<()> {
+    let f = File::open(&file.path).map_err(|e| Error::io("opening", e))?;
+    let mut builder = ParquetRecordBatchReaderBuilder::try_new(f)?.with_batch_size(batch_size);
+    let idx = vector_column(builder.schema(), column)?;
+    if let Some(expect) = &expect_schema {
+        if builder.schema().fields() != expect.fields() {
+            return Err(Error::InvalidOption(format!(
+                "its schema differs from the first input's ({} vs {})",
+                builder.schema(),
+                expect
+            )));
+        }
+    }
+    if only_column {
+        let mask = ProjectionMask::roots(builder.parquet_schema(), [idx]);
+        builder = builder.with_projection(mask);
+    }
+    let mut offsets = None;
+    if let Some(sel) = selection {
+        offsets = Some(selected_rows(&sel));
+        builder = builder.with_row_selection(sel);
+    }
+    let reader = builder.build()?;
+    let mut row = 0u64;
+    let mut taken = 0usize;
+    for batch in reader {
+        let batch = batch
+            .map_err(|e| Error::InvalidOption(format!("reading rows after row {row}: {e}")))?;
+        let n = batch.num_rows();
+        // With a row selection, report rows by their position in the file.
+        let start = offsets
+            .as_ref()
+            .map_or(row, |o: &Vec<u64>| o.get(taken).copied().unwrap_or(row));
+        taken += n;
+        row += n as u64;
+        if tx.blocking_send(Ok((index, start, batch))).is_err() {
+            return Ok(()); // the consumer is gone (error elsewhere or cancelled)
+        }
+    }
+    Ok(())
+}
+
+/// The file rows a selection keeps, in order.
+fn selected_rows(sel: &RowSelection) -> Vec<u64> {
+    let mut out = Vec::new();
+    let mut at = 0u64;
+    for s in sel.iter() {
+        if !s.skip {
+            out.extend(at..at + s.row_count as u64);
+        }
+        at += s.row_count as u64;
+    }
+    out
+}
+
+/// A seeded uniform sample of `n` of `total` row indices (Floyd's algorithm), sorted.
+pub fn sample_indices(total: u64, n: u64, seed: u64) -> Vec<u64> {
+    let mut state = seed;
+    let mut next = move || {
+        // SplitMix64
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    let n = n.min(total);
+    let mut chosen = std::collections::BTreeSet::new();
+    for j in total - n..total {
+        let t = next() % (j + 1);
+        if !chosen.insert(t) {
+            chosen.insert(j);
+        }
+    }
+    chosen.into_iter().collect()
+}
+
+/// Per-file row selections for a sample of global row indices.
+fn selections_for(files: &[InputFile], sample: &[u64]) -> Vec<RowSelection> {
+    let mut out = Vec::with_capacity(files.len());
+    let mut start = 0u64;
+    let mut k = 0usize;
+    for f in files {
+        let end = start + f.rows;
+        let mut selectors = Vec::new();
+        let mut at = start;
+        while k < sample.len() && sample[k] < end {
+            let r = sample[k];
+            if r > at {
+                selectors.push(RowSelector::skip((r - at) as usize));
+            }
+            selectors.push(RowSelector::select(1));
+            at = r + 1;
+            k += 1;
+        }
+        if end > at {
+            selectors.push(RowSelector::skip((end - at) as usize));
+        }
+        out.push(RowSelection::from(selectors));
+        start = end;
+    }
+    out
+}
+
+/// How to calibrate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CalibrateOptions {
+    /// The vector column.
+    pub column: String,
+    /// Range method.
+    pub method: RangeMethod,
+    /// Calibrate on a uniform sample of this many rows (all rows when `None`).
+    pub sample_rows: Option<u64>,
+    /// Seed of the sample.
+    pub seed: u64,
+    /// Keep quantile sketches (medians); forced on for the quantile method.
+    pub sketch: bool,
+    /// Matryoshka truncation applied before the statistics.
+    pub matryoshka: Option<MatryoshkaOptions>,
+    /// Reading.
+    pub read: ReadOptions,
+}
+
+impl CalibrateOptions {
+    /// Defaults: min/max over all rows, with sketches, seed 42.
+    pub fn new(column: impl Into<String>) -> Self {
+        Self {
+            column: column.into(),
+            method: RangeMethod::MinMax,
+            sample_rows: None,
+            seed: 42,
+            sketch: true,
+            matryoshka: None,
+            read: ReadOptions::default(),
+        }
+    }
+}
+
+/// Calibrates over `files` (pass 1 of the job). Deterministic: statistics are merged in
+/// file and row order.
+pub async fn calibrate(
+    files: &[InputFile],
+    opts: &CalibrateOptions,
+    progress: &dyn Progress,
+) -> Result<Calibration> {
+    if files.is_empty() {
+        return Err(Error::InvalidOption("no input files".into()));
+    }
+    let total: u64 = files.iter().map(|f| f.rows).sum();
+    let selections = opts.sample_rows.filter(|&n| n < total).map(|n| {
+        let sample = sample_indices(total, n, opts.seed);
+        selections_for(files, &sample)
+    });
+    let rows = opts.sample_rows.map_or(total, |n| n.min(total));
+    let files = Arc::new(files.to_vec());
+    let mut stream = Box::pin(read_stream(
+        files.clone(),
+        opts.column.clone(),
+        true,
+        None,
+        selections,
+        opts.read,
+    ));
+    let sketch = opts.sketch || matches!(opts.method, RangeMethod::Quantile { .. });
+    let stats_opts = if sketch {
+        StatsOptions::default()
+    } else {
+        StatsOptions::moments_only()
+    };
+    let mut stats: Option<Stats> = None;
+    progress.begin("calibrate", rows);
+    while let Some(item) = stream.next().await {
+        let (i, start, batch) = item?;
+        let n = batch.num_rows() as u64;
+        let matryoshka = opts.matryoshka;
+        let column = batch.column(0).clone();
+        let prev = stats.take();
+        let updated = spawn_rayon(move || -> Result<Stats> {
+            let truncated;
+            let v: &dyn arrow_array::Array = match matryoshka {
+                Some(m) => {
+                    truncated = truncate(column.as_ref(), &m)?;
+                    &truncated
+                }
+                None => column.as_ref(),
+            };
+            match prev {
+                None => Stats::compute(v, &stats_opts),
+                Some(mut s) => s.update(v).map(|_| s),
+            }
+        })
+        .await?
+        .map_err(|e| {
+            e.offset_rows(start)
+                .in_file(files[i].path.display(), &opts.column)
+        })?;
+        stats = Some(updated);
+        progress.advance(n);
+    }
+    progress.end();
+    let stats = stats.ok_or(Error::EmptyCalibration)?;
+    let cal = Calibration::from_stats(&stats, opts.method)?;
+    tracing::info!(
+        rows = cal.rows(),
+        dim = cal.dim(),
+        fingerprint = cal.fingerprint(),
+        "calibrated"
+    );
+    Ok(cal)
+}
+
+/// How to write.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobOptions {
+    /// What to encode.
+    pub quantize: QuantizeOptions,
+    /// Rows per output row group.
+    pub row_group_rows: usize,
+    /// Split the output into files of this many rows (the output is then a directory).
+    pub target_file_rows: Option<u64>,
+    /// Reading.
+    pub read: ReadOptions,
+    /// Batches encoded at once.
+    pub in_flight: usize,
+    /// zstd level of the output.
+    pub zstd_level: i32,
+}
+
+impl JobOptions {
+    /// Defaults for `column`.
+    pub fn new(column: impl Into<String>) -> Self {
+        Self {
+            quantize: QuantizeOptions::new(column),
+            row_group_rows: 65_536,
+            target_file_rows: None,
+            read: ReadOptions::default(),
+            in_flight: 4,
+            zstd_level: 3,
+        }
+    }
+}
+
+/// What a job did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobSummary {
+    /// Rows written.
+    pub rows: u64,
+    /// Files written (final paths).
+    pub files: Vec<PathBuf>,
+    /// Bytes of input files.
+    pub bytes_in: u64,
+    /// Bytes of output files.
+    pub bytes_out: u64,
+    /// The code columns with their clip counts over all rows.
+    pub columns: Vec<ColumnSummary>,
+    /// Wall time.
+    pub seconds: f64,
+}
+
+/// A temporary output that is removed unless committed.
+struct TempOutput {
+    temp: PathBuf,
+    target: PathBuf,
+    dir: bool,
+    committed: bool,
+}
+
+impl TempOutput {
+    fn new(target: &Path, dir: bool) -> Result<Self> {
+        let parent = match target.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        std::fs::create_dir_all(&parent)
+            .map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
+        let name = target
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("output");
+        let temp = parent.join(format!(".{name}.embquant-tmp-{}", std::process::id()));
+        let t = TempOutput {
+            temp,
+            target: target.to_path_buf(),
+            dir,
+            committed: false,
+        };
+        t.remove();
+        if dir {
+            std::fs::create_dir(&t.temp)
+                .map_err(|e| Error::io(format!("creating {}", t.temp.display()), e))?;
+        }
+        Ok(t)
+    }
+
+    fn remove(&self) {
+        let _ = if self.dir {
+            std::fs::remove_dir_all(&self.temp)
+        } else {
+            std::fs::remove_file(&self.temp)
+        };
+    }
+
+    fn commit(mut self) -> Result<()> {
+        let err = |e| Error::io(format!("renaming into {}", self.target.display()), e);
+        if self.dir && self.target.exists() {
+            let old = self.temp.with_extension("old");
+            std::fs::rename(&self.target, &old).map_err(err)?;
+            std::fs::rename(&self.temp, &self.target).map_err(err)?;
+            let _ = std::fs::remove_dir_all(&old);
+        } else {
+            std::fs::rename(&self.temp, &self.target).map_err(err)?;
+        }
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for TempOutput {
+    fn drop(&mut self) {
+        if !self.committed {
+            self.remove();
+        }
+    }
+}
+
+enum ToWriter {
+    Batch(crate::quantizer::QuantizedBatch),
+    Finish,
+}
+
+struct PartInfo {
+    path: PathBuf,
+    rows: u64,
+    first_row: u64,
+    clipped: Vec<u64>,
+    vectors: u64,
+}
+
+/// Quantizes `files` into `output` with `calibration` (pass 2 of the job). With
+/// `target_file_rows` the output is a directory of `part-NNNNN.parquet` files.
+pub async fn quantize(
+    files: &[InputFile],
+    output: &Path,
+    calibration: Calibration,
+    opts: &JobOptions,
+    progress: &dyn Progress,
+) -> Result<JobSummary> {
+    let started = Instant::now();
+    if files.is_empty() {
+        return Err(Error::InvalidOption("no input files".into()));
+    }
+    let out_canon = output.canonicalize().ok();
+    for f in files {
+        if out_canon.is_some() && f.path.canonicalize().ok() == out_canon {
+            return Err(Error::InvalidOption(format!(
+                "the output {} is also an input",
+                output.display()
+            )));
+        }
+    }
+    let column = opts.quantize.column.clone();
+    let first = &files[0];
+    let schema = {
+        let f = File::open(&first.path)
+            .map_err(|e| Error::io(format!("opening {}", first.path.display()), e))?;
+        ParquetRecordBatchReaderBuilder::try_new(f)
+            .map_err(|e| Error::from(e).in_file(first.path.display(), &column))?
+            .schema()
+            .clone()
+    };
+    let quantizer = Arc::new(
+        Quantizer::try_new(schema.clone(), calibration, opts.quantize.clone())
+            .map_err(|e| e.in_file(first.path.display(), &column))?,
+    );
+    let dir = opts.target_file_rows.is_some();
+    let temp = TempOutput::new(output, dir)?;
+    let total_rows: u64 = files.iter().map(|f| f.rows).sum();
+    let files = Arc::new(files.to_vec());
+
+    // Writer thread: on a closed channel without `Finish` it stops and writes nothing more.
+    let (tx, mut rx) = mpsc::channel::<ToWriter>(2);
+    let writer = {
+        let (temp_path, q, opts, inputs) = (
+            temp.temp.clone(),
+            quantizer.clone(),
+            opts.clone(),
+            files.clone(),
+        );
+        tokio::task::spawn_blocking(move || -> Result<Vec<PartInfo>> {
+            let mut w = PartWriter::new(temp_path, dir, q, &opts, &inputs);
+            loop {
+                match rx.blocking_recv() {
+                    Some(ToWriter::Batch(b)) => w.write(b)?,
+                    Some(ToWriter::Finish) => return w.finish(),
+                    None => return Err(Error::Cancelled),
+                }
+            }
+        })
+    };
+
+    progress.begin("quantize", total_rows);
+    let reads = read_stream(
+        files.clone(),
+        column.clone(),
+        false,
+        Some(schema),
+        None,
+        opts.read,
+    );
+    let q = quantizer.clone();
+    let files2 = files.clone();
+    let col2 = column.clone();
+    let mut encoded = Box::pin(
+        reads
+            .map(move |item| {
+                let (q, files, col) = (q.clone(), files2.clone(), col2.clone());
+                async move {
+                    let (i, start, batch) = item?;
+                    spawn_rayon(move || q.quantize(&batch))
+                        .await?
+                        .map_err(|e| e.offset_rows(start).in_file(files[i].path.display(), &col))
+                }
+            })
+            .buffered(opts.in_flight.max(1)),
+    );
+    let mut failure = None;
+    while let Some(b) = encoded.next().await {
+        match b {
+            Ok(b) => {
+                let n = b.batch.num_rows() as u64;
+                if tx.send(ToWriter::Batch(b)).await.is_err() {
+                    break; // the writer failed: its error is reported below
+                }
+                progress.advance(n);
+            }
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    drop(encoded);
+    if failure.is_none() {
+        let _ = tx.send(ToWriter::Finish).await;
+    }
+    drop(tx);
+    let written = writer
+        .await
+        .map_err(|e| Error::InvalidOption(format!("writer thread: {e}")));
+    progress.end();
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let parts = written??;
+    temp.commit()?;
+
+    // Summary.
+    let final_path = |p: &PathBuf| {
+        if dir {
+            output.join(p.file_name().expect("part name"))
+        } else {
+            output.to_path_buf()
+        }
+    };
+    let mut clipped = vec![0u64; quantizer.recipes().len()];
+    let mut vectors = 0;
+    for p in &parts {
+        clipped
+            .iter_mut()
+            .zip(&p.clipped)
+            .for_each(|(a, b)| *a += b);
+        vectors += p.vectors;
+    }
+    let files_out: Vec<PathBuf> = parts.iter().map(|p| final_path(&p.path)).collect();
+    let bytes_out = files_out
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    Ok(JobSummary {
+        rows: parts.iter().map(|p| p.rows).sum(),
+        columns: summaries(&quantizer, &clipped, vectors),
+        files: files_out,
+        bytes_in: files.iter().map(|f| f.bytes).sum(),
+        bytes_out,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+fn summaries(q: &Quantizer, clipped: &[u64], vectors: u64) -> Vec<ColumnSummary> {
+    q.recipes()
+        .iter()
+        .zip(clipped)
+        .map(|(r, &c)| {
+            let values = vectors * r.dims as u64;
+            ColumnSummary {
+                recipe: r.clone(),
+                clipped: c,
+                clip_rate: if r.scheme.clips() && values > 0 {
+                    c as f64 / values as f64
+                } else {
+                    0.0
+                },
+            }
+        })
+        .collect()
+}
+
+/// Writes batches into one file, or rolls parts of `target_file_rows` rows.
+struct PartWriter {
+    base: PathBuf,
+    dir: bool,
+    quantizer: Arc<Quantizer>,
+    props: WriterProperties,
+    target: Option<u64>,
+    lineage: Lineage,
+    current: Option<(ArrowWriter<File>, PartInfo)>,
+    done: Vec<PartInfo>,
+    rows: u64,
+}
+
+impl PartWriter {
+    fn new(
+        base: PathBuf,
+        dir: bool,
+        quantizer: Arc<Quantizer>,
+        opts: &JobOptions,
+        inputs: &[InputFile],
+    ) -> Self {
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(
+                ZstdLevel::try_new(opts.zstd_level).unwrap_or_default(),
+            ))
+            .set_dictionary_enabled(false)
+            .set_max_row_group_row_count(Some(opts.row_group_rows.max(1)))
+            .set_created_by(format!("embquant {}", env!("CARGO_PKG_VERSION")))
+            .build();
+        PartWriter {
+            base,
+            dir,
+            quantizer,
+            props,
+            target: opts.target_file_rows,
+            lineage: Lineage {
+                source_column: opts.quantize.column.clone(),
+                inputs: inputs
+                    .iter()
+                    .map(|f| InputLineage {
+                        path: f.path.display().to_string(),
+                        bytes: f.bytes,
+                        rows: f.rows,
+                    })
+                    .collect(),
+                input_rows: inputs.iter().map(|f| f.rows).sum(),
+                first_row: 0,
+                part: None,
+            },
+            current: None,
+            done: Vec::new(),
+            rows: 0,
+        }
+    }
+
+    fn open(&mut self) -> Result<()> {
+        let path = if self.dir {
+            self.base
+                .join(format!("part-{:05}.parquet", self.done.len()))
+        } else {
+            self.base.clone()
+        };
+        let f = File::create(&path)
+            .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
+        let w = ArrowWriter::try_new(f, self.quantizer.schema(), Some(self.props.clone()))?;
+        let n = self.quantizer.recipes().len();
+        let info = PartInfo {
+            path,
+            rows: 0,
+            first_row: self.rows,
+            clipped: vec![0; n],
+            vectors: 0,
+        };
+        self.current = Some((w, info));
+        Ok(())
+    }
+
+    fn write(&mut self, b: crate::quantizer::QuantizedBatch) -> Result<()> {
+        let mut batch = b.batch;
+        // Clip counts are attributed to the part holding the batch's first row.
+        let mut clipped = Some((b.clipped, b.vectors));
+        while batch.num_rows() > 0 {
+            if self.current.is_none() {
+                self.open()?;
+            }
+            let (w, info) = self.current.as_mut().expect("open");
+            let room = self.target.map_or(u64::MAX, |t| t - info.rows);
+            let take = (batch.num_rows() as u64).min(room) as usize;
+            w.write(&batch.slice(0, take))?;
+            info.rows += take as u64;
+            self.rows += take as u64;
+            if let Some((c, v)) = clipped.take() {
+                info.clipped.iter_mut().zip(&c).for_each(|(a, b)| *a += b);
+                info.vectors += v;
+            }
+            batch = batch.slice(take, batch.num_rows() - take);
+            if self.target.is_some_and(|t| info.rows >= t) {
+                self.close_current()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn close_current(&mut self) -> Result<()> {
+        let Some((mut w, info)) = self.current.take() else {
+            return Ok(());
+        };
+        let meta = FileMetadata {
+            format_version: FILE_FORMAT_VERSION,
+            embquant_version: env!("CARGO_PKG_VERSION").to_string(),
+            rows: info.rows,
+            columns: summaries(&self.quantizer, &info.clipped, info.vectors),
+            calibration: self.quantizer.calibration().clone(),
+            lineage: Lineage {
+                first_row: info.first_row,
+                part: self.dir.then_some(self.done.len() as u32),
+                ..self.lineage.clone()
+            },
+        };
+        w.append_key_value_metadata(KeyValue::new(METADATA_KEY.to_string(), meta.to_json()?));
+        w.close()?;
+        self.done.push(info);
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<Vec<PartInfo>> {
+        if self.current.is_none() && self.done.is_empty() {
+            self.open()?; // no rows: still write a (valid, empty) file with the schema
+        }
+        self.close_current()?;
+        Ok(self.done)
+    }
+}

@@ -1,0 +1,287 @@
+//! What an embquant Parquet file says about itself: the recipe of every quantized column
+//! (Arrow field metadata) and the whole job (Parquet key-value metadata under
+//! [`METADATA_KEY`]).
+//!
+//! Each quantized field carries two keys: `embquant` (the [`ColumnRecipe`] as JSON) and
+//! `embquant.calibration` (the full [`Calibration`] JSON), so a reader holding only the
+//! schema can decode the column. The file footer carries `embquant` = [`FileMetadata`] JSON:
+//! format version, embquant version, the recipes, the calibration, the clip counts observed
+//! and the lineage (input files, sizes, row counts, source column).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::calibration::Calibration;
+use crate::error::{Error, Result};
+
+/// Key of the recipe, both in field metadata and in the Parquet footer.
+pub const METADATA_KEY: &str = "embquant";
+/// Field metadata key holding the calibration JSON.
+pub const CALIBRATION_KEY: &str = "embquant.calibration";
+/// Version of the metadata written by this crate.
+pub const FILE_FORMAT_VERSION: u32 = 1;
+
+/// A quantization scheme, as named on the command line and in the metadata.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scheme {
+    /// 8 bits per dimension.
+    Int8,
+    /// 4 bits per dimension.
+    Int4,
+    /// 1 bit per dimension.
+    Binary,
+    /// IEEE half precision.
+    F16,
+    /// bfloat16 (bit patterns in a Float16 column).
+    Bf16,
+}
+
+impl Scheme {
+    /// All schemes.
+    pub const ALL: [Scheme; 5] = [
+        Scheme::Int8,
+        Scheme::Int4,
+        Scheme::Binary,
+        Scheme::F16,
+        Scheme::Bf16,
+    ];
+
+    /// Output column suffix: `<column>_int8`, `_int4`, `_bin`, `_f16`, `_bf16`.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Scheme::Int8 => "_int8",
+            Scheme::Int4 => "_int4",
+            Scheme::Binary => "_bin",
+            Scheme::F16 => "_f16",
+            Scheme::Bf16 => "_bf16",
+        }
+    }
+
+    /// Whether the scheme clips to the calibrated range (and so reports a clip rate).
+    pub fn clips(self) -> bool {
+        matches!(self, Scheme::Int8 | Scheme::Int4)
+    }
+}
+
+impl fmt::Display for Scheme {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            Scheme::Int8 => "int8",
+            Scheme::Int4 => "int4",
+            Scheme::Binary => "binary",
+            Scheme::F16 => "f16",
+            Scheme::Bf16 => "bf16",
+        };
+        f.write_str(s)
+    }
+}
+
+impl FromStr for Scheme {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Scheme::ALL
+            .into_iter()
+            .find(|k| k.to_string() == s.trim())
+            .ok_or_else(|| {
+                Error::InvalidOption(format!(
+                    "scheme {s:?}: expected int8, int4, binary, f16 or bf16"
+                ))
+            })
+    }
+}
+
+/// How int8 codes are laid out in Arrow / Parquet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Int8Layout {
+    /// `FixedSizeBinary(D)` holding the int8 bit patterns: one fixed-length value per row in
+    /// Parquet (fast to read; see BENCHMARKS.md).
+    #[default]
+    Binary,
+    /// `FixedSizeList<Int8, D>`: a Parquet LIST with per-element levels.
+    List,
+}
+
+impl FromStr for Int8Layout {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "binary" => Ok(Int8Layout::Binary),
+            "list" => Ok(Int8Layout::List),
+            _ => Err(Error::InvalidOption(format!(
+                "int8 layout {s:?}: expected list or binary"
+            ))),
+        }
+    }
+}
+
+/// Matryoshka truncation applied before encoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Truncation {
+    /// Dimensions kept.
+    pub dims: usize,
+    /// Whether the prefix was re-normalized to unit length.
+    pub normalized: bool,
+}
+
+/// The recipe of one quantized column: everything a reader needs besides the calibration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ColumnRecipe {
+    /// Metadata format version.
+    pub format_version: u32,
+    /// The column's name.
+    pub name: String,
+    /// The scheme.
+    pub scheme: Scheme,
+    /// The float column it was made from.
+    pub source_column: String,
+    /// Dimension of the source vectors.
+    pub source_dims: usize,
+    /// Dimensions encoded (after Matryoshka truncation).
+    pub dims: usize,
+    /// Matryoshka truncation, if any.
+    pub truncation: Option<Truncation>,
+    /// Arrow type of the codes, e.g. `FixedSizeBinary(384)`.
+    pub arrow_type: String,
+    /// How values map to codes and how codes are packed.
+    pub encoding: String,
+    /// Int8 layout (int8 only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub int8_layout: Option<Int8Layout>,
+    /// Binary threshold (binary only): zero, mean or median.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<String>,
+    /// Bytes per encoded vector.
+    pub bytes_per_vector: usize,
+    /// Fingerprint of the calibration the codes were made with (none for sign bits, f16, bf16).
+    pub calibration_fingerprint: Option<String>,
+}
+
+impl ColumnRecipe {
+    /// The encoding description for a scheme.
+    pub fn encoding_for(scheme: Scheme, layout: Int8Layout) -> String {
+        match scheme {
+            Scheme::Int8 => format!(
+                "per-dimension affine, 256 levels over [lo, hi], round half up, clipped; code = level - 128 (int8){}",
+                if layout == Int8Layout::Binary { ", bytes are the int8 bit patterns in dimension order" } else { "" }
+            ),
+            Scheme::Int4 => "per-dimension affine, 16 levels over [lo, hi], round half up, clipped; two codes per byte, \
+                 dimension 2j in the high nibble of byte j (high-nibble-first), odd D pads a zero low nibble"
+                .into(),
+            Scheme::Binary => "bit = value > threshold; packed MSB-first like numpy.packbits (dimension 8j+i is bit \
+                 7-i of byte j), padding bits zero"
+                .into(),
+            Scheme::F16 => "IEEE 754 binary16, round to nearest even, clipped to +-65504".into(),
+            Scheme::Bf16 => "bfloat16 bit patterns stored in a Float16 column, round to nearest even".into(),
+        }
+    }
+
+    /// Field metadata for this recipe and calibration.
+    pub fn field_metadata(
+        &self,
+        calibration: Option<&Calibration>,
+    ) -> Result<HashMap<String, String>> {
+        let mut m = HashMap::new();
+        m.insert(METADATA_KEY.to_string(), serde_json::to_string(self)?);
+        if let Some(c) = calibration {
+            m.insert(CALIBRATION_KEY.to_string(), serde_json::to_string(c)?);
+        }
+        Ok(m)
+    }
+
+    /// Reads the recipe (and calibration, when present) from field metadata.
+    pub fn from_field_metadata(
+        m: &HashMap<String, String>,
+    ) -> Result<Option<(Self, Option<Calibration>)>> {
+        let Some(r) = m.get(METADATA_KEY) else {
+            return Ok(None);
+        };
+        let recipe: ColumnRecipe = serde_json::from_str(r)?;
+        let cal = m
+            .get(CALIBRATION_KEY)
+            .map(|c| Calibration::from_json(c))
+            .transpose()?;
+        Ok(Some((recipe, cal)))
+    }
+}
+
+/// Clipping observed in one column.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ColumnSummary {
+    /// The recipe.
+    #[serde(flatten)]
+    pub recipe: ColumnRecipe,
+    /// Values clipped to the calibrated range.
+    pub clipped: u64,
+    /// `clipped / values encoded` (0 for schemes that do not clip).
+    pub clip_rate: f64,
+}
+
+/// One input file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputLineage {
+    /// Path as given (or found under a given directory).
+    pub path: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// Rows.
+    pub rows: u64,
+}
+
+/// Where the rows of a file came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Lineage {
+    /// The float column the codes were made from.
+    pub source_column: String,
+    /// Every input of the job, in order.
+    pub inputs: Vec<InputLineage>,
+    /// Rows in all inputs.
+    pub input_rows: u64,
+    /// Index of the first row of this file among all input rows.
+    pub first_row: u64,
+    /// This file's part number, when the output was split.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part: Option<u32>,
+}
+
+/// The footer metadata of an embquant Parquet file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileMetadata {
+    /// Metadata format version.
+    pub format_version: u32,
+    /// Version of the embquant that wrote the file.
+    pub embquant_version: String,
+    /// Rows in this file.
+    pub rows: u64,
+    /// The quantized columns with their clip counts in this file.
+    pub columns: Vec<ColumnSummary>,
+    /// The calibration used.
+    pub calibration: Calibration,
+    /// Lineage.
+    pub lineage: Lineage,
+}
+
+impl FileMetadata {
+    /// JSON.
+    pub fn to_json(&self) -> Result<String> {
+        Ok(serde_json::to_string(self)?)
+    }
+
+    /// Parses and validates (the calibration's fingerprint must match).
+    pub fn from_json(s: &str) -> Result<Self> {
+        let m: FileMetadata = serde_json::from_str(s)?;
+        if m.format_version == 0 || m.format_version > FILE_FORMAT_VERSION {
+            return Err(Error::InvalidCalibration(format!(
+                "embquant metadata version {} is not supported (this build reads up to {FILE_FORMAT_VERSION})",
+                m.format_version
+            )));
+        }
+        // Re-validate the embedded calibration (fingerprint, lengths).
+        Calibration::from_json(&serde_json::to_string(&m.calibration)?)?;
+        Ok(m)
+    }
+}

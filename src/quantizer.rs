@@ -1,0 +1,388 @@
+//! The record-batch operator: appends quantized columns to batches, and runs over a stream
+//! of batches with the CPU work on rayon, order preserved and a bounded number of batches
+//! in flight.
+//!
+//! ```
+//! # use std::sync::Arc;
+//! # use arrow_array::{ArrayRef, FixedSizeListArray, Float32Array, Int64Array, RecordBatch};
+//! # use arrow_schema::{DataType, Field};
+//! use embquant::{Calibration, Quantizer, QuantizeOptions, RangeMethod, Scheme, Stats, StatsOptions};
+//!
+//! # let field = Arc::new(Field::new_list_field(DataType::Float32, false));
+//! # let emb = FixedSizeListArray::new(field, 2, Arc::new(Float32Array::from(vec![0.1, -0.3, 0.5, 0.2])), None);
+//! # let ids: ArrayRef = Arc::new(Int64Array::from(vec![1, 2]));
+//! let batch = RecordBatch::try_from_iter([("id", ids), ("embedding", Arc::new(emb) as ArrayRef)])?;
+//! let stats = Stats::compute(batch.column(1).as_ref(), &StatsOptions::default())?;
+//! let cal = Calibration::from_stats(&stats, RangeMethod::MinMax)?;
+//! let options = QuantizeOptions { schemes: vec![Scheme::Int8, Scheme::Binary], ..QuantizeOptions::new("embedding") };
+//! let q = Quantizer::try_new(batch.schema(), cal, options)?;
+//! let out = q.quantize(&batch)?;
+//! assert_eq!(out.batch.schema().field(2).name(), "embedding_int8");
+//! assert_eq!(out.batch.schema().field(3).name(), "embedding_bin");
+//! # Ok::<(), embquant::Error>(())
+//! ```
+
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::{Array, ArrayRef, FixedSizeBinaryArray, RecordBatch};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use futures::{Stream, StreamExt};
+
+use crate::calibration::Calibration;
+use crate::codec::binary::{BinaryCodec, BinaryThreshold};
+use crate::codec::half::{HalfCodec, HalfKind};
+use crate::codec::int4::Int4Codec;
+use crate::codec::int8::Int8Codec;
+use crate::codec::matryoshka::{truncate, MatryoshkaOptions};
+use crate::error::{Error, Result};
+use crate::metadata::{ColumnRecipe, Int8Layout, Scheme, Truncation, FILE_FORMAT_VERSION};
+
+/// What to quantize and how.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuantizeOptions {
+    /// The float vector column.
+    pub column: String,
+    /// Schemes to add, in output order.
+    pub schemes: Vec<Scheme>,
+    /// Threshold of the binary scheme.
+    pub binary_threshold: BinaryThreshold,
+    /// Matryoshka truncation before every codec.
+    pub matryoshka: Option<MatryoshkaOptions>,
+    /// Drop the float column from the output.
+    pub drop_source: bool,
+    /// Layout of int8 codes.
+    pub int8_layout: Int8Layout,
+}
+
+impl QuantizeOptions {
+    /// Defaults for `column`: int8 and binary (sign bits), keep the source, int8 as
+    /// `FixedSizeBinary`.
+    pub fn new(column: impl Into<String>) -> Self {
+        Self {
+            column: column.into(),
+            schemes: vec![Scheme::Int8, Scheme::Binary],
+            binary_threshold: BinaryThreshold::Zero,
+            matryoshka: None,
+            drop_source: false,
+            int8_layout: Int8Layout::Binary,
+        }
+    }
+
+    /// Whether the calibration must carry medians (median binary threshold).
+    pub fn needs_median(&self) -> bool {
+        self.schemes.contains(&Scheme::Binary) && self.binary_threshold == BinaryThreshold::Median
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Codec {
+    Int8(Int8Codec, Int8Layout),
+    Int4(Int4Codec),
+    Binary(BinaryCodec),
+    Half(HalfCodec),
+}
+
+/// A quantized batch and what encoding it observed.
+#[derive(Debug, Clone)]
+pub struct QuantizedBatch {
+    /// The input columns (minus the source when dropped) followed by the code columns.
+    pub batch: RecordBatch,
+    /// Clipped values per code column (in `Quantizer::recipes` order).
+    pub clipped: Vec<u64>,
+    /// Non-null vectors encoded.
+    pub vectors: u64,
+}
+
+/// Appends quantized columns to record batches.
+#[derive(Debug, Clone)]
+pub struct Quantizer {
+    options: QuantizeOptions,
+    calibration: Arc<Calibration>,
+    source_index: usize,
+    source_dims: usize,
+    codecs: Vec<Codec>,
+    recipes: Vec<ColumnRecipe>,
+    schema: SchemaRef,
+}
+
+fn threshold_name(t: BinaryThreshold) -> &'static str {
+    match t {
+        BinaryThreshold::Zero => "zero",
+        BinaryThreshold::Mean => "mean",
+        BinaryThreshold::Median => "median",
+    }
+}
+
+/// The vector dimension of a vector column's type (None for `List`, whose length is only
+/// known from the data).
+pub fn fixed_dims(dt: &DataType) -> Option<usize> {
+    match dt {
+        DataType::FixedSizeList(f, n)
+            if matches!(
+                f.data_type(),
+                DataType::Float16 | DataType::Float32 | DataType::Float64
+            ) =>
+        {
+            Some(*n as usize)
+        }
+        _ => None,
+    }
+}
+
+/// Checks that `column` is a vector column of `schema`; returns its index.
+pub fn vector_column(schema: &Schema, column: &str) -> Result<usize> {
+    let idx = schema.index_of(column).map_err(|_| Error::MissingColumn {
+        column: column.to_string(),
+        available: schema
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+    })?;
+    let dt = schema.field(idx).data_type();
+    let ok = fixed_dims(dt).is_some()
+        || matches!(dt, DataType::List(f) | DataType::LargeList(f) if f.data_type() == &DataType::Float32);
+    if !ok {
+        return Err(Error::UnsupportedType { found: dt.clone() });
+    }
+    Ok(idx)
+}
+
+impl Quantizer {
+    /// A quantizer for batches of `schema`, encoding `options.column` with `calibration`
+    /// (whose dimension must equal the encoded dimension: the truncated one with Matryoshka).
+    pub fn try_new(
+        schema: SchemaRef,
+        calibration: Calibration,
+        options: QuantizeOptions,
+    ) -> Result<Self> {
+        let source_index = vector_column(&schema, &options.column)?;
+        let field_type = schema.field(source_index).data_type().clone();
+        let dims = calibration.dim();
+        let source_dims = match (fixed_dims(&field_type), options.matryoshka) {
+            (Some(n), Some(m)) if m.dims > n => {
+                return Err(Error::InvalidOption(format!(
+                    "--dims {} exceeds the column's {n} dimensions",
+                    m.dims
+                )))
+            }
+            (Some(n), _) => n,
+            (None, Some(_)) => 0,
+            (None, None) => dims,
+        };
+        let encoded = options.matryoshka.map_or(source_dims, |m| m.dims);
+        if source_dims != 0 && encoded != dims {
+            return Err(Error::DimensionMismatch {
+                context: format!("column {:?} (encoded dimensions)", options.column),
+                expected: dims,
+                found: encoded,
+            });
+        }
+        if options.schemes.is_empty() {
+            return Err(Error::InvalidOption("no scheme to encode".into()));
+        }
+        let mut codecs = Vec::new();
+        let mut recipes = Vec::new();
+        let mut fields: Vec<Arc<Field>> = schema
+            .fields()
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !(options.drop_source && *i == source_index))
+            .map(|(_, f)| f.clone())
+            .collect();
+        for &scheme in &options.schemes {
+            let (codec, arrow_type, width, fp) = match scheme {
+                Scheme::Int8 => {
+                    let c = Int8Codec::new(&calibration);
+                    let dt = match options.int8_layout {
+                        Int8Layout::Binary => DataType::FixedSizeBinary(dims as i32),
+                        Int8Layout::List => {
+                            DataType::new_fixed_size_list(DataType::Int8, dims as i32, false)
+                        }
+                    };
+                    (Codec::Int8(c, options.int8_layout), dt, dims, true)
+                }
+                Scheme::Int4 => {
+                    let c = Int4Codec::new(&calibration);
+                    let w = c.width();
+                    (Codec::Int4(c), DataType::FixedSizeBinary(w as i32), w, true)
+                }
+                Scheme::Binary => {
+                    let c = BinaryCodec::with_calibration(&calibration, options.binary_threshold)?;
+                    let w = c.width();
+                    let centered = options.binary_threshold != BinaryThreshold::Zero;
+                    (
+                        Codec::Binary(c),
+                        DataType::FixedSizeBinary(w as i32),
+                        w,
+                        centered,
+                    )
+                }
+                Scheme::F16 | Scheme::Bf16 => {
+                    let kind = if scheme == Scheme::F16 {
+                        HalfKind::F16
+                    } else {
+                        HalfKind::Bf16
+                    };
+                    let dt = DataType::new_fixed_size_list(DataType::Float16, dims as i32, false);
+                    (Codec::Half(HalfCodec::new(dims, kind)), dt, 2 * dims, false)
+                }
+            };
+            let name = format!("{}{}", options.column, scheme.suffix());
+            if schema.index_of(&name).is_ok() && !(options.drop_source && name == options.column) {
+                return Err(Error::InvalidOption(format!(
+                    "the input already has a column {name:?}"
+                )));
+            }
+            let recipe = ColumnRecipe {
+                format_version: FILE_FORMAT_VERSION,
+                name: name.clone(),
+                scheme,
+                source_column: options.column.clone(),
+                source_dims: if source_dims == 0 { dims } else { source_dims },
+                dims,
+                truncation: options.matryoshka.map(|m| Truncation {
+                    dims: m.dims,
+                    normalized: m.normalize,
+                }),
+                arrow_type: arrow_type.to_string(),
+                encoding: ColumnRecipe::encoding_for(scheme, options.int8_layout),
+                int8_layout: (scheme == Scheme::Int8).then_some(options.int8_layout),
+                threshold: (scheme == Scheme::Binary)
+                    .then(|| threshold_name(options.binary_threshold).to_string()),
+                bytes_per_vector: width,
+                calibration_fingerprint: fp.then(|| calibration.fingerprint().to_string()),
+            };
+            let meta = recipe.field_metadata(fp.then_some(&calibration))?;
+            fields.push(Arc::new(
+                Field::new(&name, arrow_type, true).with_metadata(meta),
+            ));
+            codecs.push(codec);
+            recipes.push(recipe);
+        }
+        let schema = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
+        Ok(Quantizer {
+            options,
+            calibration: Arc::new(calibration),
+            source_index,
+            source_dims,
+            codecs,
+            recipes,
+            schema,
+        })
+    }
+
+    /// Output schema (input fields, then one field per scheme with its recipe metadata).
+    pub fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    /// The recipes of the code columns, in output order.
+    pub fn recipes(&self) -> &[ColumnRecipe] {
+        &self.recipes
+    }
+
+    /// The calibration.
+    pub fn calibration(&self) -> &Calibration {
+        &self.calibration
+    }
+
+    /// The options.
+    pub fn options(&self) -> &QuantizeOptions {
+        &self.options
+    }
+
+    /// Encodes one batch (rows in errors count from the batch start).
+    pub fn quantize(&self, batch: &RecordBatch) -> Result<QuantizedBatch> {
+        let source = batch.column(self.source_index);
+        let truncated;
+        let vectors: &dyn Array = match self.options.matryoshka {
+            Some(m) => {
+                truncated = truncate(source.as_ref(), &m)?;
+                &truncated
+            }
+            None => source.as_ref(),
+        };
+        let mut columns: Vec<ArrayRef> = batch
+            .columns()
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !(self.options.drop_source && *i == self.source_index))
+            .map(|(_, c)| c.clone())
+            .collect();
+        let mut clipped = Vec::with_capacity(self.codecs.len());
+        for codec in &self.codecs {
+            let enc = match codec {
+                Codec::Int8(c, Int8Layout::List) => c.encode(vectors)?,
+                Codec::Int8(c, Int8Layout::Binary) => {
+                    let e = c.encode(vectors)?;
+                    let list = e.array.as_fixed_size_list();
+                    let bytes = list.values().to_data().buffers()[0].clone();
+                    let dims = list.value_length();
+                    let fsb = FixedSizeBinaryArray::new(dims, bytes, list.nulls().cloned());
+                    crate::codec::Encoded {
+                        array: Arc::new(fsb),
+                        clipped: e.clipped,
+                    }
+                }
+                Codec::Int4(c) => c.encode(vectors)?,
+                Codec::Binary(c) => c.encode(vectors)?,
+                Codec::Half(c) => c.encode(vectors)?,
+            };
+            clipped.push(enc.clipped);
+            // The output fields are nullable; the codec's array matches the field type.
+            columns.push(enc.array);
+        }
+        let batch = RecordBatch::try_new(self.schema.clone(), columns)?;
+        let vectors = (vectors.len() - vectors.logical_null_count()) as u64;
+        Ok(QuantizedBatch {
+            batch,
+            clipped,
+            vectors,
+        })
+    }
+
+    /// Source dimension (0 for `List` columns, known only from data).
+    pub fn source_dims(&self) -> usize {
+        self.source_dims
+    }
+}
+
+/// Runs `f` on the rayon pool and awaits its result without blocking the async runtime.
+pub async fn spawn_rayon<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    rayon::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.await
+        .map_err(|_| Error::InvalidOption("a rayon task panicked".into()))
+}
+
+/// Quantizes a stream of batches: each batch is encoded on rayon, at most `in_flight`
+/// batches are encoded at once (backpressure: the input is not polled further ahead), and
+/// the output keeps the input order. Rows in errors count from the start of the stream.
+pub fn quantize_stream<S>(
+    input: S,
+    quantizer: Arc<Quantizer>,
+    in_flight: usize,
+) -> impl Stream<Item = Result<QuantizedBatch>> + Send
+where
+    S: Stream<Item = Result<RecordBatch>> + Send + 'static,
+{
+    let mut offset = 0u64;
+    input
+        .map(move |batch| {
+            let q = quantizer.clone();
+            let start = offset;
+            if let Ok(b) = &batch {
+                offset += b.num_rows() as u64;
+            }
+            async move {
+                let batch = batch?;
+                spawn_rayon(move || q.quantize(&batch).map_err(|e| e.offset_rows(start))).await?
+            }
+        })
+        .buffered(in_flight.max(1))
+}
