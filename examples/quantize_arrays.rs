@@ -1,6 +1,6 @@
 //! Calibrate on real embeddings and encode them with every codec.
 //!
-//! Reads the 2,000 all-MiniLM-L6-v2 vectors shipped in `tests/data`, computes per-dimension
+//! Reads the 5,000 all-MiniLM-L6-v2 vectors shipped in `tests/data`, computes per-dimension
 //! statistics, derives min/max and quantile calibrations, encodes int8, uint8, int4,
 //! binary (sign and centered), f16, bf16 and a Matryoshka prefix, and prints each column's
 //! size, compression ratio and worst round-trip error.
@@ -20,7 +20,7 @@ use embquant::{
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/minilm-wordnet-2k.parquet");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/minilm-wordnet-5k.parquet");
     let mut stats: Option<Stats> = None;
     let mut batches = Vec::new();
     // Streaming calibration: one update per record batch.

@@ -1,6 +1,6 @@
 //! Codecs and calibration on real embeddings: all-MiniLM-L6-v2 vectors of WordNet glosses.
 //!
-//! The first tests use the 2,000-row slice shipped in `tests/data` (see its README); the
+//! The first tests use the 5,000-row slice shipped in `tests/data` (see its README); the
 //! last ones use the full 30,000-row set in `../shared/data/minilm-wordnet` and skip, with
 //! a message, when it is absent.
 
@@ -53,8 +53,8 @@ fn column(path: &Path, name: &str) -> ArrayRef {
     arrow_select::concat::concat(&refs).unwrap()
 }
 
-fn corpus_2k() -> FixedSizeListArray {
-    column(&data("minilm-wordnet-2k.parquet"), "embedding")
+fn corpus_5k() -> FixedSizeListArray {
+    column(&data("minilm-wordnet-5k.parquet"), "embedding")
         .as_fixed_size_list()
         .clone()
 }
@@ -69,23 +69,23 @@ fn calibrate(a: &dyn Array, method: RangeMethod) -> Calibration {
 
 #[test]
 fn binary_equals_numpy_packbits_as_sentence_transformers_ubinary() {
-    let a = corpus_2k();
-    let expected = column(&data("minilm-wordnet-2k-ubinary.parquet"), "ubinary");
+    let a = corpus_5k();
+    let expected = column(&data("minilm-wordnet-5k-ubinary.parquet"), "ubinary");
     let expected = expected
         .as_any()
         .downcast_ref::<FixedSizeBinaryArray>()
         .unwrap();
     let got = BinaryCodec::new(384).encode(&a).unwrap().array;
     let got = got.as_any().downcast_ref::<FixedSizeBinaryArray>().unwrap();
-    assert_eq!(got.len(), 2000);
-    for r in 0..2000 {
+    assert_eq!(got.len(), 5000);
+    for r in 0..5000 {
         assert_eq!(got.value(r), expected.value(r), "row {r}");
     }
 }
 
 #[test]
 fn dead_dimensions_are_degenerate_and_decode_finite() {
-    let a = corpus_2k();
+    let a = corpus_5k();
     let cal = calibrate(&a, RangeMethod::MinMax);
     assert_eq!(cal.degenerate_dims(), DEAD_DIMS.to_vec());
     for codec_out in [
@@ -109,7 +109,7 @@ fn dead_dimensions_are_degenerate_and_decode_finite() {
     ] {
         let v = codec_out.values().as_primitive::<Float32Type>().values();
         assert!(v.iter().all(|x| x.is_finite()));
-        for r in 0..2000 {
+        for r in 0..5000 {
             for d in DEAD_DIMS {
                 assert!(
                     v[r * 384 + d].abs() < 1e-7,
@@ -127,12 +127,12 @@ fn dead_dimensions_are_degenerate_and_decode_finite() {
         .as_primitive::<Int8Type>()
         .values()
         .to_vec();
-    assert!((0..2000).all(|r| DEAD_DIMS.iter().all(|&d| codes[r * 384 + d] == 0)));
+    assert!((0..5000).all(|r| DEAD_DIMS.iter().all(|&d| codes[r * 384 + d] == 0)));
 }
 
 #[test]
 fn int8_and_int4_round_trip_within_half_a_step_on_real_data() {
-    let a = corpus_2k();
+    let a = corpus_5k();
     let cal = calibrate(&a, RangeMethod::MinMax);
     let v = Vectors::try_new(&a).unwrap();
     let i8c = Int8Codec::new(&cal);
@@ -159,11 +159,11 @@ fn int8_and_int4_round_trip_within_half_a_step_on_real_data() {
 
 #[test]
 fn halves_merged_equal_the_whole_on_real_data() {
-    let a = corpus_2k();
+    let a = corpus_5k();
     let opts = StatsOptions::default();
     let whole = Stats::compute(&a, &opts).unwrap();
     let mut left = Stats::compute(&a.slice(0, 777), &opts).unwrap();
-    left.merge(&Stats::compute(&a.slice(777, 2000 - 777), &opts).unwrap())
+    left.merge(&Stats::compute(&a.slice(777, 5000 - 777), &opts).unwrap())
         .unwrap();
     assert_eq!(left.min(), whole.min());
     assert_eq!(left.max(), whole.max());
@@ -184,7 +184,7 @@ fn halves_merged_equal_the_whole_on_real_data() {
 
 #[test]
 fn f16_is_within_half_an_ulp_and_bf16_within_its_ulp() {
-    let a = corpus_2k();
+    let a = corpus_5k();
     let v = Vectors::try_new(&a).unwrap();
     for (kind, rel) in [(HalfKind::F16, 1.0 / 2048.0), (HalfKind::Bf16, 1.0 / 256.0)] {
         let c = HalfCodec::new(384, kind);

@@ -113,7 +113,7 @@ struct QuantizeArgs {
     #[arg(long)]
     dims: Option<usize>,
     /// Use this calibration JSON instead of calibrating (one pass instead of two).
-    #[arg(long)]
+    #[arg(long = "calibration", alias = "calibration-file", value_name = "JSON")]
     calibration_file: Option<PathBuf>,
     /// Drop the float column from the output.
     #[arg(long)]
@@ -399,7 +399,7 @@ fn inspect(path: &Path, json: bool) -> Result<()> {
 }
 
 /// The bundled sample: all-MiniLM-L6-v2 embeddings of WordNet glosses (see tests/data/README.md).
-static SAMPLE: &[u8] = include_bytes!("../../tests/data/minilm-wordnet-2k.parquet");
+static SAMPLE: &[u8] = include_bytes!("../../tests/data/minilm-wordnet-5k.parquet");
 
 async fn demo(dir: &Path, quiet: bool) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -438,7 +438,7 @@ async fn demo(dir: &Path, quiet: bool) -> Result<()> {
     .await?;
     let out = dir.join("minilm-wordnet.quantized.parquet");
     println!(
-        "\n3. embquant quantize {} --scheme int8,int4,binary,f16 --calibration-file {} --output {}",
+        "\n3. embquant quantize {} --scheme int8,int4,binary,f16 --calibration {} --output {}",
         input.display(),
         cal_path.display(),
         out.display()

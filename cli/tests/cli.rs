@@ -81,7 +81,7 @@ fn calibrate_then_quantize_split_and_inspect() {
         &[
             "quantize",
             "syn.parquet",
-            "--calibration-file",
+            "--calibration",
             "cal.json",
             "--scheme",
             "int8,int4,binary,bf16",
@@ -173,7 +173,7 @@ fn errors_name_the_file_and_exit_non_zero() {
         &[
             "quantize",
             "a.parquet",
-            "--calibration-file",
+            "--calibration",
             "tampered.json",
             "-o",
             "b.parquet",
