@@ -117,20 +117,24 @@ impl Error {
     /// Adds `offset` to the row this error names (for errors found in a batch that starts
     /// at row `offset` of its file).
     pub fn offset_rows(self, offset: u64) -> Self {
-        let o = offset as usize;
+        self.map_rows(|r| r + offset as usize)
+    }
+
+    /// Maps the row this error names (e.g. from a sampled batch back to the file).
+    pub fn map_rows(self, f: impl Fn(usize) -> usize) -> Self {
         match self {
             Error::NonFinite { row, dim, value } => Error::NonFinite {
-                row: row + o,
+                row: f(row),
                 dim,
                 value,
             },
-            Error::NullItem { row, dim } => Error::NullItem { row: row + o, dim },
+            Error::NullItem { row, dim } => Error::NullItem { row: f(row), dim },
             Error::RaggedList {
                 row,
                 found,
                 expected,
             } => Error::RaggedList {
-                row: row + o,
+                row: f(row),
                 found,
                 expected,
             },

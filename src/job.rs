@@ -16,7 +16,7 @@ use std::time::Instant;
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use futures::{Stream, StreamExt};
-use parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection, RowSelector};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
@@ -167,33 +167,24 @@ impl Default for ReadOptions {
 type Item = (usize, u64, RecordBatch);
 
 /// Reads `files` in order as one stream of batches. `only_column` projects to that column;
-/// `schema` (when given) must equal every file's schema; `selection` picks rows per file.
+/// `schema` (when given) must equal every file's schema.
 fn read_stream(
     files: Arc<Vec<InputFile>>,
     column: String,
     only_column: bool,
     schema: Option<SchemaRef>,
-    selections: Option<Vec<RowSelection>>,
     opts: ReadOptions,
 ) -> impl Stream<Item = Result<Item>> + Send {
     let n = files.len();
     futures::stream::iter(0..n)
         .map(move |i| {
             let (files, column, schema) = (files.clone(), column.clone(), schema.clone());
-            let selection = selections.as_ref().map(|s| s[i].clone());
             let (tx, rx) = mpsc::channel::<Result<Item>>(2);
             tokio::task::spawn_blocking(move || {
                 let file = &files[i];
-                if let Err(e) = read_file(
-                    i,
-                    file,
-                    &column,
-                    only_column,
-                    schema,
-                    selection,
-                    opts.batch_size,
-                    &tx,
-                ) {
+                if let Err(e) =
+                    read_file(i, file, &column, only_column, schema, opts.batch_size, &tx)
+                {
                     let _ = tx.blocking_send(Err(e.in_file(file.path.display(), &column)));
                 }
             });
@@ -205,14 +196,12 @@ fn read_stream(
         .flatten()
 }
 
-#[allow(clippy::too_many_arguments)]
 fn read_file(
     index: usize,
     file: &InputFile,
     column: &str,
     only_column: bool,
     expect_schema: Option<SchemaRef>,
-    selection: Option<RowSelection>,
     batch_size: usize,
     tx: &mpsc::Sender<Result<Item>>,
 ) -> Result<()> {
@@ -232,42 +221,18 @@ fn read_file(
         let mask = ProjectionMask::roots(builder.parquet_schema(), [idx]);
         builder = builder.with_projection(mask);
     }
-    let mut offsets = None;
-    if let Some(sel) = selection {
-        offsets = Some(selected_rows(&sel));
-        builder = builder.with_row_selection(sel);
-    }
     let reader = builder.build()?;
     let mut row = 0u64;
-    let mut taken = 0usize;
     for batch in reader {
         let batch = batch
             .map_err(|e| Error::InvalidOption(format!("reading rows after row {row}: {e}")))?;
-        let n = batch.num_rows();
-        // With a row selection, report rows by their position in the file.
-        let start = offsets
-            .as_ref()
-            .map_or(row, |o: &Vec<u64>| o.get(taken).copied().unwrap_or(row));
-        taken += n;
-        row += n as u64;
+        let start = row;
+        row += batch.num_rows() as u64;
         if tx.blocking_send(Ok((index, start, batch))).is_err() {
             return Ok(()); // the consumer is gone (error elsewhere or cancelled)
         }
     }
     Ok(())
-}
-
-/// The file rows a selection keeps, in order.
-fn selected_rows(sel: &RowSelection) -> Vec<u64> {
-    let mut out = Vec::new();
-    let mut at = 0u64;
-    for s in sel.iter() {
-        if !s.skip {
-            out.extend(at..at + s.row_count as u64);
-        }
-        at += s.row_count as u64;
-    }
-    out
 }
 
 /// A seeded uniform sample of `n` of `total` row indices (Floyd's algorithm), sorted.
@@ -290,33 +255,6 @@ pub fn sample_indices(total: u64, n: u64, seed: u64) -> Vec<u64> {
         }
     }
     chosen.into_iter().collect()
-}
-
-/// Per-file row selections for a sample of global row indices.
-fn selections_for(files: &[InputFile], sample: &[u64]) -> Vec<RowSelection> {
-    let mut out = Vec::with_capacity(files.len());
-    let mut start = 0u64;
-    let mut k = 0usize;
-    for f in files {
-        let end = start + f.rows;
-        let mut selectors = Vec::new();
-        let mut at = start;
-        while k < sample.len() && sample[k] < end {
-            let r = sample[k];
-            if r > at {
-                selectors.push(RowSelector::skip((r - at) as usize));
-            }
-            selectors.push(RowSelector::select(1));
-            at = r + 1;
-            k += 1;
-        }
-        if end > at {
-            selectors.push(RowSelector::skip((end - at) as usize));
-        }
-        out.push(RowSelection::from(selectors));
-        start = end;
-    }
-    out
 }
 
 /// How to calibrate.
@@ -364,18 +302,25 @@ pub async fn calibrate(
         return Err(Error::InvalidOption("no input files".into()));
     }
     let total: u64 = files.iter().map(|f| f.rows).sum();
-    let selections = opts.sample_rows.filter(|&n| n < total).map(|n| {
-        let sample = sample_indices(total, n, opts.seed);
-        selections_for(files, &sample)
-    });
-    let rows = opts.sample_rows.map_or(total, |n| n.min(total));
+    // A uniform sample of global row indices; each batch keeps the rows that fall in it.
+    let sample = opts
+        .sample_rows
+        .filter(|&n| n < total)
+        .map(|n| sample_indices(total, n, opts.seed));
+    let file_starts: Vec<u64> = files
+        .iter()
+        .scan(0, |acc, f| {
+            let s = *acc;
+            *acc += f.rows;
+            Some(s)
+        })
+        .collect();
     let files = Arc::new(files.to_vec());
     let mut stream = Box::pin(read_stream(
         files.clone(),
         opts.column.clone(),
         true,
         None,
-        selections,
         opts.read,
     ));
     let sketch = opts.sketch || matches!(opts.method, RangeMethod::Quantile { .. });
@@ -385,12 +330,27 @@ pub async fn calibrate(
         StatsOptions::moments_only()
     };
     let mut stats: Option<Stats> = None;
-    progress.begin("calibrate", rows);
+    progress.begin("calibrate", total);
     while let Some(item) = stream.next().await {
         let (i, start, batch) = item?;
         let n = batch.num_rows() as u64;
         let matryoshka = opts.matryoshka;
-        let column = batch.column(0).clone();
+        let mut column = batch.column(0).clone();
+        // Rows of the batch kept by the sample (all rows without one), for error messages.
+        let mut kept: Option<Vec<u64>> = None;
+        if let Some(sample) = &sample {
+            let lo = file_starts[i] + start;
+            let a = sample.partition_point(|&r| r < lo);
+            let b = sample.partition_point(|&r| r < lo + n);
+            let rows: Vec<u64> = sample[a..b].iter().map(|r| r - lo).collect();
+            let idx = arrow_array::UInt64Array::from(rows.clone());
+            column = arrow_select::take::take(column.as_ref(), &idx, None)?;
+            kept = Some(rows);
+        }
+        progress.advance(n);
+        if column.is_empty() {
+            continue;
+        }
         let prev = stats.take();
         let updated = spawn_rayon(move || -> Result<Stats> {
             let truncated;
@@ -408,11 +368,14 @@ pub async fn calibrate(
         })
         .await?
         .map_err(|e| {
+            let e = match &kept {
+                Some(rows) => e.map_rows(|r| rows.get(r).map_or(r, |&k| k as usize)),
+                None => e,
+            };
             e.offset_rows(start)
                 .in_file(files[i].path.display(), &opts.column)
         })?;
         stats = Some(updated);
-        progress.advance(n);
     }
     progress.end();
     let stats = stats.ok_or(Error::EmptyCalibration)?;
@@ -452,7 +415,7 @@ impl JobOptions {
             target_file_rows: None,
             read: ReadOptions::default(),
             in_flight: 4,
-            zstd_level: 3,
+            zstd_level: 1,
         }
     }
 }
@@ -621,7 +584,6 @@ pub async fn quantize(
         column.clone(),
         false,
         Some(schema),
-        None,
         opts.read,
     );
     let q = quantizer.clone();

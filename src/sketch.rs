@@ -39,8 +39,9 @@ pub const MAX_BUCKETS: usize = 2048;
 pub struct QuantileSketch {
     /// Buckets per unit of approximate `log2`; `1 / ln(gamma)`.
     multiplier: f64,
-    positive: Store,
-    negative: Store,
+    /// Magnitudes of positive (index 0) and negative (index 1) values: indexed by the sign
+    /// bit, so inserting does not branch on the sign.
+    stores: [Store; 2],
     zero: u64,
 }
 
@@ -62,6 +63,17 @@ impl Store {
 
     #[inline]
     fn add(&mut self, key: i32, n: u64) {
+        // Hot path: the key falls inside the current window.
+        let i = key.wrapping_sub(self.offset) as u32 as usize;
+        if let Some(c) = self.counts.get_mut(i) {
+            *c += n;
+            return;
+        }
+        self.add_slow(key, n);
+    }
+
+    #[cold]
+    fn add_slow(&mut self, key: i32, n: u64) {
         if self.counts.is_empty() {
             self.offset = key;
             self.counts.push(n);
@@ -133,8 +145,7 @@ impl QuantileSketch {
         let gamma = (1.0 + alpha) / (1.0 - alpha);
         Self {
             multiplier: 1.0 / gamma.ln(),
-            positive: Store::default(),
-            negative: Store::default(),
+            stores: [Store::default(), Store::default()],
             zero: 0,
         }
     }
@@ -147,14 +158,14 @@ impl QuantileSketch {
 
     /// The number of values counted.
     pub fn count(&self) -> u64 {
-        self.zero + self.positive.total() + self.negative.total()
+        self.zero + self.stores[0].total() + self.stores[1].total()
     }
 
-    /// Approximate `log2(m)` for a positive normal `m`: exponent plus mantissa fraction.
+    /// Bucket of a magnitude (sign bit ignored): approximate `log2` = exponent plus mantissa
+    /// fraction, times the multiplier, floored.
     #[inline]
-    fn key(&self, m: f32) -> i32 {
-        let bits = m.to_bits();
-        let e = ((bits >> 23) as i32 - 127) as f64;
+    fn key(&self, bits: u32) -> i32 {
+        let e = (((bits >> 23) & 0xff) as i32 - 127) as f64;
         let f = (bits & 0x7f_ffff) as f64 * (1.0 / (1u32 << 23) as f64);
         ((e + f) * self.multiplier).floor() as i32
     }
@@ -176,16 +187,13 @@ impl QuantileSketch {
     #[inline]
     #[allow(clippy::neg_cmp_op_on_partial_ord)] // NaN counts as zero, not as a bucket
     pub fn insert(&mut self, x: f32) {
-        let m = x.abs();
-        if !(m >= ZERO_MAGNITUDE) {
+        if !(x.abs() >= ZERO_MAGNITUDE) {
             self.zero += 1;
-        } else if x > 0.0 {
-            let k = self.key(m);
-            self.positive.add(k, 1);
-        } else {
-            let k = self.key(m);
-            self.negative.add(k, 1);
+            return;
         }
+        let bits = x.to_bits();
+        let k = self.key(bits);
+        self.stores[(bits >> 31) as usize].add(k, 1);
     }
 
     /// Adds `other`'s counts. Panics if the two were built with different accuracies.
@@ -195,8 +203,8 @@ impl QuantileSketch {
             "merging sketches of different accuracy"
         );
         self.zero += other.zero;
-        self.positive.merge(&other.positive);
-        self.negative.merge(&other.negative);
+        self.stores[0].merge(&other.stores[0]);
+        self.stores[1].merge(&other.stores[1]);
     }
 
     /// The value at quantile `q` in `[0, 1]` (see the module docs for the bound), or
@@ -209,20 +217,21 @@ impl QuantileSketch {
         let rank = (q.clamp(0.0, 1.0) * (n - 1) as f64).floor() as u64;
         let mut seen = 0u64;
         // Most negative first: highest negative key down.
-        for (i, &c) in self.negative.counts.iter().enumerate().rev() {
+        let (positive, negative) = (&self.stores[0], &self.stores[1]);
+        for (i, &c) in negative.counts.iter().enumerate().rev() {
             seen += c;
             if seen > rank {
-                return Some(-self.bucket_value(self.negative.offset + i as i32));
+                return Some(-self.bucket_value(negative.offset + i as i32));
             }
         }
         seen += self.zero;
         if seen > rank {
             return Some(0.0);
         }
-        for (i, &c) in self.positive.counts.iter().enumerate() {
+        for (i, &c) in positive.counts.iter().enumerate() {
             seen += c;
             if seen > rank {
-                return Some(self.bucket_value(self.positive.offset + i as i32));
+                return Some(self.bucket_value(positive.offset + i as i32));
             }
         }
         unreachable!("rank {rank} < count {n}")

@@ -15,6 +15,8 @@ use crate::vectors::Vectors;
 
 /// Rows per two-pass moment chunk and per unit of sketch work (fits in L2).
 const CHUNK_ROWS: usize = 256;
+/// Dimensions per unit of parallel sketch work.
+const SKETCH_DIMS: usize = 32;
 /// Rows per unit of parallel moment work; blocks are merged in order.
 const BLOCK_ROWS: usize = 16 * CHUNK_ROWS;
 
@@ -203,26 +205,19 @@ impl Stats {
             self.moments.merge(p);
         }
         if let Some(sk) = &mut self.sketches {
-            let alpha = self.sketch_alpha.unwrap_or(DEFAULT_ALPHA);
-            let empty = || vec![QuantileSketch::new(alpha); dim];
-            let chunks = v.len().div_ceil(CHUNK_ROWS);
-            let part = (0..chunks)
-                .into_par_iter()
-                .fold(empty, |mut acc, c| {
-                    let rows = c * CHUNK_ROWS..((c + 1) * CHUNK_ROWS).min(v.len());
-                    // Dimension-major, so each sketch stays hot in cache for a whole chunk.
-                    for (d, s) in acc.iter_mut().enumerate() {
-                        for r in rows.clone().filter(|&r| v.is_valid(r)) {
-                            s.insert(v.values()[r * dim + d]);
-                        }
+            // Sketches are per dimension: update them in place, in parallel over groups of
+            // dimensions (no per-call sketch merges, same result in any order). Rows go in
+            // blocks so a block of values stays in cache while its dimensions are counted.
+            let valid: Vec<usize> = (0..v.len()).filter(|&r| v.is_valid(r)).collect();
+            sk.par_chunks_mut(SKETCH_DIMS)
+                .enumerate()
+                .for_each(|(g, group)| {
+                    let d0 = g * SKETCH_DIMS;
+                    for &r in &valid {
+                        let row = &v.row(r)[d0..d0 + group.len()];
+                        group.iter_mut().zip(row).for_each(|(s, &x)| s.insert(x));
                     }
-                    acc
-                })
-                .reduce(empty, |mut a, b| {
-                    a.iter_mut().zip(&b).for_each(|(a, b)| a.merge(b));
-                    a
                 });
-            sk.iter_mut().zip(&part).for_each(|(a, b)| a.merge(b));
         }
         Ok(())
     }

@@ -378,6 +378,15 @@ fn bad_inputs_name_file_column_and_row() {
         ))
         .unwrap_err();
     assert!(e.to_string().contains("row 1517"), "{e}");
+    // A sample that includes the bad row still names it by its row in the file.
+    let mut sampled = CalibrateOptions::new("embedding");
+    sampled.sample_rows = Some(1999);
+    sampled.read.batch_size = 128;
+    let sample = job::sample_indices(2000, 1999, sampled.seed);
+    if sample.contains(&1517) {
+        let e = rt.block_on(job::calibrate(&nan_files, &sampled, &NoProgress)).unwrap_err();
+        assert!(e.to_string().contains("row 1517"), "{e}");
+    }
 
     // Missing column and non-vector column.
     let e = rt

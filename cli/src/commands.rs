@@ -47,8 +47,8 @@ struct InputArgs {
     /// The float vector column.
     #[arg(long, default_value = "embedding")]
     column: String,
-    /// Rows per batch.
-    #[arg(long, default_value_t = 8192)]
+    /// Rows per batch (small batches stay in cache: 1024 measured fastest here).
+    #[arg(long, default_value_t = 1024)]
     batch_rows: usize,
     /// Input files read at once.
     #[arg(long, default_value_t = 4)]
@@ -127,6 +127,9 @@ struct QuantizeArgs {
     /// int8 layout: binary (FixedSizeBinary(D), default) or list (FixedSizeList<Int8, D>).
     #[arg(long, default_value = "binary")]
     int8_layout: String,
+    /// zstd level of the output (1 = fastest).
+    #[arg(long, default_value_t = 1)]
+    zstd_level: i32,
 }
 
 #[derive(Debug, Args)]
@@ -258,6 +261,7 @@ async fn quantize(a: QuantizeArgs, quiet: bool) -> Result<JobSummary> {
     opts.quantize.drop_source = a.drop_source;
     opts.quantize.int8_layout = a.int8_layout.parse::<Int8Layout>()?;
     opts.row_group_rows = a.row_group_rows;
+    opts.zstd_level = a.zstd_level;
     opts.target_file_rows = a.target_file_rows;
     opts.read = a.input.read();
     if a.target_file_rows == Some(0) {
@@ -465,6 +469,7 @@ async fn demo(dir: &Path, quiet: bool) -> Result<()> {
             row_group_rows: 65_536,
             target_file_rows: None,
             int8_layout: "binary".into(),
+            zstd_level: 1,
         },
         quiet,
     )
