@@ -16,7 +16,7 @@ use std::time::Instant;
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use futures::{Stream, StreamExt};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection, RowSelector};
 use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
@@ -41,6 +41,8 @@ pub struct InputFile {
     pub bytes: u64,
     /// Rows.
     pub rows: u64,
+    /// Rows of each row group.
+    pub row_groups: Vec<u64>,
 }
 
 /// Reports progress (the CLI draws bars; the library logs nothing per batch).
@@ -117,7 +119,17 @@ pub fn discover(patterns: &[String]) -> Result<Vec<InputFile>> {
                     )
                 })?;
             let rows = meta.file_metadata().num_rows() as u64;
-            Ok(InputFile { path, bytes, rows })
+            let row_groups = meta
+                .row_groups()
+                .iter()
+                .map(|g| g.num_rows() as u64)
+                .collect();
+            Ok(InputFile {
+                path,
+                bytes,
+                rows,
+                row_groups,
+            })
         })
         .collect()
 }
@@ -150,7 +162,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
 pub struct ReadOptions {
     /// Rows per batch.
     pub batch_size: usize,
-    /// Input files open at once.
+    /// Segments (row groups, or halves of large ones) read at once, one thread each.
     pub concurrency: usize,
 }
 
@@ -166,7 +178,51 @@ impl Default for ReadOptions {
 /// One batch of one input: (file index, first row of the batch within the file, batch).
 type Item = (usize, u64, RecordBatch);
 
-/// Reads `files` in order as one stream of batches. `only_column` projects to that column;
+/// Row groups at least this large are read as two halves by two threads (the second
+/// skips the first half's records, which costs well under half of decoding them), so one
+/// huge row group, pyarrow's default, still decodes on both cores.
+const SPLIT_ROWS: u64 = 262_144;
+
+/// A part of one input read by one thread: rows `skip..skip + take` of row group `group`.
+#[derive(Debug, Clone, Copy)]
+struct Segment {
+    file: usize,
+    group: usize,
+    skip: u64,
+    take: u64,
+    /// First row of the segment within its file.
+    first_row: u64,
+}
+
+fn segments(files: &[InputFile]) -> Vec<Segment> {
+    let mut out = Vec::new();
+    for (file, f) in files.iter().enumerate() {
+        let mut first_row = 0;
+        for (group, &n) in f.row_groups.iter().enumerate() {
+            let halves = if n >= SPLIT_ROWS {
+                [n / 2, n - n / 2]
+            } else {
+                [n, 0]
+            };
+            let mut skip = 0;
+            for take in halves.into_iter().filter(|&t| t > 0) {
+                out.push(Segment {
+                    file,
+                    group,
+                    skip,
+                    take,
+                    first_row: first_row + skip,
+                });
+                skip += take;
+            }
+            first_row += n;
+        }
+    }
+    out
+}
+
+/// Reads `files` in order as one stream of batches, `opts.concurrency` segments (row
+/// groups or halves of large ones) at a time. `only_column` projects to that column;
 /// `schema` (when given) must equal every file's schema.
 fn read_stream(
     files: Arc<Vec<InputFile>>,
@@ -175,16 +231,22 @@ fn read_stream(
     schema: Option<SchemaRef>,
     opts: ReadOptions,
 ) -> impl Stream<Item = Result<Item>> + Send {
-    let n = files.len();
-    futures::stream::iter(0..n)
-        .map(move |i| {
+    let segs = segments(&files);
+    futures::stream::iter(segs)
+        .map(move |seg| {
             let (files, column, schema) = (files.clone(), column.clone(), schema.clone());
             let (tx, rx) = mpsc::channel::<Result<Item>>(2);
             tokio::task::spawn_blocking(move || {
-                let file = &files[i];
-                if let Err(e) =
-                    read_file(i, file, &column, only_column, schema, opts.batch_size, &tx)
-                {
+                let file = &files[seg.file];
+                if let Err(e) = read_segment(
+                    file,
+                    seg,
+                    &column,
+                    only_column,
+                    schema,
+                    opts.batch_size,
+                    &tx,
+                ) {
                     let _ = tx.blocking_send(Err(e.in_file(file.path.display(), &column)));
                 }
             });
@@ -196,17 +258,37 @@ fn read_stream(
         .flatten()
 }
 
-fn read_file(
-    index: usize,
+fn read_segment(
     file: &InputFile,
+    seg: Segment,
     column: &str,
     only_column: bool,
     expect_schema: Option<SchemaRef>,
     batch_size: usize,
     tx: &mpsc::Sender<Result<Item>>,
 ) -> Result<()> {
+    for batch in segment_reader(file, seg, column, only_column, expect_schema, batch_size)? {
+        let (start, batch) = batch?;
+        if tx.blocking_send(Ok((seg.file, start, batch))).is_err() {
+            return Ok(()); // the consumer is gone (error elsewhere or cancelled)
+        }
+    }
+    Ok(())
+}
+
+/// Batches of one segment with the file row of each batch's first row.
+fn segment_reader(
+    file: &InputFile,
+    seg: Segment,
+    column: &str,
+    only_column: bool,
+    expect_schema: Option<SchemaRef>,
+    batch_size: usize,
+) -> Result<impl Iterator<Item = Result<(u64, RecordBatch)>>> {
     let f = File::open(&file.path).map_err(|e| Error::io("opening", e))?;
-    let mut builder = ParquetRecordBatchReaderBuilder::try_new(f)?.with_batch_size(batch_size);
+    let mut builder = ParquetRecordBatchReaderBuilder::try_new(f)?
+        .with_batch_size(batch_size)
+        .with_row_groups(vec![seg.group]);
     let idx = vector_column(builder.schema(), column)?;
     if let Some(expect) = &expect_schema {
         if builder.schema().fields() != expect.fields() {
@@ -221,18 +303,28 @@ fn read_file(
         let mask = ProjectionMask::roots(builder.parquet_schema(), [idx]);
         builder = builder.with_projection(mask);
     }
+    let group_rows = file.row_groups[seg.group];
+    if seg.take < group_rows {
+        let mut sel = Vec::new();
+        if seg.skip > 0 {
+            sel.push(RowSelector::skip(seg.skip as usize));
+        }
+        sel.push(RowSelector::select(seg.take as usize));
+        let rest = group_rows - seg.skip - seg.take;
+        if rest > 0 {
+            sel.push(RowSelector::skip(rest as usize));
+        }
+        builder = builder.with_row_selection(RowSelection::from(sel));
+    }
     let reader = builder.build()?;
-    let mut row = 0u64;
-    for batch in reader {
+    let mut row = seg.first_row;
+    Ok(reader.map(move |batch| {
         let batch = batch
             .map_err(|e| Error::InvalidOption(format!("reading rows after row {row}: {e}")))?;
         let start = row;
         row += batch.num_rows() as u64;
-        if tx.blocking_send(Ok((index, start, batch))).is_err() {
-            return Ok(()); // the consumer is gone (error elsewhere or cancelled)
-        }
-    }
-    Ok(())
+        Ok((start, batch))
+    }))
 }
 
 /// A seeded uniform sample of `n` of `total` row indices (Floyd's algorithm), sorted.
@@ -291,12 +383,14 @@ impl CalibrateOptions {
     }
 }
 
-/// Calibrates over `files` (pass 1 of the job). Deterministic: statistics are merged in
-/// file and row order.
+/// Calibrates over `files` (pass 1 of the job). Segments (row groups, or halves of large
+/// ones) are read and summarized in parallel, `read.concurrency` at a time, each into its
+/// own statistics; these are merged in file and row order, so the result does not depend
+/// on timing.
 pub async fn calibrate(
     files: &[InputFile],
     opts: &CalibrateOptions,
-    progress: &dyn Progress,
+    progress: Arc<dyn Progress>,
 ) -> Result<Calibration> {
     if files.is_empty() {
         return Err(Error::InvalidOption("no input files".into()));
@@ -306,76 +400,61 @@ pub async fn calibrate(
     let sample = opts
         .sample_rows
         .filter(|&n| n < total)
-        .map(|n| sample_indices(total, n, opts.seed));
-    let file_starts: Vec<u64> = files
-        .iter()
-        .scan(0, |acc, f| {
-            let s = *acc;
-            *acc += f.rows;
-            Some(s)
-        })
-        .collect();
-    let files = Arc::new(files.to_vec());
-    let mut stream = Box::pin(read_stream(
-        files.clone(),
-        opts.column.clone(),
-        true,
-        None,
-        opts.read,
-    ));
+        .map(|n| Arc::new(sample_indices(total, n, opts.seed)));
+    let mut file_starts = Vec::with_capacity(files.len());
+    let mut acc = 0;
+    for f in files {
+        file_starts.push(acc);
+        acc += f.rows;
+    }
     let sketch = opts.sketch || matches!(opts.method, RangeMethod::Quantile { .. });
     let stats_opts = if sketch {
         StatsOptions::default()
     } else {
         StatsOptions::moments_only()
     };
-    let mut stats: Option<Stats> = None;
+    let files = Arc::new(files.to_vec());
+    let file_starts = Arc::new(file_starts);
     progress.begin("calibrate", total);
-    while let Some(item) = stream.next().await {
-        let (i, start, batch) = item?;
-        let n = batch.num_rows() as u64;
-        let matryoshka = opts.matryoshka;
-        let mut column = batch.column(0).clone();
-        // Rows of the batch kept by the sample (all rows without one), for error messages.
-        let mut kept: Option<Vec<u64>> = None;
-        if let Some(sample) = &sample {
-            let lo = file_starts[i] + start;
-            let a = sample.partition_point(|&r| r < lo);
-            let b = sample.partition_point(|&r| r < lo + n);
-            let rows: Vec<u64> = sample[a..b].iter().map(|r| r - lo).collect();
-            let idx = arrow_array::UInt64Array::from(rows.clone());
-            column = arrow_select::take::take(column.as_ref(), &idx, None)?;
-            kept = Some(rows);
-        }
-        progress.advance(n);
-        if column.is_empty() {
-            continue;
-        }
-        let prev = stats.take();
-        let updated = spawn_rayon(move || -> Result<Stats> {
-            let truncated;
-            let v: &dyn arrow_array::Array = match matryoshka {
-                Some(m) => {
-                    truncated = truncate(column.as_ref(), &m)?;
-                    &truncated
-                }
-                None => column.as_ref(),
-            };
-            match prev {
-                None => Stats::compute(v, &stats_opts),
-                Some(mut s) => s.update(v).map(|_| s),
+    let mut parts = futures::stream::iter(segments(&files))
+        .map(|seg| {
+            let (files, file_starts, sample, progress) = (
+                files.clone(),
+                file_starts.clone(),
+                sample.clone(),
+                progress.clone(),
+            );
+            let (column, matryoshka, batch_size) =
+                (opts.column.clone(), opts.matryoshka, opts.read.batch_size);
+            let work = tokio::task::spawn_blocking(move || {
+                let file = &files[seg.file];
+                let start = file_starts[seg.file];
+                segment_stats(
+                    file,
+                    seg,
+                    &column,
+                    batch_size,
+                    matryoshka,
+                    stats_opts,
+                    start,
+                    sample.as_deref(),
+                    &*progress,
+                )
+                .map_err(|e| e.in_file(file.path.display(), &column))
+            });
+            async move {
+                work.await
+                    .map_err(|e| Error::InvalidOption(format!("reader thread: {e}")))?
             }
         })
-        .await?
-        .map_err(|e| {
-            let e = match &kept {
-                Some(rows) => e.map_rows(|r| rows.get(r).map_or(r, |&k| k as usize)),
-                None => e,
-            };
-            e.offset_rows(start)
-                .in_file(files[i].path.display(), &opts.column)
-        })?;
-        stats = Some(updated);
+        .buffered(opts.read.concurrency.max(1));
+    let mut stats: Option<Stats> = None;
+    while let Some(part) = parts.next().await {
+        match (part?, &mut stats) {
+            (None, _) => {}
+            (Some(p), None) => stats = Some(p),
+            (Some(p), Some(s)) => s.merge(&p)?,
+        }
     }
     progress.end();
     let stats = stats.ok_or(Error::EmptyCalibration)?;
@@ -387,6 +466,67 @@ pub async fn calibrate(
         "calibrated"
     );
     Ok(cal)
+}
+
+/// Statistics of one segment (None when it holds no sampled or valid rows).
+#[allow(clippy::too_many_arguments)]
+fn segment_stats(
+    file: &InputFile,
+    seg: Segment,
+    column: &str,
+    batch_size: usize,
+    matryoshka: Option<MatryoshkaOptions>,
+    stats_opts: StatsOptions,
+    file_start: u64,
+    sample: Option<&Vec<u64>>,
+    progress: &dyn Progress,
+) -> Result<Option<Stats>> {
+    let mut stats: Option<Stats> = None;
+    for batch in segment_reader(file, seg, column, true, None, batch_size)? {
+        let (start, batch) = batch?;
+        let n = batch.num_rows() as u64;
+        progress.advance(n);
+        let mut col = batch.column(0).clone();
+        // Rows of the batch kept by the sample, to name rows in errors.
+        let mut kept: Option<Vec<u64>> = None;
+        if let Some(sample) = sample {
+            let lo = file_start + start;
+            let (a, b) = (
+                sample.partition_point(|&r| r < lo),
+                sample.partition_point(|&r| r < lo + n),
+            );
+            let rows: Vec<u64> = sample[a..b].iter().map(|r| r - lo).collect();
+            col = arrow_select::take::take(
+                col.as_ref(),
+                &arrow_array::UInt64Array::from(rows.clone()),
+                None,
+            )?;
+            kept = Some(rows);
+        }
+        if col.is_empty() {
+            continue;
+        }
+        let truncated;
+        let v: &dyn arrow_array::Array = match matryoshka {
+            Some(m) => {
+                truncated = truncate(col.as_ref(), &m)?;
+                &truncated
+            }
+            None => col.as_ref(),
+        };
+        let r = match &mut stats {
+            None => Stats::compute(v, &stats_opts).map(|s| stats = Some(s)),
+            Some(s) => s.update(v),
+        };
+        r.map_err(|e| {
+            let e = match &kept {
+                Some(rows) => e.map_rows(|r| rows.get(r).map_or(r, |&k| k as usize)),
+                None => e,
+            };
+            e.offset_rows(start)
+        })?;
+    }
+    Ok(stats)
 }
 
 /// How to write.

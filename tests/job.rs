@@ -138,7 +138,7 @@ fn quantized_file_keeps_columns_carries_metadata_and_decodes() {
         .block_on(job::calibrate(
             &files,
             &CalibrateOptions::new("embedding"),
-            &NoProgress,
+            Arc::new(NoProgress),
         ))
         .unwrap();
     // Calibration over the files equals calibration over the concatenated data.
@@ -249,7 +249,7 @@ fn rerun_is_byte_identical_and_compaction_splits_parts() {
         .block_on(job::calibrate(
             &files,
             &CalibrateOptions::new("embedding"),
-            &NoProgress,
+            Arc::new(NoProgress),
         ))
         .unwrap();
     let out_dir = tempfile::tempdir().unwrap();
@@ -305,16 +305,16 @@ fn sampled_calibration_is_seeded_and_counts_the_sample() {
     opts.sample_rows = Some(1500);
     opts.method = RangeMethod::Quantile { p: 0.99 };
     let a = rt
-        .block_on(job::calibrate(&files, &opts, &NoProgress))
+        .block_on(job::calibrate(&files, &opts, Arc::new(NoProgress)))
         .unwrap();
     let b = rt
-        .block_on(job::calibrate(&files, &opts, &NoProgress))
+        .block_on(job::calibrate(&files, &opts, Arc::new(NoProgress)))
         .unwrap();
     assert_eq!(a.rows(), 1500);
     assert_eq!(a, b, "same seed, same calibration");
     opts.seed = 7;
     let c = rt
-        .block_on(job::calibrate(&files, &opts, &NoProgress))
+        .block_on(job::calibrate(&files, &opts, Arc::new(NoProgress)))
         .unwrap();
     assert_ne!(a.fingerprint(), c.fingerprint());
     let s = job::sample_indices(8000, 1500, 42);
@@ -343,7 +343,7 @@ fn bad_inputs_name_file_column_and_row() {
         .block_on(job::calibrate(
             &files,
             &CalibrateOptions::new("embedding"),
-            &NoProgress,
+            Arc::new(NoProgress),
         ))
         .unwrap();
 
@@ -374,7 +374,7 @@ fn bad_inputs_name_file_column_and_row() {
         .block_on(job::calibrate(
             &nan_files,
             &CalibrateOptions::new("embedding"),
-            &NoProgress,
+            Arc::new(NoProgress),
         ))
         .unwrap_err();
     assert!(e.to_string().contains("row 1517"), "{e}");
@@ -384,7 +384,9 @@ fn bad_inputs_name_file_column_and_row() {
     sampled.read.batch_size = 128;
     let sample = job::sample_indices(2000, 1999, sampled.seed);
     if sample.contains(&1517) {
-        let e = rt.block_on(job::calibrate(&nan_files, &sampled, &NoProgress)).unwrap_err();
+        let e = rt
+            .block_on(job::calibrate(&nan_files, &sampled, Arc::new(NoProgress)))
+            .unwrap_err();
         assert!(e.to_string().contains("row 1517"), "{e}");
     }
 
@@ -393,7 +395,7 @@ fn bad_inputs_name_file_column_and_row() {
         .block_on(job::calibrate(
             &files,
             &CalibrateOptions::new("nope"),
-            &NoProgress,
+            Arc::new(NoProgress),
         ))
         .unwrap_err();
     assert!(
@@ -404,7 +406,7 @@ fn bad_inputs_name_file_column_and_row() {
         .block_on(job::calibrate(
             &files,
             &CalibrateOptions::new("text"),
-            &NoProgress,
+            Arc::new(NoProgress),
         ))
         .unwrap_err();
     assert!(e.to_string().contains("unsupported vector type"), "{e}");
@@ -486,7 +488,7 @@ fn an_interrupted_run_leaves_nothing() {
         .block_on(job::calibrate(
             &files,
             &CalibrateOptions::new("embedding"),
-            &NoProgress,
+            Arc::new(NoProgress),
         ))
         .unwrap();
     let out = dir.path().join("out.parquet");

@@ -50,8 +50,8 @@ struct InputArgs {
     /// Rows per batch (small batches stay in cache: 1024 measured fastest here).
     #[arg(long, default_value_t = 1024)]
     batch_rows: usize,
-    /// Input files read at once.
-    #[arg(long, default_value_t = 4)]
+    /// Row groups (or halves of large ones) read at once, one thread each.
+    #[arg(long, default_value_t = 2)]
     concurrency: usize,
 }
 
@@ -219,8 +219,8 @@ async fn calibrate(a: CalibrateArgs, quiet: bool) -> Result<()> {
     let files = job::discover(&a.input.inputs)?;
     let mut opts = calibrate_options(&a.input, &a.calibration, a.dims)?;
     opts.sketch = !a.no_sketch;
-    let bars = Bars::new(quiet, bytes_per_row(&files));
-    let cal = job::calibrate(&files, &opts, &bars).await?;
+    let bars = std::sync::Arc::new(Bars::new(quiet, bytes_per_row(&files)));
+    let cal = job::calibrate(&files, &opts, bars.clone()).await?;
     write_atomic(&a.output, cal.to_json()?.as_bytes())?;
     println!(
         "calibrated {} rows x {} dims from {} file(s) with {}: fingerprint {}, {} degenerate dim(s); wrote {} in {:.2} s",
@@ -267,7 +267,7 @@ async fn quantize(a: QuantizeArgs, quiet: bool) -> Result<JobSummary> {
     if a.target_file_rows == Some(0) {
         bail!("--target-file-rows must be at least 1");
     }
-    let bars = Bars::new(quiet, bytes_per_row(&files));
+    let bars = std::sync::Arc::new(Bars::new(quiet, bytes_per_row(&files)));
     let cal = match &a.calibration_file {
         Some(p) => {
             let json =
@@ -277,10 +277,10 @@ async fn quantize(a: QuantizeArgs, quiet: bool) -> Result<JobSummary> {
         None => {
             let mut c = calibrate_options(&a.input, &a.calibration, a.dims)?;
             c.sketch = opts.quantize.needs_median();
-            job::calibrate(&files, &c, &bars).await?
+            job::calibrate(&files, &c, bars.clone()).await?
         }
     };
-    let summary = job::quantize(&files, &a.output, cal, &opts, &bars).await?;
+    let summary = job::quantize(&files, &a.output, cal, &opts, &*bars).await?;
     let clip: Vec<String> = summary
         .columns
         .iter()

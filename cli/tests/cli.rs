@@ -126,6 +126,94 @@ fn calibrate_then_quantize_split_and_inspect() {
 }
 
 #[test]
+fn matryoshka_dims_and_calibration_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    assert!(embquant(
+        &[
+            "gen-synthetic",
+            "--rows",
+            "3000",
+            "--dims",
+            "32",
+            "--output",
+            "syn.parquet"
+        ],
+        p
+    )
+    .status
+    .success());
+    let q = embquant(
+        &[
+            "quantize",
+            "syn.parquet",
+            "--dims",
+            "16",
+            "--scheme",
+            "int8,int4,binary",
+            "-o",
+            "m.parquet",
+        ],
+        p,
+    );
+    assert!(q.status.success(), "{}", text(&q.stderr));
+    let i = embquant(&["inspect", "m.parquet", "--json"], p);
+    let v: serde_json::Value = serde_json::from_slice(&i.stdout).unwrap();
+    let cols = v["embquant"]["columns"].as_array().unwrap();
+    assert_eq!(cols[0]["dims"], 16);
+    assert_eq!(cols[0]["source_dims"], 32);
+    assert_eq!(cols[0]["truncation"]["dims"], 16);
+    assert_eq!(cols[1]["bytes_per_vector"], 8);
+    assert_eq!(cols[2]["bytes_per_vector"], 2);
+    // A 32-dim calibration does not fit 16-dim prefixes.
+    assert!(
+        embquant(&["calibrate", "syn.parquet", "-o", "cal32.json"], p)
+            .status
+            .success()
+    );
+    let out = embquant(
+        &[
+            "quantize",
+            "syn.parquet",
+            "--dims",
+            "16",
+            "--calibration",
+            "cal32.json",
+            "-o",
+            "x.parquet",
+        ],
+        p,
+    );
+    assert!(
+        !out.status.success() && text(&out.stderr).contains("dimension mismatch"),
+        "{}",
+        text(&out.stderr)
+    );
+    // An edited calibration fails its fingerprint check.
+    let mut cal: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p.join("cal32.json")).unwrap()).unwrap();
+    cal["hi"][0] = serde_json::json!(9.0);
+    std::fs::write(p.join("edited.json"), cal.to_string()).unwrap();
+    let out = embquant(
+        &[
+            "quantize",
+            "syn.parquet",
+            "--calibration",
+            "edited.json",
+            "-o",
+            "x.parquet",
+        ],
+        p,
+    );
+    let e = text(&out.stderr);
+    assert!(
+        !out.status.success() && e.contains("edited.json") && e.contains("fingerprint"),
+        "{e}"
+    );
+    assert!(!p.join("x.parquet").exists());
+}
+
+#[test]
 fn errors_name_the_file_and_exit_non_zero() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path();
