@@ -1,10 +1,14 @@
 //! The streaming Parquet job: find inputs, calibrate (all rows or a seeded uniform sample),
 //! and quantize into Parquet files that carry their recipe and calibration.
 //!
-//! Pipeline: one blocking reader thread per open input file (at most `concurrency` files
-//! open at once, each reading at most two batches ahead, pages decoded lazily so even a
-//! single 1M-row row group is read in bounded memory) -> encoding on rayon, `in_flight`
-//! batches at a time, order preserved -> one blocking writer thread. Output goes to a
+//! Inputs are read in segments: row groups, and halves of row groups of at least
+//! `SPLIT_ROWS` rows (the second half's reader skips the first half's records, which costs
+//! well under decoding them), so even pyarrow's default single 1M-row row group decodes on
+//! both cores. Pages are decoded lazily: memory does not grow with the file. Calibration
+//! summarizes segments in parallel and merges their statistics in order; quantization
+//! decodes and encodes each segment in its own thread (a later segment may run ahead of the
+//! one being written by a bounded budget of encoded batches) and one writer thread writes
+//! them in order. Output goes to a
 //! temporary path beside the target and is renamed into place only when complete; on error
 //! or cancellation (the future dropped) nothing is left at the target.
 
@@ -15,7 +19,7 @@ use std::time::Instant;
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
-use futures::{Stream, StreamExt};
+use futures::StreamExt;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection, RowSelector};
 use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, ZstdLevel};
@@ -29,7 +33,7 @@ use crate::error::{Error, Result};
 use crate::metadata::{
     ColumnSummary, FileMetadata, InputLineage, Lineage, FILE_FORMAT_VERSION, METADATA_KEY,
 };
-use crate::quantizer::{spawn_rayon, vector_column, QuantizeOptions, Quantizer};
+use crate::quantizer::{vector_column, QuantizeOptions, Quantizer};
 use crate::stats::{Stats, StatsOptions};
 
 /// An input Parquet file, with its size and row count from the footer.
@@ -175,13 +179,13 @@ impl Default for ReadOptions {
     }
 }
 
-/// One batch of one input: (file index, first row of the batch within the file, batch).
-type Item = (usize, u64, RecordBatch);
-
 /// Row groups at least this large are read as two halves by two threads (the second
 /// skips the first half's records, which costs well under half of decoding them), so one
 /// huge row group, pyarrow's default, still decodes on both cores.
 const SPLIT_ROWS: u64 = 262_144;
+
+/// How far (in bytes of encoded batches) a segment may run ahead of the one being written.
+const READ_AHEAD_BYTES: u64 = 256 << 20;
 
 /// A part of one input read by one thread: rows `skip..skip + take` of row group `group`.
 #[derive(Debug, Clone, Copy)]
@@ -219,61 +223,6 @@ fn segments(files: &[InputFile]) -> Vec<Segment> {
         }
     }
     out
-}
-
-/// Reads `files` in order as one stream of batches, `opts.concurrency` segments (row
-/// groups or halves of large ones) at a time. `only_column` projects to that column;
-/// `schema` (when given) must equal every file's schema.
-fn read_stream(
-    files: Arc<Vec<InputFile>>,
-    column: String,
-    only_column: bool,
-    schema: Option<SchemaRef>,
-    opts: ReadOptions,
-) -> impl Stream<Item = Result<Item>> + Send {
-    let segs = segments(&files);
-    futures::stream::iter(segs)
-        .map(move |seg| {
-            let (files, column, schema) = (files.clone(), column.clone(), schema.clone());
-            let (tx, rx) = mpsc::channel::<Result<Item>>(2);
-            tokio::task::spawn_blocking(move || {
-                let file = &files[seg.file];
-                if let Err(e) = read_segment(
-                    file,
-                    seg,
-                    &column,
-                    only_column,
-                    schema,
-                    opts.batch_size,
-                    &tx,
-                ) {
-                    let _ = tx.blocking_send(Err(e.in_file(file.path.display(), &column)));
-                }
-            });
-            futures::future::ready(futures::stream::unfold(rx, |mut rx| async move {
-                rx.recv().await.map(|x| (x, rx))
-            }))
-        })
-        .buffered(opts.concurrency.max(1))
-        .flatten()
-}
-
-fn read_segment(
-    file: &InputFile,
-    seg: Segment,
-    column: &str,
-    only_column: bool,
-    expect_schema: Option<SchemaRef>,
-    batch_size: usize,
-    tx: &mpsc::Sender<Result<Item>>,
-) -> Result<()> {
-    for batch in segment_reader(file, seg, column, only_column, expect_schema, batch_size)? {
-        let (start, batch) = batch?;
-        if tx.blocking_send(Ok((seg.file, start, batch))).is_err() {
-            return Ok(()); // the consumer is gone (error elsewhere or cancelled)
-        }
-    }
-    Ok(())
 }
 
 /// Batches of one segment with the file row of each batch's first row.
@@ -538,10 +487,8 @@ pub struct JobOptions {
     pub row_group_rows: usize,
     /// Split the output into files of this many rows (the output is then a directory).
     pub target_file_rows: Option<u64>,
-    /// Reading.
+    /// Reading (and encoding: each segment thread encodes its own batches).
     pub read: ReadOptions,
-    /// Batches encoded at once.
-    pub in_flight: usize,
     /// zstd level of the output.
     pub zstd_level: i32,
 }
@@ -554,7 +501,6 @@ impl JobOptions {
             row_group_rows: 65_536,
             target_file_rows: None,
             read: ReadOptions::default(),
-            in_flight: 4,
             zstd_level: 1,
         }
     }
@@ -719,28 +665,64 @@ pub async fn quantize(
     };
 
     progress.begin("quantize", total_rows);
-    let reads = read_stream(
+    // Each segment thread decodes and encodes its rows; the writer takes segments in order.
+    // A later segment may run ahead of the one being written by up to READ_AHEAD_BYTES of
+    // encoded batches (small: codes, plus the kept columns), so a single huge row group
+    // still decodes on two cores while memory stays bounded.
+    let row_bytes = quantizer
+        .recipes()
+        .iter()
+        .map(|r| r.bytes_per_vector as u64)
+        .sum::<u64>()
+        + if opts.quantize.drop_source {
+            0
+        } else {
+            files
+                .iter()
+                .map(|f| 4 * f.bytes / f.rows.max(1))
+                .max()
+                .unwrap_or(0)
+        };
+    let batch_bytes = (row_bytes * opts.read.batch_size as u64).max(1);
+    let capacity = (READ_AHEAD_BYTES / batch_bytes).clamp(2, 4096) as usize;
+    let segs = segments(&files);
+    let (files2, col2, q, schema2) = (
         files.clone(),
         column.clone(),
-        false,
-        Some(schema),
-        opts.read,
+        quantizer.clone(),
+        schema.clone(),
     );
-    let q = quantizer.clone();
-    let files2 = files.clone();
-    let col2 = column.clone();
+    let batch_size = opts.read.batch_size;
     let mut encoded = Box::pin(
-        reads
-            .map(move |item| {
-                let (q, files, col) = (q.clone(), files2.clone(), col2.clone());
-                async move {
-                    let (i, start, batch) = item?;
-                    spawn_rayon(move || q.quantize(&batch))
-                        .await?
-                        .map_err(|e| e.offset_rows(start).in_file(files[i].path.display(), &col))
-                }
+        futures::stream::iter(segs)
+            .map(move |seg| {
+                let (files, column, q, schema) =
+                    (files2.clone(), col2.clone(), q.clone(), schema2.clone());
+                let (tx, rx) = mpsc::channel::<Result<crate::quantizer::QuantizedBatch>>(capacity);
+                tokio::task::spawn_blocking(move || {
+                    let file = &files[seg.file];
+                    let run = || -> Result<()> {
+                        for batch in
+                            segment_reader(file, seg, &column, false, Some(schema), batch_size)?
+                        {
+                            let (start, batch) = batch?;
+                            let out = q.quantize(&batch).map_err(|e| e.offset_rows(start))?;
+                            if tx.blocking_send(Ok(out)).is_err() {
+                                return Ok(()); // the consumer is gone
+                            }
+                        }
+                        Ok(())
+                    };
+                    if let Err(e) = run() {
+                        let _ = tx.blocking_send(Err(e.in_file(file.path.display(), &column)));
+                    }
+                });
+                futures::future::ready(futures::stream::unfold(rx, |mut rx| async move {
+                    rx.recv().await.map(|x| (x, rx))
+                }))
             })
-            .buffered(opts.in_flight.max(1)),
+            .buffered(opts.read.concurrency.max(1))
+            .flatten(),
     );
     let mut failure = None;
     while let Some(b) = encoded.next().await {

@@ -549,3 +549,61 @@ fn quantize_stream_keeps_order_with_bounded_in_flight() {
     assert!(e.to_string().contains("row 404"), "{e}");
     let _ = Schema::empty();
 }
+
+#[test]
+fn a_huge_row_group_is_split_across_readers_without_losing_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.parquet");
+    // One 300,000-row row group: above the split threshold, so two readers share it.
+    write(&big, &[batch(0, 300_000, true, None)]);
+    let files = job::discover(&[big.display().to_string()]).unwrap();
+    assert_eq!(files[0].row_groups, vec![300_000]);
+    let rt = rt();
+    let cal = rt
+        .block_on(job::calibrate(
+            &files,
+            &CalibrateOptions::new("embedding"),
+            Arc::new(NoProgress),
+        ))
+        .unwrap();
+    assert_eq!(
+        cal.rows(),
+        300_000 - (0..300_000).filter(|r| r % 13 == 5).count() as u64
+    );
+    let out = dir.path().join("out.parquet");
+    let summary = rt
+        .block_on(job::quantize(
+            &files,
+            &out,
+            cal,
+            &JobOptions::new("embedding"),
+            &NoProgress,
+        ))
+        .unwrap();
+    assert_eq!(summary.rows, 300_000);
+    let ids: Vec<i64> = read(&out)
+        .iter()
+        .flat_map(|b| {
+            b.column(0)
+                .as_primitive::<arrow_array::types::Int64Type>()
+                .values()
+                .to_vec()
+        })
+        .collect();
+    assert!(
+        ids == (0..300_000).collect::<Vec<_>>(),
+        "rows keep their order"
+    );
+    // A bad value in the second half is named by its row in the file.
+    let bad = dir.path().join("bad.parquet");
+    write(&bad, &[batch(0, 300_000, false, Some(280_000))]);
+    let files = job::discover(&[bad.display().to_string()]).unwrap();
+    let e = rt
+        .block_on(job::calibrate(
+            &files,
+            &CalibrateOptions::new("embedding"),
+            Arc::new(NoProgress),
+        ))
+        .unwrap_err();
+    assert!(e.to_string().contains("row 280000"), "{e}");
+}
