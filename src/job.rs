@@ -680,6 +680,8 @@ pub async fn quantize(
         + if opts.quantize.drop_source {
             0
         } else {
+            // Kept columns: their decoded size is a small multiple of their stored size;
+            // 4x errs on the side of less read-ahead.
             files
                 .iter()
                 .map(|f| 4 * f.bytes / f.rows.max(1))

@@ -13,6 +13,15 @@
 //! the scalar operations (`sub`, `mul`, `add`, no fused multiply-add), so both paths give
 //! identical levels and counts.
 
+use crate::calibration::Calibration;
+
+/// How levels decode: `value = base + level * step`, per dimension.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Decoding {
+    pub base: Vec<f32>,
+    pub step: Vec<f32>,
+}
+
 /// Per-dimension affine parameters (all of length `dim`).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Affine {
@@ -25,15 +34,12 @@ pub(crate) struct Affine {
 }
 
 impl Affine {
-    /// Parameters for `levels = top + 1` levels over each `[lo, hi]`; degenerate dimensions
-    /// get level `constant`. Returns the parameters and the per-dimension step.
-    pub fn new(
-        lo: &[f32],
-        hi: &[f32],
-        degenerate: &[bool],
-        top: f32,
-        constant: f32,
-    ) -> (Self, Vec<f32>) {
+    /// The level kernel of `cal` with `top + 1` levels per dimension; degenerate dimensions
+    /// (see [`Calibration::degenerate_mask`]) get level `constant`. Also returns each
+    /// dimension's decoding: value = `base + level * step` (for degenerate dimensions
+    /// `step = 0` and `base` is the range's midpoint).
+    pub fn from_calibration(cal: &Calibration, top: f32, constant: f32) -> (Self, Decoding) {
+        let (lo, hi) = (cal.lo(), cal.hi());
         let dim = lo.len();
         let mut a = Affine {
             dim,
@@ -42,14 +48,18 @@ impl Affine {
             bias: vec![0.5; dim],
             top,
         };
-        let mut step = vec![0.0; dim];
-        for d in 0..dim {
-            if degenerate[d] {
+        let mut dec = Decoding {
+            base: lo.to_vec(),
+            step: vec![0.0; dim],
+        };
+        for (d, degenerate) in cal.degenerate_mask().into_iter().enumerate() {
+            if degenerate {
                 a.bias[d] = constant + 0.5;
+                dec.base[d] = lo[d] + (hi[d] - lo[d]) * 0.5;
                 continue;
             }
             let width = hi[d] - lo[d];
-            step[d] = width / top;
+            dec.step[d] = width / top;
             let mut inv = top / width;
             // Round `inv` down until the top of the range lands at or below `top`, so that
             // values inside [lo, hi] never count as clipped.
@@ -58,7 +68,7 @@ impl Affine {
             }
             a.inv[d] = inv;
         }
-        (a, step)
+        (a, dec)
     }
 
     /// Levels (XOR `xor`) of whole rows of `src` into `out` (`dim` bytes per row). Returns

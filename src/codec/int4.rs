@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use arrow_array::Array;
 
-use super::affine::Affine;
+use super::affine::{Affine, Decoding};
 use super::{
     binary_codes, decode_rows, decoded, encode_rows, fixed_binary, read_vectors, row_nulls, Encoded,
 };
@@ -37,18 +37,7 @@ pub struct Int4Codec {
 impl Int4Codec {
     /// The codec for a calibration.
     pub fn new(cal: &Calibration) -> Self {
-        let dim = cal.dim();
-        let degenerate = cal.degenerate_mask();
-        let (affine, step) = Affine::new(cal.lo(), cal.hi(), &degenerate, 15.0, 0.0);
-        let base = (0..dim)
-            .map(|d| {
-                if degenerate[d] {
-                    cal.lo()[d] + (cal.hi()[d] - cal.lo()[d]) * 0.5
-                } else {
-                    cal.lo()[d]
-                }
-            })
-            .collect();
+        let (affine, Decoding { base, step }) = Affine::from_calibration(cal, 15.0, 0.0);
         Int4Codec {
             affine,
             base,

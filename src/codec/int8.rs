@@ -17,7 +17,7 @@ use arrow_array::Array;
 use arrow_buffer::{Buffer, ScalarBuffer};
 use arrow_schema::DataType;
 
-use super::affine::Affine;
+use super::affine::{Affine, Decoding};
 use super::{
     decode_rows, decoded, encode_rows, fixed_list, list_codes, read_vectors, row_nulls, Encoded,
 };
@@ -39,18 +39,7 @@ pub struct Int8Codec {
 impl Int8Codec {
     /// The codec for a calibration.
     pub fn new(cal: &Calibration) -> Self {
-        let dim = cal.dim();
-        let degenerate = cal.degenerate_mask();
-        let (affine, step) = Affine::new(cal.lo(), cal.hi(), &degenerate, 255.0, 128.0);
-        let base = (0..dim)
-            .map(|d| {
-                if degenerate[d] {
-                    cal.lo()[d] + (cal.hi()[d] - cal.lo()[d]) * 0.5
-                } else {
-                    cal.lo()[d]
-                }
-            })
-            .collect();
+        let (affine, Decoding { base, step }) = Affine::from_calibration(cal, 255.0, 128.0);
         Int8Codec {
             affine,
             base,
