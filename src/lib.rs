@@ -41,6 +41,7 @@ pub mod calibration;
 pub mod codec;
 pub mod error;
 pub mod job;
+pub mod kernels;
 pub mod metadata;
 pub mod quantizer;
 pub(crate) mod simd;

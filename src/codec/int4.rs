@@ -66,6 +66,12 @@ impl Int4Codec {
         &self.fingerprint
     }
 
+    /// Prepares a float query for asymmetric scoring against this codec's codes: the score
+    /// of a code is the query's dot product with the decoded vector.
+    pub fn prepare_query(&self, query: &[f32]) -> crate::kernels::asym::AsymQuery {
+        crate::kernels::asym::AsymQuery::int4(query, &self.base, &self.step)
+    }
+
     /// Encodes a vector column to `FixedSizeBinary(ceil(D / 2))`.
     pub fn encode(&self, array: &dyn Array) -> Result<Encoded> {
         let v = read_vectors(array, self.dim())?;

@@ -63,6 +63,12 @@ impl Int8Codec {
         &self.fingerprint
     }
 
+    /// Prepares a float query for asymmetric scoring against this codec's codes: the score
+    /// of a code is the query's dot product with the decoded vector.
+    pub fn prepare_query(&self, query: &[f32]) -> crate::kernels::asym::AsymQuery {
+        crate::kernels::asym::AsymQuery::int8(query, &self.base, &self.step)
+    }
+
     /// Encodes a vector column to `FixedSizeList<Int8, D>`.
     pub fn encode(&self, array: &dyn Array) -> Result<Encoded> {
         self.encode_impl(array, 0x80)

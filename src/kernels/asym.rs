@@ -1,0 +1,159 @@
+//! Asymmetric scoring: a float query against int8 / int4 codes, through the calibration.
+//!
+//! A code decodes to `x_d = base_d + level_d * step_d` (level = int8 code + 128 for int8, the
+//! nibble for int4). The inner product with a float query `q` is then
+//!
+//! `q . x = sum_d q_d base_d + sum_d (q_d step_d) level_d`,
+//!
+//! so [`AsymQuery`] folds the scale into per-dimension weights `w_d = q_d step_d` and every
+//! offset into one constant per query; scoring a code is one small dot product, equal to the
+//! dot product of the query with the dequantized vector up to float rounding (tested).
+
+use super::multiversion;
+
+/// A query prepared for asymmetric scoring: `score(code) = offset + sum_d weights_d * c_d`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AsymQuery {
+    /// `q_d * step_d`.
+    pub weights: Vec<f32>,
+    /// Everything that does not depend on the code.
+    pub offset: f32,
+}
+
+impl AsymQuery {
+    /// For int8 codes `c` (level = c + 128) with decoding `base + level * step`.
+    pub fn int8(query: &[f32], base: &[f32], step: &[f32]) -> Self {
+        let weights: Vec<f32> = query.iter().zip(step).map(|(q, s)| q * s).collect();
+        let offset: f64 = query
+            .iter()
+            .zip(base)
+            .map(|(&q, &b)| q as f64 * b as f64)
+            .sum::<f64>()
+            + 128.0 * weights.iter().map(|&w| w as f64).sum::<f64>();
+        AsymQuery {
+            weights,
+            offset: offset as f32,
+        }
+    }
+
+    /// For int4 nibble codes (level = nibble) with decoding `base + level * step`.
+    pub fn int4(query: &[f32], base: &[f32], step: &[f32]) -> Self {
+        let weights = query.iter().zip(step).map(|(q, s)| q * s).collect();
+        let offset: f64 = query
+            .iter()
+            .zip(base)
+            .map(|(&q, &b)| q as f64 * b as f64)
+            .sum();
+        AsymQuery {
+            weights,
+            offset: offset as f32,
+        }
+    }
+
+    /// Score of one int8 code.
+    pub fn score_int8(&self, code: &[i8]) -> f32 {
+        self.offset + weighted_i8(&self.weights, code)
+    }
+
+    /// Score of one packed int4 code (high nibble first).
+    pub fn score_int4(&self, code: &[u8]) -> f32 {
+        self.offset + weighted_u4(&self.weights, code)
+    }
+}
+
+multiversion! {
+    /// `sum(w[i] * c[i])` over int8 codes, in 8 f32 lanes.
+    pub fn weighted_i8(w: &[f32], c: &[i8]) -> f32 {
+        assert_eq!(w.len(), c.len(), "weights and code of different lengths");
+        let mut acc = [0f32; 8];
+        let (cw, cc) = (w.chunks_exact(8), c.chunks_exact(8));
+        let (rw, rc) = (cw.remainder(), cc.remainder());
+        for (x, y) in cw.zip(cc) {
+            for l in 0..8 {
+                acc[l] += x[l] * y[l] as f32;
+            }
+        }
+        let mut t: f32 = acc.iter().sum();
+        for (x, y) in rw.iter().zip(rc) {
+            t += x * *y as f32;
+        }
+        t
+    }
+}
+
+multiversion! {
+    /// `sum(w[d] * nibble[d])` over a packed int4 code (dimension 2j in the high nibble).
+    pub fn weighted_u4(w: &[f32], c: &[u8]) -> f32 {
+        assert_eq!(c.len(), w.len().div_ceil(2), "code width does not match the weights");
+        let mut acc = [0f32; 8];
+        let (cw, cc) = (w.chunks_exact(8), c.chunks_exact(4));
+        let rw = cw.remainder();
+        for (x, y) in cw.zip(cc) {
+            for l in 0..4 {
+                acc[2 * l] += x[2 * l] * (y[l] >> 4) as f32;
+                acc[2 * l + 1] += x[2 * l + 1] * (y[l] & 15) as f32;
+            }
+        }
+        let mut t: f32 = acc.iter().sum();
+        let done = w.len() - rw.len();
+        for (i, x) in rw.iter().enumerate() {
+            let d = done + i;
+            let nib = if d % 2 == 0 { c[d / 2] >> 4 } else { c[d / 2] & 15 };
+            t += x * nib as f32;
+        }
+        t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Float32Type, Int8Type};
+    use arrow_array::{Array, FixedSizeBinaryArray};
+    use proptest::prelude::*;
+
+    use crate::codec::tests::{calibrate, DIMS};
+    use crate::testutil::vectors_array;
+    use crate::{Int4Codec, Int8Codec, Vectors};
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+        #[test]
+        fn int8_score_equals_dot_with_dequantized(dim in prop::sample::select(DIMS.to_vec()), seed in any::<u64>()) {
+            let a = vectors_array(20, dim, seed, 0.0);
+            let codec = Int8Codec::new(&calibrate(&a));
+            let enc = codec.encode(&a).unwrap();
+            let dec = codec.decode(enc.array.as_ref()).unwrap();
+            let codes = enc.array.as_fixed_size_list().values().as_primitive::<Int8Type>().values().to_vec();
+            let dec = dec.values().as_primitive::<Float32Type>().values().to_vec();
+            let q = Vectors::try_new(&vectors_array(1, dim, seed ^ 9, 0.0)).unwrap().values().to_vec();
+            let prepared = codec.prepare_query(&q);
+            for r in 0..20 {
+                let exact: f64 = q.iter().zip(&dec[r * dim..(r + 1) * dim]).map(|(a, b)| *a as f64 * *b as f64).sum();
+                let got = prepared.score_int8(&codes[r * dim..(r + 1) * dim]) as f64;
+                let scale: f64 = q.iter().zip(&dec[r * dim..(r + 1) * dim]).map(|(a, b)| (*a as f64 * *b as f64).abs()).sum::<f64>() + 1e-6;
+                prop_assert!((got - exact).abs() <= 1e-5 * scale + 1e-6, "{got} vs {exact}");
+                let twin: f32 = prepared.offset + prepared.weights.iter().zip(&codes[r * dim..(r + 1) * dim]).map(|(w, &c)| w * c as f32).sum::<f32>();
+                prop_assert!((got as f32 - twin).abs() <= 1e-5 * scale as f32 + 1e-6);
+            }
+        }
+
+        #[test]
+        fn int4_score_equals_dot_with_dequantized(dim in prop::sample::select(DIMS.to_vec()), seed in any::<u64>()) {
+            let a = vectors_array(10, dim, seed, 0.0);
+            let codec = Int4Codec::new(&calibrate(&a));
+            let enc = codec.encode(&a).unwrap();
+            let dec = codec.decode(enc.array.as_ref()).unwrap();
+            let codes = enc.array.as_any().downcast_ref::<FixedSizeBinaryArray>().unwrap().clone();
+            let dec = dec.values().as_primitive::<Float32Type>().values().to_vec();
+            let q = Vectors::try_new(&vectors_array(1, dim, seed ^ 5, 0.0)).unwrap().values().to_vec();
+            let prepared = codec.prepare_query(&q);
+            for r in 0..codes.len() {
+                let exact: f64 = q.iter().zip(&dec[r * dim..(r + 1) * dim]).map(|(a, b)| *a as f64 * *b as f64).sum();
+                let scale: f64 = q.iter().zip(&dec[r * dim..(r + 1) * dim]).map(|(a, b)| (*a as f64 * *b as f64).abs()).sum::<f64>() + 1e-6;
+                let got = prepared.score_int4(codes.value(r)) as f64;
+                prop_assert!((got - exact).abs() <= 1e-5 * scale + 1e-6, "{got} vs {exact}");
+            }
+        }
+    }
+}
