@@ -1,0 +1,546 @@
+//! The tier chain over an in-memory corpus of codes.
+//!
+//! A chain such as `binary:8,int8:2,float` scans every corpus row with the first tier and
+//! keeps `k x 8` candidates per query, rescores those with int8 and keeps `k x 2`, and
+//! rescores those with the float vectors for the final top-k. Scores are similarities
+//! (higher is better): binary `D - 2 * hamming` (the dot product of the ±1 sign vectors),
+//! int8 / int4 the query's dot product with the dequantized vector (asymmetric), f16 and float
+//! the exact dot product. Queries run in parallel (rayon); the first tier scans the corpus in
+//! blocks shared by a group of queries, so a block of codes is reused from cache.
+
+use std::fmt;
+use std::str::FromStr;
+
+use half::f16;
+use rayon::prelude::*;
+
+use super::topk::TopK;
+use crate::codec::binary::BinaryCodec;
+use crate::codec::int4::Int4Codec;
+use crate::codec::int8::Int8Codec;
+use crate::error::{Error, Result};
+use crate::kernels::{float::dot, hamming::hamming_scan};
+
+/// A scoring tier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Tier {
+    /// Hamming distance of binary codes.
+    Binary,
+    /// Asymmetric float x int8.
+    Int8,
+    /// Asymmetric float x int4.
+    Int4,
+    /// Float x f16.
+    F16,
+    /// Exact float.
+    Float,
+}
+
+impl fmt::Display for Tier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Tier::Binary => "binary",
+            Tier::Int8 => "int8",
+            Tier::Int4 => "int4",
+            Tier::F16 => "f16",
+            Tier::Float => "float",
+        })
+    }
+}
+
+impl FromStr for Tier {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s {
+            "binary" => Tier::Binary,
+            "int8" => Tier::Int8,
+            "int4" => Tier::Int4,
+            "f16" => Tier::F16,
+            "float" => Tier::Float,
+            _ => {
+                return Err(Error::InvalidOption(format!(
+                    "tier {s:?}: expected binary, int8, int4, f16 or float"
+                )))
+            }
+        })
+    }
+}
+
+/// One tier of a chain: every tier but the last keeps `k x factor` candidates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TierSpec {
+    /// The tier.
+    pub tier: Tier,
+    /// Oversampling factor (ignored for the last tier).
+    pub factor: usize,
+}
+
+impl TierSpec {
+    /// Parses `binary:8,int8:2,float` (the last tier takes no factor).
+    pub fn parse_chain(s: &str) -> Result<Vec<TierSpec>> {
+        let parts: Vec<&str> = s
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .collect();
+        if parts.is_empty() {
+            return Err(Error::InvalidOption("empty tier chain".into()));
+        }
+        let n = parts.len();
+        parts
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let (name, factor) = p.split_once(':').map_or((*p, None), |(a, b)| (a, Some(b)));
+                let tier: Tier = name.parse()?;
+                let factor = match (factor, i + 1 == n) {
+                    (Some(f), false) => {
+                        f.parse::<usize>().ok().filter(|&f| f >= 1).ok_or_else(|| {
+                            Error::InvalidOption(format!(
+                                "tier {p:?}: the factor must be a whole number >= 1"
+                            ))
+                        })?
+                    }
+                    (None, false) => {
+                        return Err(Error::InvalidOption(format!(
+                            "tier {p:?}: every tier but the last needs a factor, e.g. {name}:4"
+                        )))
+                    }
+                    (Some(_), true) => {
+                        return Err(Error::InvalidOption(format!(
+                            "the last tier {p:?} takes no factor"
+                        )))
+                    }
+                    (None, true) => 1,
+                };
+                Ok(TierSpec { tier, factor })
+            })
+            .collect()
+    }
+}
+
+/// One result.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Hit {
+    /// Row in the corpus (0-based over all corpus files).
+    pub row: u32,
+    /// Similarity in the scoring tier's units (see the module docs).
+    pub score: f32,
+    /// The tier that gave the score.
+    pub tier: Tier,
+}
+
+/// Fetches float vectors of corpus rows for the float tier (so the float column need not be
+/// in memory: the CLI reads just the candidate rows from Parquet).
+pub trait FloatRows: Send + Sync {
+    /// The vectors of `rows` (sorted, unique), row-major, in that order.
+    fn fetch(&self, rows: &[u32]) -> Result<Vec<f32>>;
+}
+
+/// Float vectors held in memory.
+#[derive(Debug, Clone)]
+pub struct InMemoryFloats {
+    /// Row-major values.
+    pub values: Vec<f32>,
+    /// Dimension.
+    pub dim: usize,
+}
+
+impl FloatRows for InMemoryFloats {
+    fn fetch(&self, rows: &[u32]) -> Result<Vec<f32>> {
+        let mut out = Vec::with_capacity(rows.len() * self.dim);
+        for &r in rows {
+            let r = r as usize;
+            out.extend_from_slice(&self.values[r * self.dim..(r + 1) * self.dim]);
+        }
+        Ok(out)
+    }
+}
+
+/// The searchable corpus: codes in memory, floats on demand.
+pub struct Corpus {
+    /// Rows.
+    pub rows: usize,
+    /// Dimension of the vectors the codes encode.
+    pub dim: usize,
+    /// Binary codes (`width` bytes per row) and their codec.
+    pub binary: Option<(Vec<u8>, BinaryCodec)>,
+    /// int8 codes and their codec.
+    pub int8: Option<(Vec<i8>, Int8Codec)>,
+    /// Packed int4 codes and their codec.
+    pub int4: Option<(Vec<u8>, Int4Codec)>,
+    /// f16 vectors.
+    pub f16: Option<Vec<f16>>,
+    /// Float vectors.
+    pub floats: Option<Box<dyn FloatRows>>,
+}
+
+/// Rows per block of the first-tier scan, and queries sharing a block.
+const BLOCK_ROWS: usize = 4096;
+const QUERY_GROUP: usize = 8;
+
+impl Corpus {
+    fn check(&self, chain: &[TierSpec]) -> Result<()> {
+        for s in chain {
+            let ok = match s.tier {
+                Tier::Binary => self.binary.is_some(),
+                Tier::Int8 => self.int8.is_some(),
+                Tier::Int4 => self.int4.is_some(),
+                Tier::F16 => self.f16.is_some(),
+                Tier::Float => self.floats.is_some(),
+            };
+            if !ok {
+                return Err(Error::InvalidOption(format!(
+                    "the corpus has no {} codes for the {} tier",
+                    s.tier, s.tier
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The top-`k` rows for each query (`queries` row-major, `dim` per query), best first.
+    pub fn search(&self, queries: &[f32], k: usize, chain: &[TierSpec]) -> Result<Vec<Vec<Hit>>> {
+        if chain.is_empty() {
+            return Err(Error::InvalidOption("empty tier chain".into()));
+        }
+        self.check(chain)?;
+        if queries.len() % self.dim != 0 {
+            return Err(Error::DimensionMismatch {
+                context: "queries".into(),
+                expected: self.dim,
+                found: queries.len() % self.dim,
+            });
+        }
+        let nq = queries.len() / self.dim;
+        let keep = |i: usize| {
+            if i + 1 == chain.len() {
+                k
+            } else {
+                k.saturating_mul(chain[i].factor)
+            }
+        };
+        // Tier 1: scan everything, in groups of queries sharing corpus blocks.
+        let first = chain[0].tier;
+        let mut candidates: Vec<Vec<(u32, f32)>> = queries
+            .par_chunks(self.dim * QUERY_GROUP)
+            .flat_map_iter(|group| self.scan(first, group, keep(0)))
+            .collect::<Result<Vec<_>>>()?;
+        let mut tier = first;
+        // Further tiers rescore the candidates.
+        for (i, spec) in chain.iter().enumerate().skip(1) {
+            tier = spec.tier;
+            let want = keep(i);
+            candidates = if spec.tier == Tier::Float {
+                self.rescore_float(queries, &candidates, want)?
+            } else {
+                candidates
+                    .par_iter()
+                    .enumerate()
+                    .map(|(q, cands)| {
+                        let query = &queries[q * self.dim..(q + 1) * self.dim];
+                        let mut top = TopK::new(want);
+                        let scorer = self.scorer(spec.tier, query);
+                        for &(row, _) in cands {
+                            top.push(scorer(row), row);
+                        }
+                        top.into_sorted()
+                    })
+                    .collect()
+            };
+        }
+        debug_assert_eq!(candidates.len(), nq);
+        Ok(candidates
+            .into_iter()
+            .map(|c| {
+                c.into_iter()
+                    .map(|(row, score)| Hit { row, score, tier })
+                    .collect()
+            })
+            .collect())
+    }
+
+    /// A closure scoring one corpus row against `query` with `tier` (not for Float).
+    fn scorer<'a>(&'a self, tier: Tier, query: &[f32]) -> Box<dyn Fn(u32) -> f32 + 'a> {
+        match tier {
+            Tier::Binary => {
+                let (codes, codec) = self.binary.as_ref().expect("checked");
+                let w = codec.width();
+                let mut q = vec![0u8; w];
+                let _ = codec.encode_slice(query, &mut q);
+                let d = self.dim as f32;
+                Box::new(move |r| {
+                    let r = r as usize;
+                    d - 2.0
+                        * crate::kernels::hamming::hamming(&q, &codes[r * w..(r + 1) * w]) as f32
+                })
+            }
+            Tier::Int8 => {
+                let (codes, codec) = self.int8.as_ref().expect("checked");
+                let p = codec.prepare_query(query);
+                let d = self.dim;
+                Box::new(move |r| p.score_int8(&codes[r as usize * d..(r as usize + 1) * d]))
+            }
+            Tier::Int4 => {
+                let (codes, codec) = self.int4.as_ref().expect("checked");
+                let p = codec.prepare_query(query);
+                let w = codec.width();
+                Box::new(move |r| p.score_int4(&codes[r as usize * w..(r as usize + 1) * w]))
+            }
+            Tier::F16 => {
+                let v = self.f16.as_ref().expect("checked");
+                let (d, q) = (self.dim, query.to_vec());
+                Box::new(move |r| {
+                    let row = &v[r as usize * d..(r as usize + 1) * d];
+                    row.iter().zip(&q).map(|(a, b)| a.to_f32() * b).sum()
+                })
+            }
+            Tier::Float => unreachable!("float scores go through rescore_float"),
+        }
+    }
+
+    /// First-tier scan of a group of queries over the whole corpus, blocked.
+    fn scan(&self, tier: Tier, group: &[f32], keep: usize) -> Vec<Result<Vec<(u32, f32)>>> {
+        let nq = group.len() / self.dim;
+        if tier == Tier::Float {
+            let all: Vec<Vec<(u32, f32)>> =
+                vec![(0..self.rows as u32).map(|r| (r, 0.0)).collect(); nq];
+            return match self.rescore_float(group, &all, keep) {
+                Ok(v) => v.into_iter().map(Ok).collect(),
+                Err(e) => vec![Err(e)],
+            };
+        }
+        let mut tops: Vec<TopK> = (0..nq).map(|_| TopK::new(keep)).collect();
+        if tier == Tier::Binary {
+            return self.scan_binary(group, keep).into_iter().map(Ok).collect();
+        } else {
+            let scorers: Vec<_> = group
+                .chunks_exact(self.dim)
+                .map(|q| self.scorer(tier, q))
+                .collect();
+            for start in (0..self.rows).step_by(BLOCK_ROWS) {
+                let end = (start + BLOCK_ROWS).min(self.rows);
+                for (s, top) in scorers.iter().zip(tops.iter_mut()) {
+                    for r in start..end {
+                        top.push(s(r as u32), r as u32);
+                    }
+                }
+            }
+        }
+        tops.into_iter().map(|t| Ok(t.into_sorted())).collect()
+    }
+
+    /// Binary first tier. Hamming distances are small integers, so many rows tie at the
+    /// cut-off distance: rather than dropping tied rows arbitrarily, keep the rows strictly
+    /// closer than the cut-off plus tied rows (lowest row ids first) up to `2 x keep` in all.
+    /// Two passes over the codes: a histogram of distances, then the selection.
+    fn scan_binary(&self, group: &[f32], keep: usize) -> Vec<Vec<(u32, f32)>> {
+        let (codes, codec) = self.binary.as_ref().expect("checked");
+        let w = codec.width();
+        let qs: Vec<Vec<u8>> = group
+            .chunks_exact(self.dim)
+            .map(|q| {
+                let mut c = vec![0u8; w];
+                let _ = codec.encode_slice(q, &mut c);
+                c
+            })
+            .collect();
+        let bits = 8 * w;
+        let mut hist = vec![vec![0u64; bits + 1]; qs.len()];
+        let mut dist = vec![0u32; BLOCK_ROWS];
+        for start in (0..self.rows).step_by(BLOCK_ROWS) {
+            let n = BLOCK_ROWS.min(self.rows - start);
+            let block = &codes[start * w..(start + n) * w];
+            for (q, h) in qs.iter().zip(hist.iter_mut()) {
+                hamming_scan(q, block, &mut dist[..n]);
+                dist[..n].iter().for_each(|&d| h[d as usize] += 1);
+            }
+        }
+        // Per query: cut-off distance and how many rows at it to take.
+        let cuts: Vec<(u32, u64)> = hist
+            .iter()
+            .map(|h| {
+                let mut below = 0u64;
+                for (d, &c) in h.iter().enumerate() {
+                    if below + c >= keep as u64 {
+                        let ties = (keep as u64 - below)
+                            .max(c.min((2 * keep as u64).saturating_sub(below)));
+                        return (d as u32, ties);
+                    }
+                    below += c;
+                }
+                (bits as u32, u64::MAX)
+            })
+            .collect();
+        let mut out: Vec<Vec<(u32, f32)>> = vec![Vec::new(); qs.len()];
+        let mut taken = vec![0u64; qs.len()];
+        let d = self.dim as f32;
+        for start in (0..self.rows).step_by(BLOCK_ROWS) {
+            let n = BLOCK_ROWS.min(self.rows - start);
+            let block = &codes[start * w..(start + n) * w];
+            for (qi, q) in qs.iter().enumerate() {
+                hamming_scan(q, block, &mut dist[..n]);
+                let (cut, ties) = cuts[qi];
+                for (i, &h) in dist[..n].iter().enumerate() {
+                    if h < cut || (h == cut && taken[qi] < ties) {
+                        taken[qi] += (h == cut) as u64;
+                        out[qi].push(((start + i) as u32, d - 2.0 * h as f32));
+                    }
+                }
+            }
+        }
+        for o in &mut out {
+            o.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        }
+        out
+    }
+
+    /// Rescores candidates with the float vectors, fetching each candidate row once.
+    fn rescore_float(
+        &self,
+        queries: &[f32],
+        cands: &[Vec<(u32, f32)>],
+        keep: usize,
+    ) -> Result<Vec<Vec<(u32, f32)>>> {
+        let floats = self.floats.as_ref().expect("checked");
+        let mut rows: Vec<u32> = cands.iter().flatten().map(|c| c.0).collect();
+        rows.sort_unstable();
+        rows.dedup();
+        let values = floats.fetch(&rows)?;
+        let d = self.dim;
+        Ok(cands
+            .par_iter()
+            .enumerate()
+            .map(|(q, cs)| {
+                let query = &queries[q * d..(q + 1) * d];
+                let mut top = TopK::new(keep);
+                for &(row, _) in cs {
+                    let i = rows.binary_search(&row).expect("fetched");
+                    top.push(dot(query, &values[i * d..(i + 1) * d]), row);
+                }
+                top.into_sorted()
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::tests::calibrate;
+    use crate::testutil::vectors_array;
+    use crate::vectors::Vectors;
+
+    fn corpus(rows: usize, dim: usize) -> (Corpus, Vec<f32>) {
+        let a = vectors_array(rows, dim, 11, 0.0);
+        let cal = calibrate(&a);
+        let values = Vectors::try_new(&a).unwrap().values().to_vec();
+        let i8c = Int8Codec::new(&cal);
+        let mut i8codes = vec![0u8; values.len()];
+        i8c.encode_slice(&values, &mut i8codes, 0x80).unwrap();
+        let bc = BinaryCodec::new(dim);
+        let mut bin = vec![0u8; rows * bc.width()];
+        bc.encode_slice(&values, &mut bin).unwrap();
+        let c = Corpus {
+            rows,
+            dim,
+            binary: Some((bin, bc)),
+            int8: Some((i8codes.into_iter().map(|c| c as i8).collect(), i8c)),
+            int4: None,
+            f16: None,
+            floats: Some(Box::new(InMemoryFloats {
+                values: values.clone(),
+                dim,
+            })),
+        };
+        (c, values)
+    }
+
+    fn exact(values: &[f32], q: &[f32], k: usize) -> Vec<u32> {
+        let d = q.len();
+        let mut s: Vec<(u32, f32)> = values
+            .chunks_exact(d)
+            .enumerate()
+            .map(|(i, v)| (i as u32, dot(q, v)))
+            .collect();
+        s.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        s.into_iter().take(k).map(|x| x.0).collect()
+    }
+
+    #[test]
+    fn float_chain_is_exact_and_tiers_are_labelled() {
+        let (c, values) = corpus(5000, 33);
+        let queries = Vectors::try_new(&vectors_array(20, 33, 99, 0.0))
+            .unwrap()
+            .values()
+            .to_vec();
+        let res = c
+            .search(&queries, 10, &TierSpec::parse_chain("float").unwrap())
+            .unwrap();
+        for (q, hits) in res.iter().enumerate() {
+            let want = exact(&values, &queries[q * 33..(q + 1) * 33], 10);
+            assert_eq!(hits.iter().map(|h| h.row).collect::<Vec<_>>(), want);
+            assert!(hits.iter().all(|h| h.tier == Tier::Float));
+        }
+        // When the coarse tiers keep every row, the float tier's answer is exact.
+        let res2 = c
+            .search(
+                &queries,
+                10,
+                &TierSpec::parse_chain("binary:500,int8:500,float").unwrap(),
+            )
+            .unwrap();
+        assert_eq!(res, res2);
+        // Scores are sorted best first.
+        for hits in &res2 {
+            assert!(hits.windows(2).all(|w| w[0].score >= w[1].score));
+        }
+    }
+
+    #[test]
+    fn int8_alone_ranks_by_the_dequantized_dot_product() {
+        let (c, _) = corpus(3000, 16);
+        let (codes, codec) = c.int8.as_ref().unwrap();
+        let bytes: Vec<u8> = codes.iter().map(|&x| x as u8).collect();
+        let mut dec = vec![0f32; bytes.len()];
+        codec.decode_slice(&bytes, &mut dec, 0x80);
+        let queries = Vectors::try_new(&vectors_array(5, 16, 3, 0.0))
+            .unwrap()
+            .values()
+            .to_vec();
+        let res = c
+            .search(&queries, 7, &TierSpec::parse_chain("int8").unwrap())
+            .unwrap();
+        for (q, hits) in res.iter().enumerate() {
+            let want = exact(&dec, &queries[q * 16..(q + 1) * 16], 7);
+            let got: Vec<u32> = hits.iter().map(|h| h.row).collect();
+            // Equal up to float rounding of near-ties.
+            let same = got.iter().filter(|r| want.contains(r)).count();
+            assert!(same >= 6, "{got:?} vs {want:?}");
+        }
+    }
+
+    #[test]
+    fn chains_parse_and_missing_tiers_are_errors() {
+        let c = TierSpec::parse_chain("binary:8,int8:2,float").unwrap();
+        assert_eq!(
+            c.iter().map(|s| (s.tier, s.factor)).collect::<Vec<_>>(),
+            vec![(Tier::Binary, 8), (Tier::Int8, 2), (Tier::Float, 1)]
+        );
+        for bad in ["", "binary,int8", "int8:2", "binary:0,int8", "bits:2,int8"] {
+            assert!(TierSpec::parse_chain(bad).is_err(), "{bad}");
+        }
+        let (mut corpus, _) = corpus(10, 8);
+        corpus.floats = None;
+        assert!(corpus
+            .search(
+                &[0.0; 8],
+                3,
+                &TierSpec::parse_chain("int8:2,float").unwrap()
+            )
+            .is_err());
+        assert!(corpus
+            .search(&[0.0; 8], 3, &TierSpec::parse_chain("int4").unwrap())
+            .is_err());
+    }
+}
