@@ -73,6 +73,7 @@ fn tier_chains_meet_the_numpy_recall_figures() {
             values: v.values().to_vec(),
             dim,
         })),
+        valid: None,
     };
     let qv = column(&q, "embedding");
     let queries = Vectors::try_new(qv.as_ref()).unwrap().values().to_vec();

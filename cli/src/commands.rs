@@ -9,7 +9,9 @@ use clap::{Args, Parser, Subcommand};
 use embquant::codec::binary::BinaryThreshold;
 use embquant::job::{self, CalibrateOptions, InputFile, JobOptions, JobSummary, ReadOptions};
 use embquant::metadata::{ColumnRecipe, FileMetadata, Int8Layout, Scheme, METADATA_KEY};
+use embquant::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use embquant::parquet::file::reader::{FileReader, SerializedFileReader};
+use embquant::search::{load_corpus, TierSpec};
 use embquant::{Calibration, MatryoshkaOptions, RangeMethod};
 
 use crate::progress::Bars;
@@ -33,10 +35,40 @@ enum Cmd {
     Quantize(QuantizeArgs),
     /// Show a Parquet file's schema, row groups and embquant recipe.
     Inspect(InspectArgs),
-    /// Run calibrate -> quantize -> inspect on a bundled sample of real embeddings.
+    /// Run calibrate -> quantize -> inspect -> search on a bundled sample of real embeddings.
     Demo(DemoArgs),
     /// Write synthetic unit-norm embeddings (for benchmarks and memory tests).
     GenSynthetic(GenArgs),
+    /// Top-k search over quantized Parquet files with a tier chain (binary -> int8 -> float).
+    Search(SearchArgs),
+}
+
+#[derive(Debug, Args)]
+struct SearchArgs {
+    /// Corpus files written by `embquant quantize` (files, directories or globs).
+    #[arg(long, required = true, num_args = 1..)]
+    corpus: Vec<String>,
+    /// Parquet file with the float query vectors.
+    #[arg(long)]
+    queries: String,
+    /// Results per query.
+    #[arg(long, default_value_t = 10)]
+    k: usize,
+    /// Tier chain: each tier but the last is scheme:factor and keeps k x factor candidates.
+    #[arg(long, default_value = "binary:8,int8:2,float")]
+    tiers: String,
+    /// The embedding column (source of the corpus codes, and the query column).
+    #[arg(long, default_value = "embedding")]
+    column: String,
+    /// Corpus id column reported in the results (row numbers when absent).
+    #[arg(long)]
+    id_column: Option<String>,
+    /// Query id column (row numbers when absent).
+    #[arg(long)]
+    query_id_column: Option<String>,
+    /// Results: Parquet with (query_id, rank, id, score, tier).
+    #[arg(long, short)]
+    output: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -175,6 +207,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Cmd::Quantize(a) => quantize(a, quiet).await.map(|_| ()),
         Cmd::Inspect(a) => inspect(&a.file, a.json),
         Cmd::Demo(a) => demo(&a.dir, quiet).await,
+        Cmd::Search(a) => search(a).await,
         Cmd::GenSynthetic(a) => {
             let t = Instant::now();
             crate::synthetic::generate(&a.output, a.rows, a.dims, a.seed, a.row_group_rows)?;
@@ -402,8 +435,166 @@ fn inspect(path: &Path, json: bool) -> Result<()> {
     Ok(())
 }
 
+async fn search(a: SearchArgs) -> Result<()> {
+    let chain = TierSpec::parse_chain(&a.tiers)?;
+    if a.k == 0 {
+        bail!("--k must be at least 1");
+    }
+    let t = Instant::now();
+    let files = job::discover(&a.corpus)?;
+    let (column, id_column) = (a.column.clone(), a.id_column.clone());
+    let chain2 = chain.clone();
+    let loaded = tokio::task::spawn_blocking(move || {
+        load_corpus(&files, &column, id_column.as_deref(), &chain2)
+    })
+    .await??;
+    let load_s = t.elapsed().as_secs_f64();
+    // Queries: the float column, truncated like the corpus codes.
+    let qfile = File::open(&a.queries).with_context(|| format!("opening {}", a.queries))?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(qfile)
+        .with_context(|| format!("{}: not a readable Parquet file", a.queries))?
+        .build()?;
+    let mut qvals: Vec<f32> = Vec::new();
+    let mut qids: Vec<i64> = Vec::new();
+    for batch in reader {
+        let batch = batch?;
+        let col = batch
+            .column_by_name(&a.column)
+            .with_context(|| format!("{}: no column {:?}", a.queries, a.column))?
+            .clone();
+        let col: embquant::arrow_array::ArrayRef = match loaded.truncation {
+            Some(tr) => std::sync::Arc::new(embquant::truncate(
+                col.as_ref(),
+                &MatryoshkaOptions {
+                    dims: tr.dims,
+                    normalize: tr.normalized,
+                },
+            )?),
+            None => col,
+        };
+        let v = embquant::Vectors::try_new(col.as_ref())
+            .with_context(|| format!("{}: column {:?}", a.queries, a.column))?;
+        if v.dim() != loaded.corpus.dim {
+            bail!(
+                "{}: queries have {} dimensions, the corpus codes {}",
+                a.queries,
+                v.dim(),
+                loaded.corpus.dim
+            );
+        }
+        if v.null_count() > 0 {
+            bail!("{}: null query vectors are not supported", a.queries);
+        }
+        qvals.extend_from_slice(v.values());
+        match &a.query_id_column {
+            Some(name) => {
+                let c = batch
+                    .column_by_name(name)
+                    .with_context(|| format!("{}: no column {name:?}", a.queries))?;
+                let c = embquant::arrow_array::cast::AsArray::as_primitive_opt::<
+                    embquant::arrow_array::types::Int64Type,
+                >(c.as_ref())
+                .with_context(|| format!("{}: {name:?} must be Int64", a.queries))?;
+                qids.extend(c.values().iter());
+            }
+            None => {
+                let s = qids.len() as i64;
+                qids.extend(s..s + v.len() as i64);
+            }
+        }
+    }
+    let nq = qids.len();
+    let dim = loaded.corpus.dim;
+    let loaded = std::sync::Arc::new(loaded);
+    // Throughput: all queries at once (parallel, blocked scans). Latency: queries one by one.
+    let (l2, q2, c2, k) = (loaded.clone(), qvals.clone(), chain.clone(), a.k);
+    let (results, batch_s, lat) = tokio::task::spawn_blocking(move || -> Result<_> {
+        let t = Instant::now();
+        let results = l2.corpus.search(&q2, k, &c2)?;
+        let batch_s = t.elapsed().as_secs_f64();
+        let mut lat: Vec<f64> = Vec::new();
+        for q in q2.chunks_exact(dim).take(200) {
+            let t = Instant::now();
+            l2.corpus.search(q, k, &c2)?;
+            lat.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        lat.sort_by(f64::total_cmp);
+        Ok((results, batch_s, lat))
+    })
+    .await??;
+    write_results(&a.output, &results, &qids, &loaded.ids)?;
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64 - 1.0) * p).round() as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
+    println!(
+        "searched {nq} queries over {} rows ({} dims) with {}: {:.0} queries/s; latency one query at a time p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms; corpus loaded in {load_s:.2} s; wrote {}",
+        loaded.corpus.rows,
+        dim,
+        a.tiers,
+        nq as f64 / batch_s.max(1e-9),
+        pct(0.5),
+        pct(0.9),
+        pct(0.99),
+        a.output.display()
+    );
+    Ok(())
+}
+
+fn write_results(
+    path: &Path,
+    results: &[Vec<embquant::search::Hit>],
+    qids: &[i64],
+    ids: &[i64],
+) -> Result<()> {
+    use embquant::arrow_array::{Float32Array, Int64Array, RecordBatch, StringArray, UInt32Array};
+    let n: usize = results.iter().map(|r| r.len()).sum();
+    let (mut q, mut rank, mut id, mut score, mut tier) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for (qi, hits) in results.iter().enumerate() {
+        for (r, h) in hits.iter().enumerate() {
+            q.push(qids[qi]);
+            rank.push(r as u32 + 1);
+            id.push(ids[h.row as usize]);
+            score.push(h.score);
+            tier.push(h.tier.to_string());
+        }
+    }
+    let batch = RecordBatch::try_from_iter([
+        (
+            "query_id",
+            std::sync::Arc::new(Int64Array::from(q)) as embquant::arrow_array::ArrayRef,
+        ),
+        ("rank", std::sync::Arc::new(UInt32Array::from(rank)) as _),
+        ("id", std::sync::Arc::new(Int64Array::from(id)) as _),
+        ("score", std::sync::Arc::new(Float32Array::from(score)) as _),
+        ("tier", std::sync::Arc::new(StringArray::from(tier)) as _),
+    ])?;
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("results");
+    let tmp = path.with_file_name(format!(".{name}.embquant-tmp-{}", std::process::id()));
+    let mut w = embquant::parquet::arrow::ArrowWriter::try_new(
+        File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?,
+        batch.schema(),
+        None,
+    )?;
+    w.write(&batch)?;
+    w.close()?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming into {}", path.display()))
+}
+
 /// The bundled sample: all-MiniLM-L6-v2 embeddings of WordNet glosses (see tests/data/README.md).
 static SAMPLE: &[u8] = include_bytes!("../../tests/data/minilm-wordnet-5k.parquet");
+/// 50 queries from the same set (disjoint from the corpus).
+static QUERIES: &[u8] = include_bytes!("../../tests/data/minilm-wordnet-queries-50.parquet");
 
 async fn demo(dir: &Path, quiet: bool) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -475,5 +666,25 @@ async fn demo(dir: &Path, quiet: bool) -> Result<()> {
     )
     .await?;
     println!("\n4. embquant inspect {}", out.display());
-    inspect(&out, false)
+    inspect(&out, false)?;
+    let queries = dir.join("queries.parquet");
+    write_atomic(&queries, QUERIES)?;
+    let results = dir.join("results.parquet");
+    println!(
+        "\n5. embquant search --corpus {} --queries {} --k 10 --tiers binary:8,int8:2,float --id-column id --query-id-column id --output {}",
+        out.display(),
+        queries.display(),
+        results.display()
+    );
+    search(SearchArgs {
+        corpus: vec![out.display().to_string()],
+        queries: queries.display().to_string(),
+        k: 10,
+        tiers: "binary:8,int8:2,float".into(),
+        column: "embedding".into(),
+        id_column: Some("id".into()),
+        query_id_column: Some("id".into()),
+        output: results,
+    })
+    .await
 }

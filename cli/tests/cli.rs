@@ -345,3 +345,155 @@ fn sigint_leaves_nothing_at_the_output() {
         .collect();
     assert_eq!(left, ["big.parquet"], "only the input remains");
 }
+
+#[test]
+fn search_writes_ranked_results_and_rejects_bad_chains() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    assert!(embquant(
+        &[
+            "gen-synthetic",
+            "--rows",
+            "3000",
+            "--dims",
+            "32",
+            "--output",
+            "c.parquet"
+        ],
+        p
+    )
+    .status
+    .success());
+    assert!(embquant(
+        &[
+            "gen-synthetic",
+            "--rows",
+            "20",
+            "--dims",
+            "32",
+            "--seed",
+            "7",
+            "--output",
+            "q.parquet"
+        ],
+        p
+    )
+    .status
+    .success());
+    let q = embquant(
+        &[
+            "quantize",
+            "c.parquet",
+            "--scheme",
+            "int8,binary",
+            "-o",
+            "cq.parquet",
+        ],
+        p,
+    );
+    assert!(q.status.success(), "{}", text(&q.stderr));
+    let s = embquant(
+        &[
+            "search",
+            "--corpus",
+            "cq.parquet",
+            "--queries",
+            "q.parquet",
+            "--k",
+            "5",
+            "--tiers",
+            "binary:4,int8:2,float",
+            "--id-column",
+            "id",
+            "-o",
+            "r.parquet",
+        ],
+        p,
+    );
+    assert!(s.status.success(), "{}", text(&s.stderr));
+    assert!(
+        text(&s.stdout).contains("searched 20 queries over 3000 rows")
+            && text(&s.stdout).contains("queries/s")
+    );
+    let i = embquant(&["inspect", "r.parquet", "--json"], p);
+    let v: serde_json::Value = serde_json::from_slice(&i.stdout).unwrap();
+    assert_eq!(v["rows"], 100);
+    let names: Vec<&str> = v["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["query_id", "rank", "id", "score", "tier"]);
+    // The float tier needs the float column; int4 codes were not written.
+    let q = embquant(
+        &[
+            "quantize",
+            "c.parquet",
+            "--scheme",
+            "int8,binary",
+            "--drop-source",
+            "-o",
+            "dropped.parquet",
+        ],
+        p,
+    );
+    assert!(q.status.success());
+    let e = embquant(
+        &[
+            "search",
+            "--corpus",
+            "dropped.parquet",
+            "--queries",
+            "q.parquet",
+            "--tiers",
+            "binary:4,float",
+            "-o",
+            "x.parquet",
+        ],
+        p,
+    );
+    assert!(
+        !e.status.success() && text(&e.stderr).contains("float column"),
+        "{}",
+        text(&e.stderr)
+    );
+    let e = embquant(
+        &[
+            "search",
+            "--corpus",
+            "cq.parquet",
+            "--queries",
+            "q.parquet",
+            "--tiers",
+            "int4",
+            "-o",
+            "x.parquet",
+        ],
+        p,
+    );
+    assert!(
+        !e.status.success() && text(&e.stderr).contains("no int4 codes"),
+        "{}",
+        text(&e.stderr)
+    );
+    let e = embquant(
+        &[
+            "search",
+            "--corpus",
+            "cq.parquet",
+            "--queries",
+            "q.parquet",
+            "--tiers",
+            "binary,int8",
+            "-o",
+            "x.parquet",
+        ],
+        p,
+    );
+    assert!(
+        !e.status.success() && text(&e.stderr).contains("factor"),
+        "{}",
+        text(&e.stderr)
+    );
+}

@@ -4,7 +4,9 @@
 //! - [`topk`]: bounded top-k selection with deterministic ties (lower row id first).
 //! - [`tiered`]: the in-memory corpus of codes and the tier chain.
 
+pub mod load;
 pub mod tiered;
 pub mod topk;
 
+pub use load::{load_corpus, LoadedCorpus};
 pub use tiered::{Corpus, Hit, Tier, TierSpec};

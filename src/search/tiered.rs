@@ -173,6 +173,8 @@ pub struct Corpus {
     pub f16: Option<Vec<f16>>,
     /// Float vectors.
     pub floats: Option<Box<dyn FloatRows>>,
+    /// Rows whose vector is null are never returned (`None`: every row is valid).
+    pub valid: Option<Vec<bool>>,
 }
 
 /// Rows per block of the first-tier scan, and queries sharing a block.
@@ -180,6 +182,11 @@ const BLOCK_ROWS: usize = 4096;
 const QUERY_GROUP: usize = 8;
 
 impl Corpus {
+    #[inline]
+    fn is_valid(&self, row: usize) -> bool {
+        self.valid.as_ref().is_none_or(|v| v[row])
+    }
+
     fn check(&self, chain: &[TierSpec]) -> Result<()> {
         for s in chain {
             let ok = match s.tier {
@@ -321,7 +328,7 @@ impl Corpus {
             for start in (0..self.rows).step_by(BLOCK_ROWS) {
                 let end = (start + BLOCK_ROWS).min(self.rows);
                 for (s, top) in scorers.iter().zip(tops.iter_mut()) {
-                    for r in start..end {
+                    for r in (start..end).filter(|&r| self.is_valid(r)) {
                         top.push(s(r as u32), r as u32);
                     }
                 }
@@ -353,7 +360,9 @@ impl Corpus {
             let block = &codes[start * w..(start + n) * w];
             for (q, h) in qs.iter().zip(hist.iter_mut()) {
                 hamming_scan(q, block, &mut dist[..n]);
-                dist[..n].iter().for_each(|&d| h[d as usize] += 1);
+                for (i, &d) in dist[..n].iter().enumerate() {
+                    h[d as usize] += self.is_valid(start + i) as u64;
+                }
             }
         }
         // Per query: cut-off distance and how many rows at it to take.
@@ -382,6 +391,9 @@ impl Corpus {
                 hamming_scan(q, block, &mut dist[..n]);
                 let (cut, ties) = cuts[qi];
                 for (i, &h) in dist[..n].iter().enumerate() {
+                    if !self.is_valid(start + i) {
+                        continue;
+                    }
                     if h < cut || (h == cut && taken[qi] < ties) {
                         taken[qi] += (h == cut) as u64;
                         out[qi].push(((start + i) as u32, d - 2.0 * h as f32));
@@ -452,6 +464,7 @@ mod tests {
                 values: values.clone(),
                 dim,
             })),
+            valid: None,
         };
         (c, values)
     }
