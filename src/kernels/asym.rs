@@ -62,14 +62,16 @@ impl AsymQuery {
 }
 
 multiversion! {
-    /// `sum(w[i] * c[i])` over int8 codes, in 8 f32 lanes.
+    /// `sum(w[i] * c[i])` over int8 codes, in 32 f32 lanes.
     pub fn weighted_i8(w: &[f32], c: &[i8]) -> f32 {
         assert_eq!(w.len(), c.len(), "weights and code of different lengths");
-        let mut acc = [0f32; 8];
-        let (cw, cc) = (w.chunks_exact(8), c.chunks_exact(8));
+        // 32 lanes = four independent 8-wide accumulators, so the adds do not wait on
+        // each other.
+        let mut acc = [0f32; 32];
+        let (cw, cc) = (w.chunks_exact(32), c.chunks_exact(32));
         let (rw, rc) = (cw.remainder(), cc.remainder());
         for (x, y) in cw.zip(cc) {
-            for l in 0..8 {
+            for l in 0..32 {
                 acc[l] += x[l] * y[l] as f32;
             }
         }

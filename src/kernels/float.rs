@@ -6,11 +6,11 @@ multiversion! {
     /// `sum(a[i] * b[i])`.
     pub fn dot(a: &[f32], b: &[f32]) -> f32 {
         assert_eq!(a.len(), b.len(), "vectors of different lengths");
-        let mut acc = [0f32; 8];
-        let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+        let mut acc = [0f32; 32];
+        let (ca, cb) = (a.chunks_exact(32), b.chunks_exact(32));
         let (ra, rb) = (ca.remainder(), cb.remainder());
         for (x, y) in ca.zip(cb) {
-            for l in 0..8 {
+            for l in 0..32 {
                 acc[l] += x[l] * y[l];
             }
         }

@@ -177,6 +177,84 @@ pub struct Corpus {
     pub valid: Option<Vec<bool>>,
 }
 
+/// Streaming selection of the rows closest in Hamming distance, ties kept (see
+/// `Corpus::scan_binary`).
+struct TieSelect {
+    keep: usize,
+    /// Rows farther than this are not candidates.
+    cut: u32,
+    cands: Vec<(u32, u32)>,
+    counts: Vec<u64>,
+}
+
+impl TieSelect {
+    fn new(keep: usize, bits: usize) -> Self {
+        Self {
+            keep,
+            cut: bits as u32,
+            cands: Vec::with_capacity(4 * keep + 1),
+            counts: vec![0; bits + 1],
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, row: u32, dist: u32) {
+        self.cands.push((row, dist));
+        self.counts[dist as usize] += 1;
+        if self.cands.len() > 4 * self.keep.max(1) {
+            self.prune();
+        }
+    }
+
+    /// The smallest distance with at least `keep` rows at or below it.
+    fn cut_off(&self) -> u32 {
+        let mut below = 0;
+        for (d, &c) in self.counts.iter().enumerate() {
+            below += c;
+            if below >= self.keep as u64 {
+                return d as u32;
+            }
+        }
+        (self.counts.len() - 1) as u32
+    }
+
+    fn prune(&mut self) {
+        let cut = self.cut_off();
+        if cut < self.cut {
+            self.cut = cut;
+            let counts = &mut self.counts;
+            self.cands.retain(|&(_, d)| {
+                if d > cut {
+                    counts[d as usize] -= 1;
+                }
+                d <= cut
+            });
+        }
+    }
+
+    /// Rows closer than the cut-off, then tied rows in row order up to `2 x keep` in all;
+    /// best first (distance, then row).
+    fn finish(mut self) -> Vec<(u32, u32)> {
+        let cut = self.cut_off();
+        let below: u64 = self.counts[..cut as usize].iter().sum();
+        let at = self.counts[cut as usize];
+        let ties = (self.keep as u64)
+            .saturating_sub(below)
+            .max(at.min((2 * self.keep as u64).saturating_sub(below)));
+        let mut taken = 0;
+        self.cands.retain(|&(_, d)| {
+            if d == cut {
+                taken += 1;
+                taken <= ties
+            } else {
+                d < cut
+            }
+        });
+        self.cands.sort_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)));
+        self.cands
+    }
+}
+
 /// Rows per block of the first-tier scan, and queries sharing a block.
 const BLOCK_ROWS: usize = 4096;
 const QUERY_GROUP: usize = 8;
@@ -338,12 +416,14 @@ impl Corpus {
     }
 
     /// Binary first tier. Hamming distances are small integers, so many rows tie at the
-    /// cut-off distance: rather than dropping tied rows arbitrarily, keep the rows strictly
+    /// cut-off distance: rather than dropping tied rows arbitrarily, keep every row strictly
     /// closer than the cut-off plus tied rows (lowest row ids first) up to `2 x keep` in all.
-    /// Two passes over the codes: a histogram of distances, then the selection.
+    /// One pass: each query keeps a bounded buffer of candidates (at most `4 x keep`), pruned
+    /// to the current cut-off whenever it fills.
     fn scan_binary(&self, group: &[f32], keep: usize) -> Vec<Vec<(u32, f32)>> {
         let (codes, codec) = self.binary.as_ref().expect("checked");
         let w = codec.width();
+        let bits = 8 * w;
         let qs: Vec<Vec<u8>> = group
             .chunks_exact(self.dim)
             .map(|q| {
@@ -352,59 +432,29 @@ impl Corpus {
                 c
             })
             .collect();
-        let bits = 8 * w;
-        let mut hist = vec![vec![0u64; bits + 1]; qs.len()];
+        let mut sel: Vec<TieSelect> = qs.iter().map(|_| TieSelect::new(keep, bits)).collect();
         let mut dist = vec![0u32; BLOCK_ROWS];
         for start in (0..self.rows).step_by(BLOCK_ROWS) {
             let n = BLOCK_ROWS.min(self.rows - start);
             let block = &codes[start * w..(start + n) * w];
-            for (q, h) in qs.iter().zip(hist.iter_mut()) {
+            for (q, s) in qs.iter().zip(sel.iter_mut()) {
                 hamming_scan(q, block, &mut dist[..n]);
-                for (i, &d) in dist[..n].iter().enumerate() {
-                    h[d as usize] += self.is_valid(start + i) as u64;
-                }
-            }
-        }
-        // Per query: cut-off distance and how many rows at it to take.
-        let cuts: Vec<(u32, u64)> = hist
-            .iter()
-            .map(|h| {
-                let mut below = 0u64;
-                for (d, &c) in h.iter().enumerate() {
-                    if below + c >= keep as u64 {
-                        let ties = (keep as u64 - below)
-                            .max(c.min((2 * keep as u64).saturating_sub(below)));
-                        return (d as u32, ties);
-                    }
-                    below += c;
-                }
-                (bits as u32, u64::MAX)
-            })
-            .collect();
-        let mut out: Vec<Vec<(u32, f32)>> = vec![Vec::new(); qs.len()];
-        let mut taken = vec![0u64; qs.len()];
-        let d = self.dim as f32;
-        for start in (0..self.rows).step_by(BLOCK_ROWS) {
-            let n = BLOCK_ROWS.min(self.rows - start);
-            let block = &codes[start * w..(start + n) * w];
-            for (qi, q) in qs.iter().enumerate() {
-                hamming_scan(q, block, &mut dist[..n]);
-                let (cut, ties) = cuts[qi];
                 for (i, &h) in dist[..n].iter().enumerate() {
-                    if !self.is_valid(start + i) {
-                        continue;
-                    }
-                    if h < cut || (h == cut && taken[qi] < ties) {
-                        taken[qi] += (h == cut) as u64;
-                        out[qi].push(((start + i) as u32, d - 2.0 * h as f32));
+                    if h <= s.cut && self.is_valid(start + i) {
+                        s.push((start + i) as u32, h);
                     }
                 }
             }
         }
-        for o in &mut out {
-            o.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        }
-        out
+        let d = self.dim as f32;
+        sel.into_iter()
+            .map(|s| {
+                s.finish()
+                    .into_iter()
+                    .map(|(row, h)| (row, d - 2.0 * h as f32))
+                    .collect()
+            })
+            .collect()
     }
 
     /// Rescores candidates with the float vectors, fetching each candidate row once.
