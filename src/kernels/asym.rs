@@ -84,6 +84,30 @@ multiversion! {
 }
 
 multiversion! {
+    /// `out[r] = sum(w[i] * codes[r * len + i])` for every int8 code of a block (the per-row
+    /// loop inside one AVX2 function, so the dot product inlines).
+    pub fn weighted_i8_scan(w: &[f32], codes: &[i8], out: &mut [f32]) -> () {
+        let len = w.len();
+        assert_eq!(codes.len(), out.len() * len, "codes are not out.len() rows");
+        for (o, c) in out.iter_mut().zip(codes.chunks_exact(len)) {
+            let mut acc = [0f32; 32];
+            let (cw, cc) = (w.chunks_exact(32), c.chunks_exact(32));
+            let (rw, rc) = (cw.remainder(), cc.remainder());
+            for (x, y) in cw.zip(cc) {
+                for l in 0..32 {
+                    acc[l] += x[l] * y[l] as f32;
+                }
+            }
+            let mut t: f32 = acc.iter().sum();
+            for (x, y) in rw.iter().zip(rc) {
+                t += x * *y as f32;
+            }
+            *o = t;
+        }
+    }
+}
+
+multiversion! {
     /// `sum(w[d] * nibble[d])` over a packed int4 code (dimension 2j in the high nibble).
     pub fn weighted_u4(w: &[f32], c: &[u8]) -> f32 {
         assert_eq!(c.len(), w.len().div_ceil(2), "code width does not match the weights");

@@ -398,6 +398,25 @@ impl Corpus {
         let mut tops: Vec<TopK> = (0..nq).map(|_| TopK::new(keep)).collect();
         if tier == Tier::Binary {
             return self.scan_binary(group, keep).into_iter().map(Ok).collect();
+        } else if tier == Tier::Int8 {
+            let (codes, codec) = self.int8.as_ref().expect("checked");
+            let prepared: Vec<_> = group
+                .chunks_exact(self.dim)
+                .map(|q| codec.prepare_query(q))
+                .collect();
+            let mut scores = vec![0f32; BLOCK_ROWS];
+            for start in (0..self.rows).step_by(BLOCK_ROWS) {
+                let n = BLOCK_ROWS.min(self.rows - start);
+                let block = &codes[start * self.dim..(start + n) * self.dim];
+                for (p, top) in prepared.iter().zip(tops.iter_mut()) {
+                    crate::kernels::asym::weighted_i8_scan(&p.weights, block, &mut scores[..n]);
+                    for (i, &s) in scores[..n].iter().enumerate() {
+                        if self.is_valid(start + i) {
+                            top.push(p.offset + s, (start + i) as u32);
+                        }
+                    }
+                }
+            }
         } else {
             let scorers: Vec<_> = group
                 .chunks_exact(self.dim)
