@@ -108,6 +108,37 @@ multiversion! {
 }
 
 multiversion! {
+    /// For a group of `g` queries (`ws`: `g` weight vectors of `len`, row-major) and a block of
+    /// int8 codes: `out[r * g + q] = sum(ws[q][i] * codes[r][i])`. Each code is widened to f32
+    /// once (into `scratch`, `len` long) and reused by every query of the group.
+    pub fn weighted_i8_scan_group(ws: &[f32], codes: &[i8], scratch: &mut [f32], out: &mut [f32]) -> () {
+        let len = scratch.len();
+        let g = ws.len() / len;
+        assert_eq!(codes.len() / len * g, out.len(), "out is not rows x queries");
+        for (c, o) in codes.chunks_exact(len).zip(out.chunks_exact_mut(g)) {
+            for (s, &x) in scratch.iter_mut().zip(c) {
+                *s = x as f32;
+            }
+            for (w, o) in ws.chunks_exact(len).zip(o.iter_mut()) {
+                let mut acc = [0f32; 32];
+                let (cw, cs) = (w.chunks_exact(32), scratch.chunks_exact(32));
+                let (rw, rs) = (cw.remainder(), cs.remainder());
+                for (x, y) in cw.zip(cs) {
+                    for l in 0..32 {
+                        acc[l] += x[l] * y[l];
+                    }
+                }
+                let mut t: f32 = acc.iter().sum();
+                for (x, y) in rw.iter().zip(rs) {
+                    t += x * y;
+                }
+                *o = t;
+            }
+        }
+    }
+}
+
+multiversion! {
     /// `sum(w[d] * nibble[d])` over a packed int4 code (dimension 2j in the high nibble).
     pub fn weighted_u4(w: &[f32], c: &[u8]) -> f32 {
         assert_eq!(c.len(), w.len().div_ceil(2), "code width does not match the weights");
@@ -144,6 +175,22 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(24))]
+        #[test]
+        fn group_scan_equals_per_query_kernel(len in 1usize..100, rows in 0usize..20, g in 1usize..10, seed in any::<u64>()) {
+            let mut s = seed | 1;
+            let mut next = || { s ^= s << 13; s ^= s >> 7; s ^= s << 17; s };
+            let ws: Vec<f32> = (0..g * len).map(|_| (next() % 2000) as f32 / 1000.0 - 1.0).collect();
+            let codes: Vec<i8> = (0..rows * len).map(|_| next() as i8).collect();
+            let mut out = vec![0f32; rows * g];
+            super::weighted_i8_scan_group(&ws, &codes, &mut vec![0f32; len], &mut out);
+            for r in 0..rows {
+                for q in 0..g {
+                    let want = super::weighted_i8(&ws[q * len..(q + 1) * len], &codes[r * len..(r + 1) * len]);
+                    prop_assert!((out[r * g + q] - want).abs() <= 1e-4 * (1.0 + want.abs()), "{} vs {want}", out[r * g + q]);
+                }
+            }
+        }
+
         #[test]
         fn int8_score_equals_dot_with_dequantized(dim in prop::sample::select(DIMS.to_vec()), seed in any::<u64>()) {
             let a = vectors_array(20, dim, seed, 0.0);

@@ -404,16 +404,25 @@ impl Corpus {
                 .chunks_exact(self.dim)
                 .map(|q| codec.prepare_query(q))
                 .collect();
-            let mut scores = vec![0f32; BLOCK_ROWS];
+            let ws: Vec<f32> = prepared
+                .iter()
+                .flat_map(|p| p.weights.iter().copied())
+                .collect();
+            let g = prepared.len();
+            let mut scratch = vec![0f32; self.dim];
+            let mut scores = vec![0f32; BLOCK_ROWS * g];
             for start in (0..self.rows).step_by(BLOCK_ROWS) {
                 let n = BLOCK_ROWS.min(self.rows - start);
                 let block = &codes[start * self.dim..(start + n) * self.dim];
-                for (p, top) in prepared.iter().zip(tops.iter_mut()) {
-                    crate::kernels::asym::weighted_i8_scan(&p.weights, block, &mut scores[..n]);
-                    for (i, &s) in scores[..n].iter().enumerate() {
-                        if self.is_valid(start + i) {
-                            top.push(p.offset + s, (start + i) as u32);
-                        }
+                crate::kernels::asym::weighted_i8_scan_group(
+                    &ws,
+                    block,
+                    &mut scratch,
+                    &mut scores[..n * g],
+                );
+                for i in (0..n).filter(|&i| self.is_valid(start + i)) {
+                    for (q, (p, top)) in prepared.iter().zip(tops.iter_mut()).enumerate() {
+                        top.push(p.offset + scores[i * g + q], (start + i) as u32);
                     }
                 }
             }
