@@ -17,24 +17,23 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use arrow_array::RecordBatch;
-use arrow_schema::SchemaRef;
 use futures::StreamExt;
-use parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection, RowSelector};
-use parquet::arrow::{ArrowWriter, ProjectionMask};
-use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::metadata::KeyValue;
-use parquet::file::properties::WriterProperties;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use tokio::sync::mpsc;
 
 use crate::calibration::{Calibration, RangeMethod};
 use crate::codec::matryoshka::{truncate, MatryoshkaOptions};
 use crate::error::{Error, Result};
-use crate::metadata::{
-    ColumnSummary, FileMetadata, InputLineage, Lineage, FILE_FORMAT_VERSION, METADATA_KEY,
-};
-use crate::quantizer::{vector_column, QuantizeOptions, Quantizer};
+use crate::metadata::ColumnSummary;
+use crate::quantizer::{QuantizeOptions, Quantizer};
+
+mod output;
+mod segments;
+
 use crate::stats::{Stats, StatsOptions};
+use output::{PartInfo, PartWriter, TempOutput, ToWriter};
+pub use segments::sample_indices;
+use segments::{segment_reader, segments, Segment, READ_AHEAD_BYTES};
 
 /// An input Parquet file, with its size and row count from the footer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -177,128 +176,6 @@ impl Default for ReadOptions {
             concurrency: 4,
         }
     }
-}
-
-/// Row groups at least this large are read as two halves by two threads (the second
-/// skips the first half's records, which costs well under half of decoding them), so one
-/// huge row group, pyarrow's default, still decodes on both cores.
-const SPLIT_ROWS: u64 = 262_144;
-
-/// How far (in bytes of encoded batches) a segment may run ahead of the one being written.
-const READ_AHEAD_BYTES: u64 = 256 << 20;
-
-/// A part of one input read by one thread: rows `skip..skip + take` of row group `group`.
-#[derive(Debug, Clone, Copy)]
-struct Segment {
-    file: usize,
-    group: usize,
-    skip: u64,
-    take: u64,
-    /// First row of the segment within its file.
-    first_row: u64,
-}
-
-fn segments(files: &[InputFile]) -> Vec<Segment> {
-    let mut out = Vec::new();
-    for (file, f) in files.iter().enumerate() {
-        let mut first_row = 0;
-        for (group, &n) in f.row_groups.iter().enumerate() {
-            // The second reader first skips the first part (about 0.4x the cost of decoding
-            // it), so the first part is the larger one and both finish at about the same time.
-            let first = n * 5 / 8;
-            let halves = if n >= SPLIT_ROWS {
-                [first, n - first]
-            } else {
-                [n, 0]
-            };
-            let mut skip = 0;
-            for take in halves.into_iter().filter(|&t| t > 0) {
-                out.push(Segment {
-                    file,
-                    group,
-                    skip,
-                    take,
-                    first_row: first_row + skip,
-                });
-                skip += take;
-            }
-            first_row += n;
-        }
-    }
-    out
-}
-
-/// Batches of one segment with the file row of each batch's first row.
-fn segment_reader(
-    file: &InputFile,
-    seg: Segment,
-    column: &str,
-    only_column: bool,
-    expect_schema: Option<SchemaRef>,
-    batch_size: usize,
-) -> Result<impl Iterator<Item = Result<(u64, RecordBatch)>>> {
-    let f = File::open(&file.path).map_err(|e| Error::io("opening", e))?;
-    let mut builder = ParquetRecordBatchReaderBuilder::try_new(f)?
-        .with_batch_size(batch_size)
-        .with_row_groups(vec![seg.group]);
-    let idx = vector_column(builder.schema(), column)?;
-    if let Some(expect) = &expect_schema {
-        if builder.schema().fields() != expect.fields() {
-            return Err(Error::InvalidOption(format!(
-                "its schema differs from the first input's ({} vs {})",
-                builder.schema(),
-                expect
-            )));
-        }
-    }
-    if only_column {
-        let mask = ProjectionMask::roots(builder.parquet_schema(), [idx]);
-        builder = builder.with_projection(mask);
-    }
-    let group_rows = file.row_groups[seg.group];
-    if seg.take < group_rows {
-        let mut sel = Vec::new();
-        if seg.skip > 0 {
-            sel.push(RowSelector::skip(seg.skip as usize));
-        }
-        sel.push(RowSelector::select(seg.take as usize));
-        let rest = group_rows - seg.skip - seg.take;
-        if rest > 0 {
-            sel.push(RowSelector::skip(rest as usize));
-        }
-        builder = builder.with_row_selection(RowSelection::from(sel));
-    }
-    let reader = builder.build()?;
-    let mut row = seg.first_row;
-    Ok(reader.map(move |batch| {
-        let batch = batch
-            .map_err(|e| Error::InvalidOption(format!("reading rows after row {row}: {e}")))?;
-        let start = row;
-        row += batch.num_rows() as u64;
-        Ok((start, batch))
-    }))
-}
-
-/// A seeded uniform sample of `n` of `total` row indices (Floyd's algorithm), sorted.
-pub fn sample_indices(total: u64, n: u64, seed: u64) -> Vec<u64> {
-    let mut state = seed;
-    let mut next = move || {
-        // SplitMix64
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    };
-    let n = n.min(total);
-    let mut chosen = std::collections::BTreeSet::new();
-    for j in total - n..total {
-        let t = next() % (j + 1);
-        if !chosen.insert(t) {
-            chosen.insert(j);
-        }
-    }
-    chosen.into_iter().collect()
 }
 
 /// How to calibrate.
@@ -526,85 +403,6 @@ pub struct JobSummary {
     pub seconds: f64,
 }
 
-/// A temporary output that is removed unless committed.
-struct TempOutput {
-    temp: PathBuf,
-    target: PathBuf,
-    dir: bool,
-    committed: bool,
-}
-
-impl TempOutput {
-    fn new(target: &Path, dir: bool) -> Result<Self> {
-        let parent = match target.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        std::fs::create_dir_all(&parent)
-            .map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
-        let name = target
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("output");
-        let temp = parent.join(format!(".{name}.embquant-tmp-{}", std::process::id()));
-        let t = TempOutput {
-            temp,
-            target: target.to_path_buf(),
-            dir,
-            committed: false,
-        };
-        t.remove();
-        if dir {
-            std::fs::create_dir(&t.temp)
-                .map_err(|e| Error::io(format!("creating {}", t.temp.display()), e))?;
-        }
-        Ok(t)
-    }
-
-    fn remove(&self) {
-        let _ = if self.dir {
-            std::fs::remove_dir_all(&self.temp)
-        } else {
-            std::fs::remove_file(&self.temp)
-        };
-    }
-
-    fn commit(mut self) -> Result<()> {
-        let err = |e| Error::io(format!("renaming into {}", self.target.display()), e);
-        if self.dir && self.target.exists() {
-            let old = self.temp.with_extension("old");
-            std::fs::rename(&self.target, &old).map_err(err)?;
-            std::fs::rename(&self.temp, &self.target).map_err(err)?;
-            let _ = std::fs::remove_dir_all(&old);
-        } else {
-            std::fs::rename(&self.temp, &self.target).map_err(err)?;
-        }
-        self.committed = true;
-        Ok(())
-    }
-}
-
-impl Drop for TempOutput {
-    fn drop(&mut self) {
-        if !self.committed {
-            self.remove();
-        }
-    }
-}
-
-enum ToWriter {
-    Batch(crate::quantizer::QuantizedBatch),
-    Finish,
-}
-
-struct PartInfo {
-    path: PathBuf,
-    rows: u64,
-    first_row: u64,
-    clipped: Vec<u64>,
-    vectors: u64,
-}
-
 /// Quantizes `files` into `output` with `calibration` (pass 2 of the job). With
 /// `target_file_rows` the output is a directory of `part-NNNNN.parquet` files.
 pub async fn quantize(
@@ -810,138 +608,4 @@ fn summaries(q: &Quantizer, clipped: &[u64], vectors: u64) -> Vec<ColumnSummary>
             }
         })
         .collect()
-}
-
-/// Writes batches into one file, or rolls parts of `target_file_rows` rows.
-struct PartWriter {
-    base: PathBuf,
-    dir: bool,
-    quantizer: Arc<Quantizer>,
-    props: WriterProperties,
-    target: Option<u64>,
-    lineage: Lineage,
-    current: Option<(ArrowWriter<File>, PartInfo)>,
-    done: Vec<PartInfo>,
-    rows: u64,
-}
-
-impl PartWriter {
-    fn new(
-        base: PathBuf,
-        dir: bool,
-        quantizer: Arc<Quantizer>,
-        opts: &JobOptions,
-        inputs: &[InputFile],
-    ) -> Self {
-        let props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(
-                ZstdLevel::try_new(opts.zstd_level).unwrap_or_default(),
-            ))
-            .set_dictionary_enabled(false)
-            .set_max_row_group_row_count(Some(opts.row_group_rows.max(1)))
-            .set_created_by(format!("embquant {}", env!("CARGO_PKG_VERSION")))
-            .build();
-        PartWriter {
-            base,
-            dir,
-            quantizer,
-            props,
-            target: opts.target_file_rows,
-            lineage: Lineage {
-                source_column: opts.quantize.column.clone(),
-                inputs: inputs
-                    .iter()
-                    .map(|f| InputLineage {
-                        path: f.path.display().to_string(),
-                        bytes: f.bytes,
-                        rows: f.rows,
-                    })
-                    .collect(),
-                input_rows: inputs.iter().map(|f| f.rows).sum(),
-                first_row: 0,
-                part: None,
-            },
-            current: None,
-            done: Vec::new(),
-            rows: 0,
-        }
-    }
-
-    fn open(&mut self) -> Result<()> {
-        let path = if self.dir {
-            self.base
-                .join(format!("part-{:05}.parquet", self.done.len()))
-        } else {
-            self.base.clone()
-        };
-        let f = File::create(&path)
-            .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
-        let w = ArrowWriter::try_new(f, self.quantizer.schema(), Some(self.props.clone()))?;
-        let n = self.quantizer.recipes().len();
-        let info = PartInfo {
-            path,
-            rows: 0,
-            first_row: self.rows,
-            clipped: vec![0; n],
-            vectors: 0,
-        };
-        self.current = Some((w, info));
-        Ok(())
-    }
-
-    fn write(&mut self, b: crate::quantizer::QuantizedBatch) -> Result<()> {
-        let mut batch = b.batch;
-        // Clip counts are attributed to the part holding the batch's first row.
-        let mut clipped = Some((b.clipped, b.vectors));
-        while batch.num_rows() > 0 {
-            if self.current.is_none() {
-                self.open()?;
-            }
-            let (w, info) = self.current.as_mut().expect("open");
-            let room = self.target.map_or(u64::MAX, |t| t - info.rows);
-            let take = (batch.num_rows() as u64).min(room) as usize;
-            w.write(&batch.slice(0, take))?;
-            info.rows += take as u64;
-            self.rows += take as u64;
-            if let Some((c, v)) = clipped.take() {
-                info.clipped.iter_mut().zip(&c).for_each(|(a, b)| *a += b);
-                info.vectors += v;
-            }
-            batch = batch.slice(take, batch.num_rows() - take);
-            if self.target.is_some_and(|t| info.rows >= t) {
-                self.close_current()?;
-            }
-        }
-        Ok(())
-    }
-
-    fn close_current(&mut self) -> Result<()> {
-        let Some((mut w, info)) = self.current.take() else {
-            return Ok(());
-        };
-        let meta = FileMetadata {
-            format_version: FILE_FORMAT_VERSION,
-            embquant_version: env!("CARGO_PKG_VERSION").to_string(),
-            rows: info.rows,
-            columns: summaries(&self.quantizer, &info.clipped, info.vectors),
-            calibration: self.quantizer.calibration().clone(),
-            lineage: Lineage {
-                first_row: info.first_row,
-                part: self.dir.then_some(self.done.len() as u32),
-                ..self.lineage.clone()
-            },
-        };
-        w.append_key_value_metadata(KeyValue::new(METADATA_KEY.to_string(), meta.to_json()?));
-        w.close()?;
-        self.done.push(info);
-        Ok(())
-    }
-
-    fn finish(mut self) -> Result<Vec<PartInfo>> {
-        if self.current.is_none() && self.done.is_empty() {
-            self.open()?; // no rows: still write a (valid, empty) file with the schema
-        }
-        self.close_current()?;
-        Ok(self.done)
-    }
 }

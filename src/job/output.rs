@@ -1,0 +1,229 @@
+//! Writing the output: a temporary file or directory renamed into place when complete, and
+//! the Parquet writer that rolls parts and writes the footer metadata.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::WriterProperties;
+
+use super::{summaries, InputFile, JobOptions};
+use crate::error::{Error, Result};
+use crate::metadata::{FileMetadata, InputLineage, Lineage, FILE_FORMAT_VERSION, METADATA_KEY};
+use crate::quantizer::{QuantizedBatch, Quantizer};
+
+/// A temporary output that is removed unless committed.
+pub(super) struct TempOutput {
+    pub(super) temp: PathBuf,
+    target: PathBuf,
+    dir: bool,
+    committed: bool,
+}
+
+impl TempOutput {
+    pub(super) fn new(target: &Path, dir: bool) -> Result<Self> {
+        let parent = match target.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        std::fs::create_dir_all(&parent)
+            .map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
+        let name = target
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("output");
+        let temp = parent.join(format!(".{name}.embquant-tmp-{}", std::process::id()));
+        let t = TempOutput {
+            temp,
+            target: target.to_path_buf(),
+            dir,
+            committed: false,
+        };
+        t.remove();
+        if dir {
+            std::fs::create_dir(&t.temp)
+                .map_err(|e| Error::io(format!("creating {}", t.temp.display()), e))?;
+        }
+        Ok(t)
+    }
+
+    fn remove(&self) {
+        let _ = if self.dir {
+            std::fs::remove_dir_all(&self.temp)
+        } else {
+            std::fs::remove_file(&self.temp)
+        };
+    }
+
+    pub(super) fn commit(mut self) -> Result<()> {
+        let err = |e| Error::io(format!("renaming into {}", self.target.display()), e);
+        if self.dir && self.target.exists() {
+            let old = self.temp.with_extension("old");
+            std::fs::rename(&self.target, &old).map_err(err)?;
+            std::fs::rename(&self.temp, &self.target).map_err(err)?;
+            let _ = std::fs::remove_dir_all(&old);
+        } else {
+            std::fs::rename(&self.temp, &self.target).map_err(err)?;
+        }
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for TempOutput {
+    fn drop(&mut self) {
+        if !self.committed {
+            self.remove();
+        }
+    }
+}
+
+pub(super) enum ToWriter {
+    Batch(QuantizedBatch),
+    Finish,
+}
+
+pub(super) struct PartInfo {
+    pub(super) path: PathBuf,
+    pub(super) rows: u64,
+    first_row: u64,
+    pub(super) clipped: Vec<u64>,
+    pub(super) vectors: u64,
+}
+
+/// Writes batches into one file, or rolls parts of `target_file_rows` rows.
+pub(super) struct PartWriter {
+    base: PathBuf,
+    dir: bool,
+    quantizer: Arc<Quantizer>,
+    props: WriterProperties,
+    target: Option<u64>,
+    lineage: Lineage,
+    current: Option<(ArrowWriter<File>, PartInfo)>,
+    done: Vec<PartInfo>,
+    rows: u64,
+}
+
+impl PartWriter {
+    pub(super) fn new(
+        base: PathBuf,
+        dir: bool,
+        quantizer: Arc<Quantizer>,
+        opts: &JobOptions,
+        inputs: &[InputFile],
+    ) -> Self {
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(
+                ZstdLevel::try_new(opts.zstd_level).unwrap_or_default(),
+            ))
+            .set_dictionary_enabled(false)
+            .set_max_row_group_row_count(Some(opts.row_group_rows.max(1)))
+            .set_created_by(format!("embquant {}", env!("CARGO_PKG_VERSION")))
+            .build();
+        PartWriter {
+            base,
+            dir,
+            quantizer,
+            props,
+            target: opts.target_file_rows,
+            lineage: Lineage {
+                source_column: opts.quantize.column.clone(),
+                inputs: inputs
+                    .iter()
+                    .map(|f| InputLineage {
+                        path: f.path.display().to_string(),
+                        bytes: f.bytes,
+                        rows: f.rows,
+                    })
+                    .collect(),
+                input_rows: inputs.iter().map(|f| f.rows).sum(),
+                first_row: 0,
+                part: None,
+            },
+            current: None,
+            done: Vec::new(),
+            rows: 0,
+        }
+    }
+
+    fn open(&mut self) -> Result<()> {
+        let path = if self.dir {
+            self.base
+                .join(format!("part-{:05}.parquet", self.done.len()))
+        } else {
+            self.base.clone()
+        };
+        let f = File::create(&path)
+            .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
+        let w = ArrowWriter::try_new(f, self.quantizer.schema(), Some(self.props.clone()))?;
+        let n = self.quantizer.recipes().len();
+        let info = PartInfo {
+            path,
+            rows: 0,
+            first_row: self.rows,
+            clipped: vec![0; n],
+            vectors: 0,
+        };
+        self.current = Some((w, info));
+        Ok(())
+    }
+
+    pub(super) fn write(&mut self, b: QuantizedBatch) -> Result<()> {
+        let mut batch = b.batch;
+        // Clip counts are attributed to the part holding the batch's first row.
+        let mut clipped = Some((b.clipped, b.vectors));
+        while batch.num_rows() > 0 {
+            if self.current.is_none() {
+                self.open()?;
+            }
+            let (w, info) = self.current.as_mut().expect("open");
+            let room = self.target.map_or(u64::MAX, |t| t - info.rows);
+            let take = (batch.num_rows() as u64).min(room) as usize;
+            w.write(&batch.slice(0, take))?;
+            info.rows += take as u64;
+            self.rows += take as u64;
+            if let Some((c, v)) = clipped.take() {
+                info.clipped.iter_mut().zip(&c).for_each(|(a, b)| *a += b);
+                info.vectors += v;
+            }
+            batch = batch.slice(take, batch.num_rows() - take);
+            if self.target.is_some_and(|t| info.rows >= t) {
+                self.close_current()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn close_current(&mut self) -> Result<()> {
+        let Some((mut w, info)) = self.current.take() else {
+            return Ok(());
+        };
+        let meta = FileMetadata {
+            format_version: FILE_FORMAT_VERSION,
+            embquant_version: env!("CARGO_PKG_VERSION").to_string(),
+            rows: info.rows,
+            columns: summaries(&self.quantizer, &info.clipped, info.vectors),
+            calibration: self.quantizer.calibration().clone(),
+            lineage: Lineage {
+                first_row: info.first_row,
+                part: self.dir.then_some(self.done.len() as u32),
+                ..self.lineage.clone()
+            },
+        };
+        w.append_key_value_metadata(KeyValue::new(METADATA_KEY.to_string(), meta.to_json()?));
+        w.close()?;
+        self.done.push(info);
+        Ok(())
+    }
+
+    pub(super) fn finish(mut self) -> Result<Vec<PartInfo>> {
+        if self.current.is_none() && self.done.is_empty() {
+            self.open()?; // no rows: still write a (valid, empty) file with the schema
+        }
+        self.close_current()?;
+        Ok(self.done)
+    }
+}
