@@ -26,11 +26,11 @@ use crate::codec::matryoshka::{truncate, MatryoshkaOptions};
 use crate::error::{Error, Result};
 use crate::metadata::ColumnSummary;
 use crate::quantizer::{QuantizeOptions, Quantizer};
+use crate::stats::{Stats, StatsOptions};
 
 mod output;
 mod segments;
 
-use crate::stats::{Stats, StatsOptions};
 use output::{PartInfo, PartWriter, TempOutput, ToWriter};
 pub use segments::sample_indices;
 use segments::{segment_reader, segments, Segment, READ_AHEAD_BYTES};
