@@ -121,6 +121,9 @@ impl PartWriter {
             ))
             .set_dictionary_enabled(false)
             .set_max_row_group_row_count(Some(opts.row_group_rows.max(1)))
+            // Small pages, so reading a few rows back (the float tier of search, with the page
+            // index) decompresses ~64 KiB per row instead of a 1 MiB page.
+            .set_data_page_size_limit(64 << 10)
             .set_created_by(format!("embquant {}", env!("CARGO_PKG_VERSION")))
             .build();
         PartWriter {
