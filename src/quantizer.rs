@@ -130,9 +130,9 @@ pub fn fixed_dims(dt: &DataType) -> Option<usize> {
     }
 }
 
-/// Checks that `column` is a vector column of `schema`; returns its index.
-pub fn vector_column(schema: &Schema, column: &str) -> Result<usize> {
-    let idx = schema.index_of(column).map_err(|_| Error::MissingColumn {
+/// The index of `column` in `schema`, or an error listing the columns there are.
+pub fn column_index(schema: &Schema, column: &str) -> Result<usize> {
+    schema.index_of(column).map_err(|_| Error::MissingColumn {
         column: column.to_string(),
         available: schema
             .fields()
@@ -140,7 +140,12 @@ pub fn vector_column(schema: &Schema, column: &str) -> Result<usize> {
             .map(|f| f.name().as_str())
             .collect::<Vec<_>>()
             .join(", "),
-    })?;
+    })
+}
+
+/// Checks that `column` is a vector column of `schema`; returns its index.
+pub fn vector_column(schema: &Schema, column: &str) -> Result<usize> {
+    let idx = column_index(schema, column)?;
     let dt = schema.field(idx).data_type();
     let ok = fixed_dims(dt).is_some()
         || matches!(dt, DataType::List(f) | DataType::LargeList(f) if f.data_type() == &DataType::Float32);

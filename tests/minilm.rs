@@ -3,18 +3,18 @@
 //! The first tests use the 5,000-row slice shipped in `tests/data` (see its README); the
 //! last ones use the full 30,000-row set in `../shared/data/minilm-wordnet` and skip, with
 //! a message, when it is absent.
+mod common;
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float32Type, Int64Type, Int8Type};
-use arrow_array::{Array, ArrayRef, FixedSizeBinaryArray, FixedSizeListArray};
+use arrow_array::{Array, FixedSizeBinaryArray, FixedSizeListArray};
+use common::{column, shared};
 use embquant::{
     BinaryCodec, BinaryThreshold, Calibration, HalfCodec, HalfKind, Int4Codec, Int8Codec,
     RangeMethod, Stats, StatsOptions, Vectors,
 };
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 /// The dimensions where all-MiniLM-L6-v2's final LayerNorm is ~1e-33.
 const DEAD_DIMS: [usize; 3] = [127, 223, 319];
@@ -23,34 +23,6 @@ fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data")
         .join(name)
-}
-
-fn shared(name: &str) -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data/minilm-wordnet")
-        .join(name);
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!(
-            "SKIPPED: {} not found (the full MiniLM set lives beside the repository)",
-            p.display()
-        );
-        None
-    }
-}
-
-/// One column of a Parquet file, concatenated.
-fn column(path: &Path, name: &str) -> ArrayRef {
-    let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap())
-        .unwrap()
-        .build()
-        .unwrap();
-    let parts: Vec<ArrayRef> = reader
-        .map(|b| b.unwrap().column_by_name(name).unwrap().clone())
-        .collect();
-    let refs: Vec<&dyn Array> = parts.iter().map(|a| a.as_ref()).collect();
-    arrow_select::concat::concat(&refs).unwrap()
 }
 
 fn corpus_5k() -> FixedSizeListArray {

@@ -1,43 +1,14 @@
 //! Recall of the tier chains on real embeddings (all-MiniLM-L6-v2, 30,000 WordNet glosses,
 //! 1,000 queries) against the exact float top-10. Skips, with a message, without ../shared.
 
-use std::fs::File;
-use std::path::{Path, PathBuf};
+mod common;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::Int64Type;
-use arrow_array::{Array, ArrayRef};
+use common::{column, shared};
 use embquant::search::tiered::InMemoryFloats;
 use embquant::search::{Corpus, TierSpec};
 use embquant::{BinaryCodec, Calibration, Int8Codec, RangeMethod, Stats, StatsOptions, Vectors};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-
-fn shared(name: &str) -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data/minilm-wordnet")
-        .join(name);
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!(
-            "SKIPPED: {} not found (the full MiniLM set lives beside the repository)",
-            p.display()
-        );
-        None
-    }
-}
-
-fn column(path: &Path, name: &str) -> ArrayRef {
-    let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap())
-        .unwrap()
-        .build()
-        .unwrap();
-    let parts: Vec<ArrayRef> = reader
-        .map(|b| b.unwrap().column_by_name(name).unwrap().clone())
-        .collect();
-    let refs: Vec<&dyn Array> = parts.iter().map(|a| a.as_ref()).collect();
-    arrow_select::concat::concat(&refs).unwrap()
-}
 
 #[test]
 fn tier_chains_meet_the_numpy_recall_figures() {

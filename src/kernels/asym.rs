@@ -61,49 +61,30 @@ impl AsymQuery {
     }
 }
 
-multiversion! {
-    /// `sum(w[i] * c[i])` over int8 codes, in 32 f32 lanes.
-    pub fn weighted_i8(w: &[f32], c: &[i8]) -> f32 {
-        assert_eq!(w.len(), c.len(), "weights and code of different lengths");
-        // 32 lanes = four independent 8-wide accumulators, so the adds do not wait on
-        // each other.
-        let mut acc = [0f32; 32];
-        let (cw, cc) = (w.chunks_exact(32), c.chunks_exact(32));
-        let (rw, rc) = (cw.remainder(), cc.remainder());
-        for (x, y) in cw.zip(cc) {
-            for l in 0..32 {
-                acc[l] += x[l] * y[l] as f32;
-            }
+/// `sum(w[i] * c[i])` in 32 f32 lanes (four independent 8-wide accumulators, so the adds do
+/// not wait on each other); inlined into each multiversioned caller.
+#[inline(always)]
+fn weighted_i8_body(w: &[f32], c: &[i8]) -> f32 {
+    let mut acc = [0f32; 32];
+    let (cw, cc) = (w.chunks_exact(32), c.chunks_exact(32));
+    let (rw, rc) = (cw.remainder(), cc.remainder());
+    for (x, y) in cw.zip(cc) {
+        for l in 0..32 {
+            acc[l] += x[l] * y[l] as f32;
         }
-        let mut t: f32 = acc.iter().sum();
-        for (x, y) in rw.iter().zip(rc) {
-            t += x * *y as f32;
-        }
-        t
     }
+    let mut t: f32 = acc.iter().sum();
+    for (x, y) in rw.iter().zip(rc) {
+        t += x * *y as f32;
+    }
+    t
 }
 
 multiversion! {
-    /// `out[r] = sum(w[i] * codes[r * len + i])` for every int8 code of a block (the per-row
-    /// loop inside one AVX2 function, so the dot product inlines).
-    pub fn weighted_i8_scan(w: &[f32], codes: &[i8], out: &mut [f32]) -> () {
-        let len = w.len();
-        assert_eq!(codes.len(), out.len() * len, "codes are not out.len() rows");
-        for (o, c) in out.iter_mut().zip(codes.chunks_exact(len)) {
-            let mut acc = [0f32; 32];
-            let (cw, cc) = (w.chunks_exact(32), c.chunks_exact(32));
-            let (rw, rc) = (cw.remainder(), cc.remainder());
-            for (x, y) in cw.zip(cc) {
-                for l in 0..32 {
-                    acc[l] += x[l] * y[l] as f32;
-                }
-            }
-            let mut t: f32 = acc.iter().sum();
-            for (x, y) in rw.iter().zip(rc) {
-                t += x * *y as f32;
-            }
-            *o = t;
-        }
+    /// `sum(w[i] * c[i])` over int8 codes.
+    pub fn weighted_i8(w: &[f32], c: &[i8]) -> f32 {
+        assert_eq!(w.len(), c.len(), "weights and code of different lengths");
+        weighted_i8_body(w, c)
     }
 }
 

@@ -131,17 +131,7 @@ pub fn load_corpus(
             }
         }
         let id_idx = match id_column {
-            Some(name) => Some(schema.index_of(name).map_err(|_| {
-                ctx(Error::MissingColumn {
-                    column: name.to_string(),
-                    available: schema
-                        .fields()
-                        .iter()
-                        .map(|f| f.name().as_str())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                })
-            })?),
+            Some(name) => Some(crate::quantizer::column_index(&schema, name).map_err(ctx)?),
             None => None,
         };
         if wants_float {
