@@ -45,7 +45,10 @@ fn tier_chains_meet_the_numpy_recall_figures() {
             dim,
         })),
         valid: None,
+        binary_words: None,
     };
+    let mut corpus = corpus;
+    corpus.prepare();
     let qv = column(&q, "embedding");
     let queries = Vectors::try_new(qv.as_ref()).unwrap().values().to_vec();
     let neighbors = column(&gt, "neighbors");

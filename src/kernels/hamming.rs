@@ -82,3 +82,104 @@ mod tests {
         }
     }
 }
+
+/// Binary codes transposed to 64-bit words, for scanning many codes at once: word `j` of
+/// code `i` is at `words[j * rows + i]`. Requires `width % 8 == 0`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransposedCodes {
+    /// The words, word-major.
+    pub words: Vec<u64>,
+    /// Codes.
+    pub rows: usize,
+    /// 64-bit words per code.
+    pub words_per_code: usize,
+}
+
+impl TransposedCodes {
+    /// Transposes `rows` codes of `width` bytes (`width % 8 == 0`).
+    pub fn new(codes: &[u8], width: usize) -> Option<Self> {
+        if width == 0 || width % 8 != 0 {
+            return None;
+        }
+        let rows = codes.len() / width;
+        let wpc = width / 8;
+        let mut words = vec![0u64; rows * wpc];
+        for (i, code) in codes.chunks_exact(width).enumerate() {
+            for (j, w) in code.chunks_exact(8).enumerate() {
+                words[j * rows + i] = u64::from_le_bytes(w.try_into().expect("8 bytes"));
+            }
+        }
+        Some(Self {
+            words,
+            rows,
+            words_per_code: wpc,
+        })
+    }
+
+    /// Hamming distances of `query` (as words) to codes `start..start + out.len()`.
+    pub fn scan(&self, query: &[u64], start: usize, out: &mut [u32]) {
+        assert_eq!(query.len(), self.words_per_code, "query width");
+        assert!(start + out.len() <= self.rows, "rows out of range");
+        #[cfg(target_arch = "x86_64")]
+        if has_vpopcnt() {
+            // SAFETY: AVX-512F and VPOPCNTDQ were detected at run time.
+            return unsafe { self.scan_vpopcnt(query, start, out) };
+        }
+        self.scan_generic(query, start, out)
+    }
+
+    #[inline(always)]
+    fn scan_generic(&self, query: &[u64], start: usize, out: &mut [u32]) {
+        out.fill(0);
+        let n = out.len();
+        for (j, &q) in query.iter().enumerate() {
+            let words = &self.words[j * self.rows + start..j * self.rows + start + n];
+            for (o, &w) in out.iter_mut().zip(words) {
+                *o += (w ^ q).count_ones();
+            }
+        }
+    }
+
+    /// The same loop, compiled where LLVM turns `count_ones` into 8-lane `vpopcntq`.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512vpopcntdq,popcnt")]
+    fn scan_vpopcnt(&self, query: &[u64], start: usize, out: &mut [u32]) {
+        self.scan_generic(query, start, out)
+    }
+}
+
+/// Whether AVX-512F with VPOPCNTDQ is available (checked once).
+#[cfg(target_arch = "x86_64")]
+fn has_vpopcnt() -> bool {
+    use std::sync::LazyLock;
+    static V: LazyLock<bool> = LazyLock::new(|| {
+        is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vpopcntdq")
+    });
+    *V
+}
+
+#[cfg(test)]
+mod transposed_tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn transposed_scan_equals_pairwise(words in 1usize..8, n in 1usize..40, seed in any::<u64>(), from in 0usize..10) {
+            let width = 8 * words;
+            let mut s = seed | 1;
+            let mut byte = || { s ^= s << 13; s ^= s >> 7; s ^= s << 17; s as u8 };
+            let codes: Vec<u8> = (0..width * n).map(|_| byte()).collect();
+            let q: Vec<u8> = (0..width).map(|_| byte()).collect();
+            let t = TransposedCodes::new(&codes, width).unwrap();
+            let qw: Vec<u64> = q.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap())).collect();
+            let from = from.min(n - 1);
+            let mut out = vec![0u32; n - from];
+            t.scan(&qw, from, &mut out);
+            for (k, &d) in out.iter().enumerate() {
+                prop_assert_eq!(d, hamming_scalar(&q, &codes[(from + k) * width..(from + k + 1) * width]));
+            }
+        }
+    }
+}

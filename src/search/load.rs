@@ -211,6 +211,7 @@ pub fn load_corpus(
         f16: None,
         floats: None,
         valid: None,
+        binary_words: None,
     };
     for r in &recs {
         match r.scheme {
@@ -255,6 +256,7 @@ pub fn load_corpus(
     if valid.iter().any(|v| !v) {
         corpus.valid = Some(valid);
     }
+    corpus.prepare();
     Ok(LoadedCorpus {
         corpus,
         ids,

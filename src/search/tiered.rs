@@ -175,6 +175,8 @@ pub struct Corpus {
     pub floats: Option<Box<dyn FloatRows>>,
     /// Rows whose vector is null are never returned (`None`: every row is valid).
     pub valid: Option<Vec<bool>>,
+    /// The binary codes transposed to words (built by [`Corpus::prepare`]) for the scan.
+    pub binary_words: Option<crate::kernels::hamming::TransposedCodes>,
 }
 
 /// Streaming selection of the rows closest in Hamming distance, ties kept (see
@@ -260,6 +262,14 @@ const BLOCK_ROWS: usize = 4096;
 const QUERY_GROUP: usize = 8;
 
 impl Corpus {
+    /// Builds the scan-friendly copies of the codes (the transposed binary codes). Call once
+    /// after filling the corpus; searching works without it, only slower.
+    pub fn prepare(&mut self) {
+        if let Some((codes, codec)) = &self.binary {
+            self.binary_words = crate::kernels::hamming::TransposedCodes::new(codes, codec.width());
+        }
+    }
+
     #[inline]
     fn is_valid(&self, row: usize) -> bool {
         self.valid.as_ref().is_none_or(|v| v[row])
@@ -462,11 +472,23 @@ impl Corpus {
             .collect();
         let mut sel: Vec<TieSelect> = qs.iter().map(|_| TieSelect::new(keep, bits)).collect();
         let mut dist = vec![0u32; BLOCK_ROWS];
+        let transposed = self.binary_words.as_ref();
+        let qwords: Vec<Vec<u64>> = qs
+            .iter()
+            .map(|q| {
+                q.chunks_exact(8)
+                    .map(|c| u64::from_le_bytes(c.try_into().expect("8")))
+                    .collect()
+            })
+            .collect();
         for start in (0..self.rows).step_by(BLOCK_ROWS) {
             let n = BLOCK_ROWS.min(self.rows - start);
             let block = &codes[start * w..(start + n) * w];
-            for (q, s) in qs.iter().zip(sel.iter_mut()) {
-                hamming_scan(q, block, &mut dist[..n]);
+            for (qi, (q, s)) in qs.iter().zip(sel.iter_mut()).enumerate() {
+                match transposed {
+                    Some(t) => t.scan(&qwords[qi], start, &mut dist[..n]),
+                    None => hamming_scan(q, block, &mut dist[..n]),
+                }
                 for (i, &h) in dist[..n].iter().enumerate() {
                     if h <= s.cut && self.is_valid(start + i) {
                         s.push((start + i) as u32, h);
@@ -543,7 +565,10 @@ mod tests {
                 dim,
             })),
             valid: None,
+            binary_words: None,
         };
+        let mut c = c;
+        c.prepare();
         (c, values)
     }
 
