@@ -348,7 +348,9 @@ impl Corpus {
         Ok(candidates
             .into_iter()
             .map(|c| {
+                // The binary tier keeps tied rows beyond its count: the answer is the top k.
                 c.into_iter()
+                    .take(k)
                     .map(|(row, score)| Hit { row, score, tier })
                     .collect()
             })
@@ -398,17 +400,23 @@ impl Corpus {
     fn scan(&self, tier: Tier, group: &[f32], keep: usize) -> Vec<Result<Vec<(u32, f32)>>> {
         let nq = group.len() / self.dim;
         if tier == Tier::Float {
-            let all: Vec<Vec<(u32, f32)>> =
-                vec![(0..self.rows as u32).map(|r| (r, 0.0)).collect(); nq];
+            let all: Vec<Vec<(u32, f32)>> = vec![
+                (0..self.rows)
+                    .filter(|&r| self.is_valid(r))
+                    .map(|r| (r as u32, 0.0))
+                    .collect();
+                nq
+            ];
             return match self.rescore_float(group, &all, keep) {
                 Ok(v) => v.into_iter().map(Ok).collect(),
                 Err(e) => vec![Err(e)],
             };
         }
-        let mut tops: Vec<TopK> = (0..nq).map(|_| TopK::new(keep)).collect();
         if tier == Tier::Binary {
             return self.scan_binary(group, keep).into_iter().map(Ok).collect();
-        } else if tier == Tier::Int8 {
+        }
+        let mut tops: Vec<TopK> = (0..nq).map(|_| TopK::new(keep)).collect();
+        if tier == Tier::Int8 {
             let (codes, codec) = self.int8.as_ref().expect("checked");
             let prepared: Vec<_> = group
                 .chunks_exact(self.dim)
@@ -633,6 +641,25 @@ mod tests {
             // Equal up to float rounding of near-ties.
             let same = got.iter().filter(|r| want.contains(r)).count();
             assert!(same >= 6, "{got:?} vs {want:?}");
+        }
+    }
+
+    #[test]
+    fn null_rows_are_never_returned_by_any_tier() {
+        let (mut c, _) = corpus(200, 16);
+        c.valid = Some((0..200).map(|r| r % 2 == 0).collect());
+        let queries = Vectors::try_new(&vectors_array(4, 16, 5, 0.0))
+            .unwrap()
+            .values()
+            .to_vec();
+        for chain in ["float", "int8", "binary", "binary:3,int8:2,float"] {
+            let res = c
+                .search(&queries, 10, &TierSpec::parse_chain(chain).unwrap())
+                .unwrap();
+            for hits in &res {
+                assert_eq!(hits.len(), 10, "{chain}");
+                assert!(hits.iter().all(|h| h.row % 2 == 0), "{chain}: {hits:?}");
+            }
         }
     }
 
