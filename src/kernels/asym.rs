@@ -88,14 +88,106 @@ multiversion! {
     }
 }
 
+/// For a group of `g` queries (`ws`: `g` weight vectors of `len`, row-major) and a block of
+/// int8 codes: `out[r * g + q] = sum(ws[q][i] * codes[r][i])`.
+///
+/// With AVX-512 (up to 16 queries per pass), each 16-dimension slice of a code is widened to
+/// f32 once, in a register, and multiplied into one accumulator per query; elsewhere each
+/// code is widened once into `scratch` (`len` long) and reused by every query of the group.
+pub fn weighted_i8_scan_group(ws: &[f32], codes: &[i8], scratch: &mut [f32], out: &mut [f32]) {
+    let len = scratch.len();
+    assert!(len > 0, "empty vectors");
+    let g = ws.len() / len;
+    assert_eq!(ws.len(), g * len, "weights are not queries x len");
+    assert_eq!(
+        codes.len() / len * g,
+        out.len(),
+        "out is not rows x queries"
+    );
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::has_avx512() {
+        let rows = codes.len() / len;
+        for (qi, qs) in (0..g).collect::<Vec<_>>().chunks(16).enumerate() {
+            let w = &ws[qi * 16 * len..(qi * 16 + qs.len()) * len];
+            // SAFETY: AVX-512F/BW/VL were detected at run time; the slices have the lengths
+            // asserted above.
+            unsafe {
+                match qs.len() {
+                    16 => scan_group_avx512::<16>(w, codes, rows, len, out, g, qi * 16),
+                    8 => scan_group_avx512::<8>(w, codes, rows, len, out, g, qi * 16),
+                    n => {
+                        for (k, wq) in w.chunks_exact(len).enumerate().take(n) {
+                            scan_group_avx512::<1>(wq, codes, rows, len, out, g, qi * 16 + k)
+                        }
+                    }
+                }
+            }
+        }
+        return;
+    }
+    weighted_i8_scan_group_portable(ws, codes, scratch, out)
+}
+
+/// `G` queries (`w`: `G x len`) against `rows` codes, writing `out[r * g + q0 + q]`.
+///
+/// # Safety
+/// AVX-512F/BW/VL must be available; `w.len() == G * len`, `codes.len() >= rows * len`,
+/// `out.len() >= rows * g` and `q0 + G <= g`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,fma")]
+unsafe fn scan_group_avx512<const G: usize>(
+    w: &[f32],
+    codes: &[i8],
+    rows: usize,
+    len: usize,
+    out: &mut [f32],
+    g: usize,
+    q0: usize,
+) {
+    use std::arch::x86_64::*;
+    debug_assert!(w.len() == G * len && codes.len() >= rows * len && q0 + G <= g);
+    let full = len / 16;
+    let tail = len % 16;
+    let tail_mask: u16 = ((1u32 << tail) - 1) as u16;
+    let wp = w.as_ptr();
+    for r in 0..rows {
+        let c = codes.as_ptr().wrapping_add(r * len);
+        let mut acc = [_mm512_setzero_ps(); G];
+        for k in 0..full {
+            // SAFETY: `16 * k + 16 <= len`, inside row `r` of `codes` and of each weight row.
+            let x = unsafe {
+                _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(c.add(16 * k).cast())))
+            };
+            for (q, a) in acc.iter_mut().enumerate() {
+                let wv = unsafe { _mm512_loadu_ps(wp.add(q * len + 16 * k)) };
+                *a = _mm512_fmadd_ps(wv, x, *a);
+            }
+        }
+        if tail > 0 {
+            // SAFETY: masked loads touch only the `tail` lanes inside the rows.
+            let x = unsafe {
+                _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(
+                    tail_mask,
+                    c.add(16 * full).cast(),
+                )))
+            };
+            for (q, a) in acc.iter_mut().enumerate() {
+                let wv = unsafe { _mm512_maskz_loadu_ps(tail_mask, wp.add(q * len + 16 * full)) };
+                *a = _mm512_fmadd_ps(wv, x, *a);
+            }
+        }
+        for (q, a) in acc.iter().enumerate() {
+            out[r * g + q0 + q] = _mm512_reduce_add_ps(*a);
+        }
+    }
+}
+
 multiversion! {
-    /// For a group of `g` queries (`ws`: `g` weight vectors of `len`, row-major) and a block of
-    /// int8 codes: `out[r * g + q] = sum(ws[q][i] * codes[r][i])`. Each code is widened to f32
-    /// once (into `scratch`, `len` long) and reused by every query of the group.
-    pub fn weighted_i8_scan_group(ws: &[f32], codes: &[i8], scratch: &mut [f32], out: &mut [f32]) -> () {
+    /// The portable group scan (auto-vectorized, AVX2 where available): each code widened
+    /// once into `scratch`.
+    fn weighted_i8_scan_group_portable(ws: &[f32], codes: &[i8], scratch: &mut [f32], out: &mut [f32]) -> () {
         let len = scratch.len();
         let g = ws.len() / len;
-        assert_eq!(codes.len() / len * g, out.len(), "out is not rows x queries");
         for (c, o) in codes.chunks_exact(len).zip(out.chunks_exact_mut(g)) {
             for (s, &x) in scratch.iter_mut().zip(c) {
                 *s = x as f32;
@@ -157,17 +249,20 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(24))]
         #[test]
-        fn group_scan_equals_per_query_kernel(len in 1usize..100, rows in 0usize..20, g in 1usize..10, seed in any::<u64>()) {
+        fn group_scan_equals_per_query_kernel(len in 1usize..100, rows in 0usize..20, g in 1usize..40, seed in any::<u64>()) {
             let mut s = seed | 1;
             let mut next = || { s ^= s << 13; s ^= s >> 7; s ^= s << 17; s };
             let ws: Vec<f32> = (0..g * len).map(|_| (next() % 2000) as f32 / 1000.0 - 1.0).collect();
             let codes: Vec<i8> = (0..rows * len).map(|_| next() as i8).collect();
             let mut out = vec![0f32; rows * g];
             super::weighted_i8_scan_group(&ws, &codes, &mut vec![0f32; len], &mut out);
+            let mut portable = vec![0f32; rows * g];
+            super::weighted_i8_scan_group_portable(&ws, &codes, &mut vec![0f32; len], &mut portable);
             for r in 0..rows {
                 for q in 0..g {
                     let want = super::weighted_i8(&ws[q * len..(q + 1) * len], &codes[r * len..(r + 1) * len]);
                     prop_assert!((out[r * g + q] - want).abs() <= 1e-4 * (1.0 + want.abs()), "{} vs {want}", out[r * g + q]);
+                    prop_assert!((portable[r * g + q] - want).abs() <= 1e-4 * (1.0 + want.abs()));
                 }
             }
         }

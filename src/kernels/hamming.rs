@@ -120,16 +120,6 @@ impl TransposedCodes {
     pub fn scan(&self, query: &[u64], start: usize, out: &mut [u32]) {
         assert_eq!(query.len(), self.words_per_code, "query width");
         assert!(start + out.len() <= self.rows, "rows out of range");
-        #[cfg(target_arch = "x86_64")]
-        if has_vpopcnt() {
-            // SAFETY: AVX-512F and VPOPCNTDQ were detected at run time.
-            return unsafe { self.scan_vpopcnt(query, start, out) };
-        }
-        self.scan_generic(query, start, out)
-    }
-
-    #[inline(always)]
-    fn scan_generic(&self, query: &[u64], start: usize, out: &mut [u32]) {
         out.fill(0);
         let n = out.len();
         for (j, &q) in query.iter().enumerate() {
@@ -140,11 +130,126 @@ impl TransposedCodes {
         }
     }
 
-    /// The same loop, compiled where LLVM turns `count_ones` into 8-lane `vpopcntq`.
+    /// The fused scan-and-filter of the first search tier: for each query `q` (its code as
+    /// words), appends `(row, distance)` to `hits[q]` for every code `row` in
+    /// `start..start + n` within distance `cuts[q]`. Distances are computed in registers and
+    /// compared there, so rows beyond the cut-off cost no stores (AVX-512 VPOPCNTDQ: 8 codes
+    /// per instruction; elsewhere one `popcnt` per word).
+    pub fn scan_within(
+        &self,
+        queries: &[Vec<u64>],
+        cuts: &[u32],
+        start: usize,
+        n: usize,
+        hits: &mut [Vec<(u32, u32)>],
+    ) {
+        assert!(start + n <= self.rows, "rows out of range");
+        assert!(queries.len() == cuts.len() && queries.len() == hits.len());
+        for q in queries {
+            assert_eq!(q.len(), self.words_per_code, "query width");
+        }
+        #[cfg(target_arch = "x86_64")]
+        if has_vpopcnt() {
+            // SAFETY: AVX-512F and VPOPCNTDQ were detected at run time; every word read
+            // (`j * rows + i` for `i < start + n <= rows`) is in bounds (asserted above).
+            unsafe {
+                match self.words_per_code {
+                    4 => self.within_vpopcnt::<4>(queries, cuts, start, n, hits),
+                    6 => self.within_vpopcnt::<6>(queries, cuts, start, n, hits),
+                    8 => self.within_vpopcnt::<8>(queries, cuts, start, n, hits),
+                    12 => self.within_vpopcnt::<12>(queries, cuts, start, n, hits),
+                    16 => self.within_vpopcnt::<16>(queries, cuts, start, n, hits),
+                    _ => self.within_vpopcnt::<0>(queries, cuts, start, n, hits),
+                }
+            }
+            return;
+        }
+        self.within_scalar(queries, cuts, start, start + n, hits)
+    }
+
+    /// Rows `from..to` one at a time (the portable path and the vector path's tail).
+    #[inline(always)]
+    fn within_scalar(
+        &self,
+        queries: &[Vec<u64>],
+        cuts: &[u32],
+        from: usize,
+        to: usize,
+        hits: &mut [Vec<(u32, u32)>],
+    ) {
+        for i in from..to {
+            for ((q, &cut), h) in queries.iter().zip(cuts).zip(hits.iter_mut()) {
+                let d: u32 = q
+                    .iter()
+                    .enumerate()
+                    .map(|(j, &w)| (self.words[j * self.rows + i] ^ w).count_ones())
+                    .sum();
+                if d <= cut {
+                    h.push((i as u32, d));
+                }
+            }
+        }
+    }
+
+    /// `W` words per code (0: read `words_per_code` at run time).
+    ///
+    /// # Safety
+    /// AVX-512F and VPOPCNTDQ must be available and `start + n <= rows`.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx512vpopcntdq,popcnt")]
-    fn scan_vpopcnt(&self, query: &[u64], start: usize, out: &mut [u32]) {
-        self.scan_generic(query, start, out)
+    unsafe fn within_vpopcnt<const W: usize>(
+        &self,
+        queries: &[Vec<u64>],
+        cuts: &[u32],
+        start: usize,
+        n: usize,
+        hits: &mut [Vec<(u32, u32)>],
+    ) {
+        use std::arch::x86_64::*;
+        let wpc = if W > 0 { W } else { self.words_per_code };
+        let rows = self.rows;
+        let base = self.words.as_ptr();
+        let qb: Vec<__m512i> = queries
+            .iter()
+            .flat_map(|q| q.iter().map(|&w| _mm512_set1_epi64(w as i64)))
+            .collect();
+        let cutv: Vec<__m512i> = cuts.iter().map(|&c| _mm512_set1_epi64(c as i64)).collect();
+        let end = start + n;
+        let mut i = start;
+        while i + 8 <= end {
+            // The 8 codes' words, loaded once for every query of the group.
+            let mut words = [_mm512_setzero_si512(); 16];
+            for (j, w) in words.iter_mut().enumerate().take(if W > 0 { W } else { 0 }) {
+                // SAFETY: `j * rows + i + 8 <= j * rows + rows`, inside `words`.
+                *w = unsafe { _mm512_loadu_si512(base.add(j * rows + i).cast()) };
+            }
+            for (qi, h) in hits.iter_mut().enumerate() {
+                let qw = &qb[qi * wpc..(qi + 1) * wpc];
+                let mut acc = _mm512_setzero_si512();
+                for (j, &q) in qw.iter().enumerate() {
+                    let w = if W > 0 {
+                        words[j]
+                    } else {
+                        // SAFETY: as above.
+                        unsafe { _mm512_loadu_si512(base.add(j * rows + i).cast()) }
+                    };
+                    acc = _mm512_add_epi64(acc, _mm512_popcnt_epi64(_mm512_xor_si512(w, q)));
+                }
+                let mut m = _mm512_cmple_epu64_mask(acc, cutv[qi]);
+                if m != 0 {
+                    let mut d = [0u64; 8];
+                    // SAFETY: `d` holds 8 u64.
+                    unsafe { _mm512_storeu_si512(d.as_mut_ptr().cast(), acc) };
+                    while m != 0 {
+                        let l = m.trailing_zeros() as usize;
+                        h.push(((i + l) as u32, d[l] as u32));
+                        m &= m - 1;
+                    }
+                }
+            }
+            i += 8;
+        }
+        self.within_scalar(queries, cuts, i, end, hits)
     }
 }
 
@@ -179,6 +284,28 @@ mod transposed_tests {
             t.scan(&qw, from, &mut out);
             for (k, &d) in out.iter().enumerate() {
                 prop_assert_eq!(d, hamming_scalar(&q, &codes[(from + k) * width..(from + k + 1) * width]));
+            }
+        }
+
+        #[test]
+        fn scan_within_keeps_exactly_the_rows_within_the_cut(words in prop::sample::select(vec![1usize, 4, 6, 7, 8, 12, 16]), n in 1usize..60, nq in 1usize..5, seed in any::<u64>(), from in 0usize..10) {
+            let width = 8 * words;
+            let mut s = seed | 1;
+            let mut next = || { s ^= s << 13; s ^= s >> 7; s ^= s << 17; s };
+            let codes: Vec<u8> = (0..width * n).map(|_| next() as u8).collect();
+            let t = TransposedCodes::new(&codes, width).unwrap();
+            let qs: Vec<Vec<u8>> = (0..nq).map(|_| (0..width).map(|_| next() as u8).collect()).collect();
+            let qw: Vec<Vec<u64>> = qs.iter().map(|q| q.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap())).collect()).collect();
+            let cuts: Vec<u32> = (0..nq).map(|_| (next() % (width as u64 * 8 + 1)) as u32).collect();
+            let from = from.min(n - 1);
+            let mut hits = vec![Vec::new(); nq];
+            t.scan_within(&qw, &cuts, from, n - from, &mut hits);
+            for q in 0..nq {
+                let want: Vec<(u32, u32)> = (from..n)
+                    .map(|r| (r as u32, hamming_scalar(&qs[q], &codes[r * width..(r + 1) * width])))
+                    .filter(|&(_, d)| d <= cuts[q])
+                    .collect();
+                prop_assert_eq!(&hits[q], &want);
             }
         }
     }

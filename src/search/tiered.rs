@@ -259,7 +259,15 @@ impl TieSelect {
 
 /// Rows per block of the first-tier scan, and queries sharing a block.
 const BLOCK_ROWS: usize = 4096;
+/// Rows per block of the binary scan: small enough (24 KiB of 384-bit codes) that the
+/// block stays in L1 while every query of the group reads it.
+const BINARY_BLOCK_ROWS: usize = 4096;
 const QUERY_GROUP: usize = 8;
+/// Queries sharing a block in the int8 scan (one AVX-512 accumulator per query).
+const INT8_QUERY_GROUP: usize = 16;
+/// Queries sharing a block in the binary scan: its codes are so small that fewer queries
+/// per block leave it bound by memory bandwidth rather than popcount.
+const BINARY_QUERY_GROUP: usize = 32;
 
 impl Corpus {
     /// Builds the scan-friendly copies of the codes (the transposed binary codes). Call once
@@ -318,7 +326,14 @@ impl Corpus {
         // Tier 1: scan everything, in groups of queries sharing corpus blocks.
         let first = chain[0].tier;
         let mut candidates: Vec<Vec<(u32, f32)>> = queries
-            .par_chunks(self.dim * QUERY_GROUP)
+            .par_chunks(
+                self.dim
+                    * match first {
+                        Tier::Binary => BINARY_QUERY_GROUP,
+                        Tier::Int8 => INT8_QUERY_GROUP,
+                        _ => QUERY_GROUP,
+                    },
+            )
             .flat_map_iter(|group| self.scan(first, group, keep(0)))
             .collect::<Result<Vec<_>>>()?;
         let mut tier = first;
@@ -479,7 +494,6 @@ impl Corpus {
             })
             .collect();
         let mut sel: Vec<TieSelect> = qs.iter().map(|_| TieSelect::new(keep, bits)).collect();
-        let mut dist = vec![0u32; BLOCK_ROWS];
         let transposed = self.binary_words.as_ref();
         let qwords: Vec<Vec<u64>> = qs
             .iter()
@@ -489,17 +503,35 @@ impl Corpus {
                     .collect()
             })
             .collect();
-        for start in (0..self.rows).step_by(BLOCK_ROWS) {
-            let n = BLOCK_ROWS.min(self.rows - start);
-            let block = &codes[start * w..(start + n) * w];
-            for (qi, (q, s)) in qs.iter().zip(sel.iter_mut()).enumerate() {
-                match transposed {
-                    Some(t) => t.scan(&qwords[qi], start, &mut dist[..n]),
-                    None => hamming_scan(q, block, &mut dist[..n]),
+        let mut dist = vec![0u32; BINARY_BLOCK_ROWS];
+        let mut hits: Vec<Vec<(u32, u32)>> = vec![Vec::new(); qs.len()];
+        let mut cuts: Vec<u32> = vec![0; qs.len()];
+        for start in (0..self.rows).step_by(BINARY_BLOCK_ROWS) {
+            let n = BINARY_BLOCK_ROWS.min(self.rows - start);
+            match transposed {
+                Some(t) => {
+                    for (c, s) in cuts.iter_mut().zip(&sel) {
+                        *c = s.cut;
+                    }
+                    t.scan_within(&qwords, &cuts, start, n, &mut hits);
+                    for (h, s) in hits.iter_mut().zip(sel.iter_mut()) {
+                        for &(row, d) in h.iter() {
+                            if d <= s.cut && self.is_valid(row as usize) {
+                                s.push(row, d);
+                            }
+                        }
+                        h.clear();
+                    }
                 }
-                for (i, &h) in dist[..n].iter().enumerate() {
-                    if h <= s.cut && self.is_valid(start + i) {
-                        s.push((start + i) as u32, h);
+                None => {
+                    let block = &codes[start * w..(start + n) * w];
+                    for (q, s) in qs.iter().zip(sel.iter_mut()) {
+                        hamming_scan(q, block, &mut dist[..n]);
+                        for (i, &h) in dist[..n].iter().enumerate() {
+                            if h <= s.cut && self.is_valid(start + i) {
+                                s.push((start + i) as u32, h);
+                            }
+                        }
                     }
                 }
             }
