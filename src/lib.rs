@@ -59,6 +59,7 @@ pub use codec::half::{HalfCodec, HalfKind};
 pub use codec::int4::Int4Codec;
 pub use codec::int8::Int8Codec;
 pub use codec::matryoshka::{truncate, MatryoshkaOptions};
+pub use codec::rabitq::{RabitqCodec, Rotation};
 pub use codec::Encoded;
 pub use error::{Error, Result};
 pub use metadata::{ColumnRecipe, FileMetadata, Int8Layout, Scheme, METADATA_KEY};

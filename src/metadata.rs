@@ -38,19 +38,22 @@ pub enum Scheme {
     F16,
     /// bfloat16 (bit patterns in a Float16 column).
     Bf16,
+    /// RaBitQ: 1 bit per (rotated) dimension plus two correction factors.
+    Rabitq,
 }
 
 impl Scheme {
     /// All schemes.
-    pub const ALL: [Scheme; 5] = [
+    pub const ALL: [Scheme; 6] = [
         Scheme::Int8,
         Scheme::Int4,
         Scheme::Binary,
         Scheme::F16,
         Scheme::Bf16,
+        Scheme::Rabitq,
     ];
 
-    /// Output column suffix: `<column>_int8`, `_int4`, `_bin`, `_f16`, `_bf16`.
+    /// Output column suffix: `<column>_int8`, `_int4`, `_bin`, `_f16`, `_bf16`, `_rq`.
     pub fn suffix(self) -> &'static str {
         match self {
             Scheme::Int8 => "_int8",
@@ -58,6 +61,7 @@ impl Scheme {
             Scheme::Binary => "_bin",
             Scheme::F16 => "_f16",
             Scheme::Bf16 => "_bf16",
+            Scheme::Rabitq => "_rq",
         }
     }
 
@@ -75,6 +79,7 @@ impl fmt::Display for Scheme {
             Scheme::Binary => "binary",
             Scheme::F16 => "f16",
             Scheme::Bf16 => "bf16",
+            Scheme::Rabitq => "rabitq",
         };
         f.write_str(s)
     }
@@ -88,7 +93,7 @@ impl FromStr for Scheme {
             .find(|k| k.to_string() == s.trim())
             .ok_or_else(|| {
                 Error::InvalidOption(format!(
-                    "scheme {s:?}: expected int8, int4, binary, f16 or bf16"
+                    "scheme {s:?}: expected int8, int4, binary, f16, bf16 or rabitq"
                 ))
             })
     }
@@ -155,6 +160,12 @@ pub struct ColumnRecipe {
     /// Binary threshold (binary only): zero, mean or median.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threshold: Option<String>,
+    /// Rotation before taking signs (rabitq only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<crate::codec::rabitq::Rotation>,
+    /// Bits per code after padding (rabitq only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_bits: Option<usize>,
     /// Bytes per encoded vector.
     pub bytes_per_vector: usize,
     /// Fingerprint of the calibration the codes were made with (none for sign bits, f16, bf16).
@@ -177,6 +188,11 @@ impl ColumnRecipe {
                 .into(),
             Scheme::F16 => "IEEE 754 binary16, round to nearest even, clipped to +-65504".into(),
             Scheme::Bf16 => "bfloat16 bit patterns stored in a Float16 column, round to nearest even".into(),
+            Scheme::Rabitq => "RaBitQ: r = P (x - mean), P the rotation (randomized Hadamard: zero-pad to B = next power of \
+                 two, rounds of seeded sign flips + orthonormal Walsh-Hadamard), bits = r > 0 packed MSB-first (B / 8 bytes), \
+                 then f32 LE |r| and f32 LE ip = sum|r_i| / (sqrt(B) |r|); estimate <q, x> = <q, mean> + |r| / (ip sqrt(B)) \
+                 * sum_i (P q)_i (2 b_i - 1)"
+                .into(),
         }
     }
 

@@ -35,6 +35,7 @@ use crate::codec::half::{HalfCodec, HalfKind};
 use crate::codec::int4::Int4Codec;
 use crate::codec::int8::Int8Codec;
 use crate::codec::matryoshka::{truncate, MatryoshkaOptions};
+use crate::codec::rabitq::{RabitqCodec, Rotation};
 use crate::error::{Error, Result};
 use crate::metadata::{ColumnRecipe, Int8Layout, Scheme, Truncation, FILE_FORMAT_VERSION};
 
@@ -53,6 +54,8 @@ pub struct QuantizeOptions {
     pub drop_source: bool,
     /// Layout of int8 codes.
     pub int8_layout: Int8Layout,
+    /// Rotation of the rabitq scheme.
+    pub rabitq_rotation: Rotation,
 }
 
 impl QuantizeOptions {
@@ -66,6 +69,7 @@ impl QuantizeOptions {
             matryoshka: None,
             drop_source: false,
             int8_layout: Int8Layout::Binary,
+            rabitq_rotation: Rotation::default(),
         }
     }
 
@@ -81,6 +85,7 @@ enum Codec {
     Int4(Int4Codec),
     Binary(BinaryCodec),
     Half(HalfCodec),
+    Rabitq(RabitqCodec),
 }
 
 /// A quantized batch and what encoding it observed.
@@ -234,6 +239,16 @@ impl Quantizer {
                     let dt = DataType::new_fixed_size_list(DataType::Float16, dims as i32, false);
                     (Codec::Half(HalfCodec::new(dims, kind)), dt, 2 * dims, false)
                 }
+                Scheme::Rabitq => {
+                    let c = RabitqCodec::new(&calibration, options.rabitq_rotation);
+                    let w = c.width();
+                    (
+                        Codec::Rabitq(c),
+                        DataType::FixedSizeBinary(w as i32),
+                        w,
+                        true,
+                    )
+                }
             };
             let name = format!("{}{}", options.column, scheme.suffix());
             if schema.index_of(&name).is_ok() && !(options.drop_source && name == options.column) {
@@ -257,6 +272,11 @@ impl Quantizer {
                 int8_layout: (scheme == Scheme::Int8).then_some(options.int8_layout),
                 threshold: (scheme == Scheme::Binary)
                     .then(|| threshold_name(options.binary_threshold).to_string()),
+                rotation: (scheme == Scheme::Rabitq).then_some(options.rabitq_rotation),
+                code_bits: match &codec {
+                    Codec::Rabitq(c) => Some(c.bits()),
+                    _ => None,
+                },
                 bytes_per_vector: width,
                 calibration_fingerprint: fp.then(|| calibration.fingerprint().to_string()),
             };
@@ -333,6 +353,7 @@ impl Quantizer {
                     }
                 }
                 Codec::Int4(c) => c.encode(vectors)?,
+                Codec::Rabitq(c) => c.encode(vectors)?,
                 Codec::Binary(c) => c.encode(vectors)?,
                 Codec::Half(c) => c.encode(vectors)?,
             };

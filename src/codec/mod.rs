@@ -23,6 +23,7 @@ pub mod half;
 pub mod int4;
 pub mod int8;
 pub mod matryoshka;
+pub mod rabitq;
 
 /// The output of an encoder.
 #[derive(Debug, Clone)]

@@ -21,6 +21,7 @@ use crate::codec::binary::{BinaryCodec, BinaryThreshold};
 use crate::codec::int4::Int4Codec;
 use crate::codec::int8::Int8Codec;
 use crate::codec::matryoshka::{truncate, MatryoshkaOptions};
+use crate::codec::rabitq::{RabitqCodec, Rotation};
 use crate::error::{Error, Result};
 use crate::job::InputFile;
 use crate::metadata::{ColumnRecipe, Scheme, Truncation};
@@ -59,6 +60,7 @@ fn scheme_of(tier: Tier) -> Option<Scheme> {
         Tier::Int8 => Some(Scheme::Int8),
         Tier::Int4 => Some(Scheme::Int4),
         Tier::F16 => Some(Scheme::F16),
+        Tier::Rabitq => Some(Scheme::Rabitq),
         Tier::Float => None,
     }
 }
@@ -75,6 +77,7 @@ pub fn load_corpus(
     let wants_float = chain.iter().any(|s| s.tier == Tier::Float);
     let mut loaded: Option<(Vec<ColumnRecipe>, Option<Calibration>)> = None;
     let (mut bin, mut i8c, mut i4c, mut h16) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut rq = Vec::new();
     let mut valid: Vec<bool> = Vec::new();
     let mut ids: Vec<i64> = Vec::new();
     let mut float_files = Vec::new();
@@ -116,10 +119,9 @@ pub fn load_corpus(
             Some((prev, pcal)) => {
                 let fp = |c: &Option<Calibration>| c.as_ref().map(|c| c.fingerprint().to_string());
                 if fp(pcal) != fp(&cal)
-                    || prev
-                        .iter()
-                        .zip(&recs)
-                        .any(|(a, b)| a.dims != b.dims || a.threshold != b.threshold)
+                    || prev.iter().zip(&recs).any(|(a, b)| {
+                        a.dims != b.dims || a.threshold != b.threshold || a.rotation != b.rotation
+                    })
                 {
                     return Err(ctx(Error::InvalidCalibration(format!(
                         "quantized with another calibration or recipe than {} (fingerprint {:?} vs {:?}): codes are only comparable under one calibration",
@@ -160,6 +162,7 @@ pub fn load_corpus(
                 match scheme {
                     Scheme::Binary => bin.extend_from_slice(fixed_bytes(col)?),
                     Scheme::Int4 => i4c.extend_from_slice(fixed_bytes(col)?),
+                    Scheme::Rabitq => rq.extend_from_slice(fixed_bytes(col)?),
                     Scheme::Int8 => match col.data_type() {
                         DataType::FixedSizeBinary(_) => {
                             i8c.extend(fixed_bytes(col)?.iter().map(|&b| b as i8))
@@ -202,17 +205,7 @@ pub fn load_corpus(
             "the corpus calibration (field metadata embquant.calibration)",
         )
     };
-    let mut corpus = Corpus {
-        rows,
-        dim: dims,
-        binary: None,
-        int8: None,
-        int4: None,
-        f16: None,
-        floats: None,
-        valid: None,
-        binary_words: None,
-    };
+    let mut corpus = Corpus::new(rows, dims);
     for r in &recs {
         match r.scheme {
             Scheme::Binary => {
@@ -241,6 +234,21 @@ pub fn load_corpus(
                 ))
             }
             Scheme::F16 | Scheme::Bf16 => corpus.f16 = Some(std::mem::take(&mut h16)),
+            Scheme::Rabitq => {
+                let codec = RabitqCodec::new(
+                    calibration.as_ref().ok_or_else(need_cal)?,
+                    r.rotation.unwrap_or(Rotation::None),
+                );
+                if Some(codec.bits()) != r.code_bits && r.code_bits.is_some() {
+                    return Err(Error::InvalidOption(format!(
+                        "column {:?}: {} code bits stored, {} from its rotation",
+                        r.name,
+                        r.code_bits.unwrap_or(0),
+                        codec.bits()
+                    )));
+                }
+                corpus.rabitq = Some((std::mem::take(&mut rq), codec));
+            }
         }
     }
     if wants_float {

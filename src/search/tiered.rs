@@ -18,7 +18,9 @@ use super::topk::TopK;
 use crate::codec::binary::BinaryCodec;
 use crate::codec::int4::Int4Codec;
 use crate::codec::int8::Int8Codec;
+use crate::codec::rabitq::RabitqCodec;
 use crate::error::{Error, Result};
+use crate::kernels::rabitq::{LutQuery, RabitqBlocks};
 use crate::kernels::{float::dot, hamming::hamming_scan};
 
 /// A scoring tier.
@@ -34,6 +36,8 @@ pub enum Tier {
     F16,
     /// Exact float.
     Float,
+    /// RaBitQ estimator over 1-bit codes.
+    Rabitq,
 }
 
 impl fmt::Display for Tier {
@@ -44,6 +48,7 @@ impl fmt::Display for Tier {
             Tier::Int4 => "int4",
             Tier::F16 => "f16",
             Tier::Float => "float",
+            Tier::Rabitq => "rabitq",
         })
     }
 }
@@ -57,9 +62,10 @@ impl FromStr for Tier {
             "int4" => Tier::Int4,
             "f16" => Tier::F16,
             "float" => Tier::Float,
+            "rabitq" => Tier::Rabitq,
             _ => {
                 return Err(Error::InvalidOption(format!(
-                    "tier {s:?}: expected binary, int8, int4, f16 or float"
+                    "tier {s:?}: expected binary, rabitq, int8, int4, f16 or float"
                 )))
             }
         })
@@ -177,6 +183,30 @@ pub struct Corpus {
     pub valid: Option<Vec<bool>>,
     /// The binary codes transposed to words (built by [`Corpus::prepare`]) for the scan.
     pub binary_words: Option<crate::kernels::hamming::TransposedCodes>,
+    /// RaBitQ codes (`width` bytes per row) and their codec.
+    pub rabitq: Option<(Vec<u8>, RabitqCodec)>,
+    /// The RaBitQ codes re-laid for the table scan (built by [`Corpus::prepare`]).
+    pub rabitq_blocks: Option<RabitqBlocks>,
+}
+
+impl Corpus {
+    /// A corpus of `rows` vectors of `dim` dimensions with no codes yet: fill the fields of
+    /// the tiers you need, then call [`Corpus::prepare`].
+    pub fn new(rows: usize, dim: usize) -> Self {
+        Corpus {
+            rows,
+            dim,
+            binary: None,
+            int8: None,
+            int4: None,
+            f16: None,
+            floats: None,
+            valid: None,
+            binary_words: None,
+            rabitq: None,
+            rabitq_blocks: None,
+        }
+    }
 }
 
 /// Streaming selection of the rows closest in Hamming distance, ties kept (see
@@ -263,6 +293,8 @@ const BLOCK_ROWS: usize = 4096;
 /// block stays in L1 while every query of the group reads it.
 const BINARY_BLOCK_ROWS: usize = 4096;
 const QUERY_GROUP: usize = 8;
+/// Blocks of 64 RaBitQ codes scanned between updates of the queries' cut-offs.
+const RABITQ_STEP_BLOCKS: usize = 16;
 /// Queries sharing a block in the int8 scan (one AVX-512 accumulator per query).
 const INT8_QUERY_GROUP: usize = 16;
 /// Queries sharing a block in the binary scan: its codes are so small that fewer queries
@@ -275,6 +307,9 @@ impl Corpus {
     pub fn prepare(&mut self) {
         if let Some((codes, codec)) = &self.binary {
             self.binary_words = crate::kernels::hamming::TransposedCodes::new(codes, codec.width());
+        }
+        if let Some((codes, codec)) = &self.rabitq {
+            self.rabitq_blocks = Some(rabitq_blocks(codes, codec));
         }
     }
 
@@ -291,6 +326,7 @@ impl Corpus {
                 Tier::Int4 => self.int4.is_some(),
                 Tier::F16 => self.f16.is_some(),
                 Tier::Float => self.floats.is_some(),
+                Tier::Rabitq => self.rabitq.is_some(),
             };
             if !ok {
                 return Err(Error::InvalidOption(format!(
@@ -330,7 +366,7 @@ impl Corpus {
                 self.dim
                     * match first {
                         Tier::Binary => BINARY_QUERY_GROUP,
-                        Tier::Int8 => INT8_QUERY_GROUP,
+                        Tier::Int8 | Tier::Rabitq => INT8_QUERY_GROUP,
                         _ => QUERY_GROUP,
                     },
             )
@@ -407,6 +443,12 @@ impl Corpus {
                     row.iter().zip(&q).map(|(a, b)| a.to_f32() * b).sum()
                 })
             }
+            Tier::Rabitq => {
+                let (codes, codec) = self.rabitq.as_ref().expect("checked");
+                let p = codec.prepare_query(query);
+                let w = codec.width();
+                Box::new(move |r| p.score(codec, &codes[r as usize * w..(r as usize + 1) * w]))
+            }
             Tier::Float => unreachable!("float scores go through rescore_float"),
         }
     }
@@ -429,6 +471,9 @@ impl Corpus {
         }
         if tier == Tier::Binary {
             return self.scan_binary(group, keep).into_iter().map(Ok).collect();
+        }
+        if tier == Tier::Rabitq {
+            return self.scan_rabitq(group, keep).into_iter().map(Ok).collect();
         }
         let mut tops: Vec<TopK> = (0..nq).map(|_| TopK::new(keep)).collect();
         if tier == Tier::Int8 {
@@ -547,6 +592,49 @@ impl Corpus {
             .collect()
     }
 
+    /// RaBitQ first tier: the table scan of [`crate::kernels::rabitq`], blocks of codes shared
+    /// by the group's queries, each query's current k-th best estimate as its cut-off.
+    fn scan_rabitq(&self, group: &[f32], keep: usize) -> Vec<Vec<(u32, f32)>> {
+        let (codes, codec) = self.rabitq.as_ref().expect("checked");
+        let owned;
+        let blocks = match &self.rabitq_blocks {
+            Some(b) => b,
+            None => {
+                owned = rabitq_blocks(codes, codec);
+                &owned
+            }
+        };
+        let luts: Vec<LutQuery> = group
+            .chunks_exact(self.dim)
+            .map(|q| codec.prepare_query(q).lut())
+            .collect();
+        let refs: Vec<&LutQuery> = luts.iter().collect();
+        let mut tops: Vec<TopK> = luts.iter().map(|_| TopK::new(keep)).collect();
+        let mut hits: Vec<Vec<(u32, f32)>> = vec![Vec::new(); luts.len()];
+        let mut cuts = vec![f32::NEG_INFINITY; luts.len()];
+        let n = blocks.blocks();
+        for b0 in (0..n).step_by(RABITQ_STEP_BLOCKS) {
+            for (c, t) in cuts.iter_mut().zip(&tops) {
+                *c = t.threshold().unwrap_or(f32::NEG_INFINITY);
+            }
+            blocks.scan_within(
+                &refs,
+                &cuts,
+                b0..(b0 + RABITQ_STEP_BLOCKS).min(n),
+                &mut hits,
+            );
+            for (h, t) in hits.iter_mut().zip(tops.iter_mut()) {
+                for &(row, e) in h.iter() {
+                    if self.is_valid(row as usize) {
+                        t.push(e, row);
+                    }
+                }
+                h.clear();
+            }
+        }
+        tops.into_iter().map(|t| t.into_sorted()).collect()
+    }
+
     /// Rescores candidates with the float vectors, fetching each candidate row once.
     fn rescore_float(
         &self,
@@ -606,6 +694,8 @@ mod tests {
             })),
             valid: None,
             binary_words: None,
+            rabitq: None,
+            rabitq_blocks: None,
         };
         let mut c = c;
         c.prepare();
@@ -718,4 +808,23 @@ mod tests {
             .search(&[0.0; 8], 3, &TierSpec::parse_chain("int4").unwrap())
             .is_err());
     }
+}
+
+/// The table-scan layout of RaBitQ codes.
+fn rabitq_blocks(codes: &[u8], codec: &RabitqCodec) -> RabitqBlocks {
+    let (w, g) = (codec.width(), codec.groups());
+    let rows = codes.len() / w;
+    let mut patterns = vec![0u8; rows * g];
+    let mut factors = vec![0f32; rows];
+    let mut offsets = vec![0f32; rows];
+    patterns
+        .par_chunks_mut(g)
+        .zip(factors.par_iter_mut().zip(offsets.par_iter_mut()))
+        .zip(codes.par_chunks(w))
+        .for_each(|((p, (f, o)), code)| {
+            codec.patterns(code, p);
+            *f = codec.scale(code);
+            *o = codec.offset(code);
+        });
+    RabitqBlocks::new(&patterns, g, &factors, &offsets)
 }
