@@ -135,7 +135,7 @@ struct QuantizeArgs {
     /// Output file, or directory with --target-file-rows.
     #[arg(long, short)]
     output: PathBuf,
-    /// Schemes, comma-separated: int8, int4, binary, f16, bf16.
+    /// Schemes, comma-separated: int8, int4, binary, f16, bf16, rabitq.
     #[arg(long, default_value = "int8,binary", value_delimiter = ',')]
     scheme: Vec<String>,
     /// Threshold of binary codes: zero (sign bits), mean or median (centered).
@@ -162,6 +162,9 @@ struct QuantizeArgs {
     /// zstd level of the output (1 = fastest).
     #[arg(long, default_value_t = 1)]
     zstd_level: i32,
+    /// Rotation of rabitq codes: hadamard (3 rounds, default seed), hadamard:SEED or none.
+    #[arg(long, default_value = "hadamard")]
+    rabitq_rotation: String,
 }
 
 #[derive(Debug, Args)]
@@ -293,6 +296,7 @@ async fn quantize(a: QuantizeArgs, quiet: bool) -> Result<JobSummary> {
     });
     opts.quantize.drop_source = a.drop_source;
     opts.quantize.int8_layout = a.int8_layout.parse::<Int8Layout>()?;
+    opts.quantize.rabitq_rotation = a.rabitq_rotation.parse::<embquant::Rotation>()?;
     opts.row_group_rows = a.row_group_rows;
     opts.zstd_level = a.zstd_level;
     opts.target_file_rows = a.target_file_rows;
@@ -633,7 +637,7 @@ async fn demo(dir: &Path, quiet: bool) -> Result<()> {
     .await?;
     let out = dir.join("minilm-wordnet.quantized.parquet");
     println!(
-        "\n3. embquant quantize {} --scheme int8,int4,binary,f16 --calibration {} --output {}",
+        "\n3. embquant quantize {} --scheme int8,int4,binary,f16,rabitq --calibration {} --output {}",
         input.display(),
         cal_path.display(),
         out.display()
@@ -652,7 +656,13 @@ async fn demo(dir: &Path, quiet: bool) -> Result<()> {
                 seed: 42,
             },
             output: out.clone(),
-            scheme: vec!["int8".into(), "int4".into(), "binary".into(), "f16".into()],
+            scheme: vec![
+                "int8".into(),
+                "int4".into(),
+                "binary".into(),
+                "f16".into(),
+                "rabitq".into(),
+            ],
             binary_threshold: "zero".into(),
             dims: None,
             calibration_file: Some(cal_path),
@@ -661,6 +671,7 @@ async fn demo(dir: &Path, quiet: bool) -> Result<()> {
             target_file_rows: None,
             int8_layout: "binary".into(),
             zstd_level: 1,
+            rabitq_rotation: "hadamard".into(),
         },
         quiet,
     )
@@ -671,7 +682,7 @@ async fn demo(dir: &Path, quiet: bool) -> Result<()> {
     write_atomic(&queries, QUERIES)?;
     let results = dir.join("results.parquet");
     println!(
-        "\n5. embquant search --corpus {} --queries {} --k 10 --tiers binary:8,int8:2,float --id-column id --query-id-column id --output {}",
+        "\n5. embquant search --corpus {} --queries {} --k 10 --tiers rabitq:4,int8:2,float --id-column id --query-id-column id --output {}",
         out.display(),
         queries.display(),
         results.display()
@@ -680,7 +691,7 @@ async fn demo(dir: &Path, quiet: bool) -> Result<()> {
         corpus: vec![out.display().to_string()],
         queries: queries.display().to_string(),
         k: 10,
-        tiers: "binary:8,int8:2,float".into(),
+        tiers: "rabitq:4,int8:2,float".into(),
         column: "embedding".into(),
         id_column: Some("id".into()),
         query_id_column: Some("id".into()),
