@@ -177,7 +177,16 @@ fn rabitq_meets_its_bars_on_synthetic_data_with_offsets() {
     // lower than MiniLM's 0.9975 because the offsets dominate every inner product). The
     // issue's bars (0.975 at 4, 0.99 at 8) apply to the share of that ceiling kept.
     let ceiling = recall(&corpus, &queries, &truth, "int8");
-    assert!(r4 >= 0.975 * ceiling, "rabitq:4,int8 {r4} (int8 alone {ceiling})");
-    assert!(r8 >= 0.99 * ceiling, "rabitq:8,int8 {r8} (int8 alone {ceiling})");
-    assert!(r4 > b4 + 0.2, "centered codes beat sign bits on offset data: {r4} vs {b4}");
+    assert!(
+        r4 >= 0.975 * ceiling,
+        "rabitq:4,int8 {r4} (int8 alone {ceiling})"
+    );
+    assert!(
+        r8 >= 0.99 * ceiling,
+        "rabitq:8,int8 {r8} (int8 alone {ceiling})"
+    );
+    assert!(
+        r4 > b4 + 0.2,
+        "centered codes beat sign bits on offset data: {r4} vs {b4}"
+    );
 }

@@ -141,6 +141,10 @@ pub struct RabitqCodec {
     centroid: Vec<f32>,
     /// `P c`.
     rotated_centroid: Vec<f32>,
+    /// For each 6-bit group, the 64 subset sums of `P c` (exact).
+    centroid_tables: Vec<f64>,
+    /// `sum_i (P c)_i`.
+    centroid_sum: f64,
     fingerprint: String,
 }
 
@@ -172,10 +176,23 @@ impl RabitqCodec {
             signs,
             centroid: cal.mean().to_vec(),
             rotated_centroid: Vec::new(),
+            centroid_tables: Vec::new(),
+            centroid_sum: 0.0,
             fingerprint: cal.fingerprint().to_string(),
         };
         let mut pc = vec![0f32; bits];
         codec.rotate(&codec.centroid, &mut pc);
+        codec.centroid_tables = (0..codec.groups() * 64)
+            .map(|k| {
+                let (g, m) = (k / 64, k % 64);
+                (0..GROUP_BITS)
+                    .filter(|t| m >> t & 1 == 1)
+                    .filter_map(|t| pc.get(g * GROUP_BITS + t))
+                    .map(|&x| x as f64)
+                    .sum()
+            })
+            .collect();
+        codec.centroid_sum = pc.iter().map(|&x| x as f64).sum();
         codec.rotated_centroid = pc;
         codec
     }
@@ -313,16 +330,22 @@ impl RabitqCodec {
     /// component in the query, so the fast scan can quantize the centered query `P (q - c)`,
     /// whose tables are much finer when the data sit far from the origin.
     pub fn offset(&self, code: &[u8]) -> f32 {
-        let f = self.scale(code);
+        let mut p = vec![0u8; self.groups()];
+        self.patterns(code, &mut p);
+        self.offset_from_patterns(&p, self.scale(code))
+    }
+
+    /// [`RabitqCodec::offset`] from the code's group patterns and scale `f`.
+    pub fn offset_from_patterns(&self, patterns: &[u8], f: f32) -> f32 {
         if f == 0.0 {
             return 0.0;
         }
-        let mut t = 0f64;
-        for (i, &c) in self.rotated_centroid.iter().enumerate() {
-            let set = (code[i / 8] >> (7 - i % 8)) & 1 == 1;
-            t += if set { c as f64 } else { -(c as f64) };
-        }
-        (f as f64 * t) as f32
+        let set: f64 = patterns
+            .iter()
+            .enumerate()
+            .map(|(g, &p)| self.centroid_tables[g * 64 + p as usize])
+            .sum();
+        (f as f64 * (2.0 * set - self.centroid_sum)) as f32
     }
 
     /// Decodes codes to `c + P^T (F (2b - 1))`, whose inner product with any query is the

@@ -101,6 +101,28 @@ pub fn group_patterns(bits: &[u8], nbits: usize, out: &mut [u8]) {
         nbits.div_ceil(GROUP_BITS),
         "one pattern per group"
     );
+    assert!(bits.len() >= nbits.div_ceil(8), "too few code bytes");
+    // Bit i of the code at bit i % 64 of word i / 64 (bytes bit-reversed), one spare word.
+    let mut words = vec![0u64; nbits.div_ceil(64) + 1];
+    for (j, &b) in bits[..nbits.div_ceil(8)].iter().enumerate() {
+        words[j / 8] |= (b.reverse_bits() as u64) << (8 * (j % 8));
+    }
+    if nbits % 64 != 0 {
+        words[nbits / 64] &= (1u64 << (nbits % 64)) - 1;
+    }
+    for (g, o) in out.iter_mut().enumerate() {
+        let i = g * GROUP_BITS;
+        let (w, sh) = (i / 64, i % 64);
+        let mut v = words[w] >> sh;
+        if sh > 64 - GROUP_BITS {
+            v |= words[w + 1] << (64 - sh);
+        }
+        *o = (v & 63) as u8;
+    }
+}
+
+/// Scalar twin of [`group_patterns`]: bit by bit.
+pub fn group_patterns_scalar(bits: &[u8], nbits: usize, out: &mut [u8]) {
     let bit = |i: usize| -> u8 {
         if i < nbits {
             (bits[i / 8] >> (7 - i % 8)) & 1
@@ -429,6 +451,17 @@ mod tests {
                     }
                 }
             }
+        }
+
+        #[test]
+        fn patterns_equal_their_twin(nbits in 1usize..700, seed in any::<u64>()) {
+            let mut next = rng(seed);
+            let code: Vec<u8> = (0..nbits.div_ceil(8)).map(|_| next() as u8).collect();
+            let groups = nbits.div_ceil(GROUP_BITS);
+            let (mut a, mut b) = (vec![0u8; groups], vec![0u8; groups]);
+            group_patterns(&code, nbits, &mut a);
+            group_patterns_scalar(&code, nbits, &mut b);
+            prop_assert_eq!(a, b);
         }
 
         #[test]

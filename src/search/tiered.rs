@@ -824,7 +824,7 @@ fn rabitq_blocks(codes: &[u8], codec: &RabitqCodec) -> RabitqBlocks {
         .for_each(|((p, (f, o)), code)| {
             codec.patterns(code, p);
             *f = codec.scale(code);
-            *o = codec.offset(code);
+            *o = codec.offset_from_patterns(p, *f);
         });
     RabitqBlocks::new(&patterns, g, &factors, &offsets)
 }
