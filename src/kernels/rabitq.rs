@@ -20,13 +20,19 @@
 pub const GROUP_BITS: usize = 6;
 /// Codes per block of the scan layout (one byte per code in a 512-bit register).
 pub const BLOCK: usize = 64;
+/// Groups whose tables the vector scan holds in registers at once; tables and patterns are
+/// padded with zeros to a multiple of it.
+pub const GROUP_CHUNK: usize = 8;
+/// Blocks the vector scan walks with one set of tables (their patterns stay in L1).
+const TILE: usize = 4;
 
 /// A query's lookup tables: `estimate = qc + G + F * (a * S + b)`, with `F` and `G` the
 /// code's scale and offset.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LutQuery {
-    /// `groups x 64` table bytes.
+    /// `groups x 64` table bytes, then zero tables up to a multiple of [`GROUP_CHUNK`] groups.
     pub luts: Vec<u8>,
+    groups: usize,
     /// `2 * delta`.
     pub a: f32,
     /// `2 * sum_g low_g - sum_i q'_i`.
@@ -57,15 +63,17 @@ impl LutQuery {
             span = span.max(dims.iter().map(|&x| (x as f64).abs()).sum());
         }
         let delta = if span > 0.0 { span / 255.0 } else { 1.0 };
-        let luts = vals
+        let mut luts: Vec<u8> = vals
             .iter()
             .enumerate()
             .map(|(i, &v)| ((v - lows[i / 64]) / delta).round().clamp(0.0, 255.0) as u8)
             .collect();
+        luts.resize(groups.next_multiple_of(GROUP_CHUNK) * 64, 0);
         let sum: f64 = q.iter().map(|&x| x as f64).sum();
         let low: f64 = lows.iter().sum();
         LutQuery {
             luts,
+            groups,
             a: (2.0 * delta) as f32,
             b: (2.0 * low - sum) as f32,
             qc,
@@ -74,7 +82,7 @@ impl LutQuery {
 
     /// Number of groups.
     pub fn groups(&self) -> usize {
-        self.luts.len() / 64
+        self.groups
     }
 
     /// The integer table sum `S` of one code, given its group patterns (scalar twin).
@@ -164,13 +172,14 @@ impl RabitqBlocks {
             "patterns are not rows x groups"
         );
         let blocks = rows.div_ceil(BLOCK);
-        let mut p = vec![0u8; blocks * groups * BLOCK];
+        let padded = groups.next_multiple_of(GROUP_CHUNK);
+        let mut p = vec![0u8; blocks * padded * BLOCK];
         let mut f = vec![0f32; blocks * BLOCK];
         let mut o = vec![0f32; blocks * BLOCK];
         for r in 0..rows {
             let (blk, i) = (r / BLOCK, r % BLOCK);
             for g in 0..groups {
-                p[(blk * groups + g) * BLOCK + i] = patterns[r * groups + g];
+                p[(blk * padded + g) * BLOCK + i] = patterns[r * groups + g];
             }
             f[blk * BLOCK + (i % 2) * (BLOCK / 2) + i / 2] = factors[r];
             o[blk * BLOCK + (i % 2) * (BLOCK / 2) + i / 2] = offsets[r];
@@ -182,6 +191,11 @@ impl RabitqBlocks {
             factors: f,
             offsets: o,
         }
+    }
+
+    /// Groups including the zero padding.
+    fn padded(&self) -> usize {
+        self.groups.next_multiple_of(GROUP_CHUNK)
     }
 
     /// Blocks.
@@ -205,7 +219,7 @@ impl RabitqBlocks {
     pub fn patterns(&self, row: usize) -> Vec<u8> {
         let (blk, i) = (row / BLOCK, row % BLOCK);
         (0..self.groups)
-            .map(|g| self.patterns[(blk * self.groups + g) * BLOCK + i])
+            .map(|g| self.patterns[(blk * self.padded() + g) * BLOCK + i])
             .collect()
     }
 
@@ -253,7 +267,7 @@ impl RabitqBlocks {
                     break;
                 }
                 for (g, p) in pats.iter_mut().enumerate() {
-                    *p = self.patterns[(blk * self.groups + g) * BLOCK + i];
+                    *p = self.patterns[(blk * self.padded() + g) * BLOCK + i];
                 }
                 let (f, g) = (self.factor(row), self.offset(row));
                 for ((q, &cut), h) in queries.iter().zip(cuts).zip(hits.iter_mut()) {
@@ -279,90 +293,97 @@ impl RabitqBlocks {
         hits: &mut [Vec<(u32, f32)>],
     ) {
         use std::arch::x86_64::*;
-        let groups = self.groups;
-        // u16 lanes hold at most 257 table bytes (<= 255 each) without overflowing.
-        const CHUNK: usize = 256;
+        let padded = self.padded();
+        // u16 lanes hold at most 257 table bytes (<= 255 each) without overflowing: flush
+        // into u32 totals every FLUSH groups.
+        const FLUSH: usize = 32 * GROUP_CHUNK;
         let pat = self.patterns.as_ptr();
-        for blk in blocks {
-            let base = pat.wrapping_add(blk * groups * BLOCK);
-            let fp = self.factors.as_ptr().wrapping_add(blk * BLOCK);
-            let op = self.offsets.as_ptr().wrapping_add(blk * BLOCK);
+        let (first, end) = (blocks.start, blocks.end);
+        let mut tile = first;
+        while tile < end {
+            let nb = TILE.min(end - tile);
             for ((q, &cut), h) in queries.iter().zip(cuts).zip(hits.iter_mut()) {
                 let lut = q.luts.as_ptr();
-                // Sums of even codes (0, 2, .., 62) and odd codes, 16 per u32 register.
-                let mut total = [_mm512_setzero_si512(); 4];
+                // Per block: sums of even codes (0, 2, .., 62) and odd ones, 16 per register.
+                let mut total = [[_mm512_setzero_si512(); 4]; TILE];
+                let mut lo = [_mm512_setzero_si512(); TILE];
+                let mut hi = [_mm512_setzero_si512(); TILE];
                 let mut g0 = 0;
-                while g0 < groups {
-                    let g1 = (g0 + CHUNK).min(groups);
-                    let mut lo = _mm512_setzero_si512();
-                    let mut hi = _mm512_setzero_si512();
-                    for g in g0..g1 {
-                        // SAFETY: group g < groups of block blk < blocks, and table g of the
-                        // query: both 64 bytes inside their vectors.
-                        let (idx, t) = unsafe {
-                            (
-                                _mm512_loadu_si512(base.add(g * BLOCK).cast()),
-                                _mm512_loadu_si512(lut.add(g * 64).cast()),
-                            )
-                        };
-                        let v = _mm512_permutexvar_epi8(idx, t);
-                        lo = _mm512_add_epi16(lo, v);
-                        hi = _mm512_add_epi16(hi, _mm512_srli_epi16::<8>(v));
+                while g0 < padded {
+                    let mut t = [_mm512_setzero_si512(); GROUP_CHUNK];
+                    for (k, t) in t.iter_mut().enumerate() {
+                        // SAFETY: the query's tables are padded to `padded` groups.
+                        *t = unsafe { _mm512_loadu_si512(lut.add((g0 + k) * 64).cast()) };
                     }
-                    // lo = even + 256 * odd (mod 2^16), so even = lo - (hi << 8).
-                    let even = _mm512_sub_epi16(lo, _mm512_slli_epi16::<8>(hi));
-                    total[0] = _mm512_add_epi32(
-                        total[0],
-                        _mm512_cvtepu16_epi32(_mm512_castsi512_si256(even)),
-                    );
-                    total[1] = _mm512_add_epi32(
-                        total[1],
-                        _mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64::<1>(even)),
-                    );
-                    total[2] = _mm512_add_epi32(
-                        total[2],
-                        _mm512_cvtepu16_epi32(_mm512_castsi512_si256(hi)),
-                    );
-                    total[3] = _mm512_add_epi32(
-                        total[3],
-                        _mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64::<1>(hi)),
-                    );
-                    g0 = g1;
+                    for b in 0..nb {
+                        let base = pat.wrapping_add(((tile + b) * padded + g0) * BLOCK);
+                        for (k, t) in t.iter().enumerate() {
+                            // SAFETY: group g0 + k < padded of block tile + b < blocks.
+                            let idx = unsafe { _mm512_loadu_si512(base.add(k * BLOCK).cast()) };
+                            let v = _mm512_permutexvar_epi8(idx, *t);
+                            lo[b] = _mm512_add_epi16(lo[b], v);
+                            hi[b] = _mm512_add_epi16(hi[b], _mm512_srli_epi16::<8>(v));
+                        }
+                    }
+                    g0 += GROUP_CHUNK;
+                    if g0 % FLUSH == 0 || g0 >= padded {
+                        for b in 0..nb {
+                            // lo = even + 256 * odd (mod 2^16), so even = lo - (hi << 8).
+                            let even = _mm512_sub_epi16(lo[b], _mm512_slli_epi16::<8>(hi[b]));
+                            let parts = [
+                                _mm512_castsi512_si256(even),
+                                _mm512_extracti64x4_epi64::<1>(even),
+                                _mm512_castsi512_si256(hi[b]),
+                                _mm512_extracti64x4_epi64::<1>(hi[b]),
+                            ];
+                            for (t, p) in total[b].iter_mut().zip(parts) {
+                                *t = _mm512_add_epi32(*t, _mm512_cvtepu16_epi32(p));
+                            }
+                            lo[b] = _mm512_setzero_si512();
+                            hi[b] = _mm512_setzero_si512();
+                        }
+                    }
                 }
-                let (a, b, qc) = (
+                let (a, bq, qc) = (
                     _mm512_set1_ps(q.a),
                     _mm512_set1_ps(q.b),
                     _mm512_set1_ps(q.qc),
                 );
                 let cutv = _mm512_set1_ps(cut);
-                for (k, t) in total.iter().enumerate() {
-                    // SAFETY: 16 scales and offsets at 16k of the block's 64.
-                    let (f, g) = unsafe {
-                        (
-                            _mm512_loadu_ps(fp.add(16 * k)),
-                            _mm512_loadu_ps(op.add(16 * k)),
-                        )
-                    };
-                    let s = _mm512_fmadd_ps(a, _mm512_cvtepi32_ps(*t), b);
-                    let e = _mm512_fmadd_ps(f, s, _mm512_add_ps(qc, g));
-                    let mut m = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(e, cutv);
-                    if m != 0 {
-                        let mut es = [0f32; 16];
-                        // SAFETY: es holds 16 f32.
-                        unsafe { _mm512_storeu_ps(es.as_mut_ptr(), e) };
-                        while m != 0 {
-                            let l = m.trailing_zeros() as usize;
-                            m &= m - 1;
-                            // Lane l of register k: code 2 * (16 * (k % 2) + l) + k / 2.
-                            let i = 2 * (16 * (k % 2) + l) + k / 2;
-                            let row = blk * BLOCK + i;
-                            if row < self.rows {
-                                h.push((row as u32, es[l]));
+                for (b, total) in total.iter().enumerate().take(nb) {
+                    let blk = tile + b;
+                    let fp = self.factors.as_ptr().wrapping_add(blk * BLOCK);
+                    let op = self.offsets.as_ptr().wrapping_add(blk * BLOCK);
+                    for (k, t) in total.iter().enumerate() {
+                        // SAFETY: 16 scales and offsets at 16k of the block's 64.
+                        let (f, g) = unsafe {
+                            (
+                                _mm512_loadu_ps(fp.add(16 * k)),
+                                _mm512_loadu_ps(op.add(16 * k)),
+                            )
+                        };
+                        let s = _mm512_fmadd_ps(a, _mm512_cvtepi32_ps(*t), bq);
+                        let e = _mm512_fmadd_ps(f, s, _mm512_add_ps(qc, g));
+                        let mut m = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(e, cutv);
+                        if m != 0 {
+                            let mut es = [0f32; 16];
+                            // SAFETY: es holds 16 f32.
+                            unsafe { _mm512_storeu_ps(es.as_mut_ptr(), e) };
+                            while m != 0 {
+                                let l = m.trailing_zeros() as usize;
+                                m &= m - 1;
+                                // Lane l of register k: code 2 * (16 * (k % 2) + l) + k / 2.
+                                let i = 2 * (16 * (k % 2) + l) + k / 2;
+                                let row = blk * BLOCK + i;
+                                if row < self.rows {
+                                    h.push((row as u32, es[l]));
+                                }
                             }
                         }
                     }
                 }
             }
+            tile += nb;
         }
     }
 }
