@@ -385,10 +385,17 @@ fn inspect(path: &Path, json: bool) -> Result<()> {
     for f in schema.fields() {
         let tag = match ColumnRecipe::from_field_metadata(f.metadata())? {
             Some((r, cal)) => format!(
-                "  <- {} of {:?}, {} B/vector{}",
+                "  <- {} of {:?}, {} B/vector{}{}",
                 r.scheme,
                 r.source_column,
                 r.bytes_per_vector,
+                match (r.rotation, r.code_bits) {
+                    (Some(embquant::Rotation::Hadamard { rounds, seed }), Some(b)) => format!(
+                        ", {b} bits after a randomized Hadamard rotation ({rounds} rounds, seed {seed})"
+                    ),
+                    (Some(embquant::Rotation::None), Some(b)) => format!(", {b} bits, not rotated"),
+                    _ => String::new(),
+                },
                 cal.map_or(String::new(), |c| format!(
                     ", calibration {}",
                     c.fingerprint()

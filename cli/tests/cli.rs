@@ -497,3 +497,148 @@ fn search_writes_ranked_results_and_rejects_bad_chains() {
         text(&e.stderr)
     );
 }
+
+/// `(query_id, id)` pairs of a search result file, grouped per query.
+fn results(path: &Path) -> std::collections::BTreeMap<i64, Vec<i64>> {
+    use embquant::arrow_array::cast::AsArray;
+    use embquant::arrow_array::types::Int64Type;
+    let f = std::fs::File::open(path).unwrap();
+    let reader =
+        embquant::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
+            .unwrap()
+            .build()
+            .unwrap();
+    let mut out: std::collections::BTreeMap<i64, Vec<i64>> = Default::default();
+    for b in reader {
+        let b = b.unwrap();
+        let q = b
+            .column_by_name("query_id")
+            .unwrap()
+            .as_primitive::<Int64Type>()
+            .clone();
+        let id = b
+            .column_by_name("id")
+            .unwrap()
+            .as_primitive::<Int64Type>()
+            .clone();
+        for r in 0..b.num_rows() {
+            out.entry(q.value(r)).or_default().push(id.value(r));
+        }
+    }
+    out
+}
+
+#[test]
+fn rabitq_quantize_inspect_and_search() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data");
+    let corpus = data.join("minilm-wordnet-5k.parquet");
+    let queries = data.join("minilm-wordnet-queries-50.parquet");
+    let (corpus, queries) = (corpus.to_str().unwrap(), queries.to_str().unwrap());
+    let q = embquant(
+        &[
+            "quantize",
+            corpus,
+            "--scheme",
+            "int8,rabitq",
+            "-o",
+            "rq.parquet",
+        ],
+        p,
+    );
+    assert!(q.status.success(), "{}", text(&q.stderr));
+    let i = embquant(&["inspect", "rq.parquet"], p);
+    let out = text(&i.stdout);
+    assert!(
+        out.contains("embedding_rq: FixedSizeBinary(72)")
+            && out.contains("512 bits after a randomized Hadamard rotation"),
+        "{out}"
+    );
+    let search = |tiers: &str, file: &str| {
+        let s = embquant(
+            &[
+                "search",
+                "--corpus",
+                "rq.parquet",
+                "--queries",
+                queries,
+                "--k",
+                "10",
+                "--tiers",
+                tiers,
+                "--id-column",
+                "id",
+                "--query-id-column",
+                "id",
+                "-o",
+                file,
+            ],
+            p,
+        );
+        assert!(s.status.success(), "{}", text(&s.stderr));
+        results(&p.join(file))
+    };
+    let exact = search("float", "exact.parquet");
+    let approx = search("rabitq:4,int8", "approx.parquet");
+    assert_eq!(exact.len(), 50);
+    let hits: usize = exact
+        .iter()
+        .map(|(q, ids)| approx[q].iter().filter(|i| ids.contains(i)).count())
+        .sum();
+    let recall = hits as f64 / 500.0;
+    assert!(recall >= 0.95, "rabitq:4,int8 recall@10 {recall}");
+    // Codes of another rotation are not comparable: a corpus mixing them is refused.
+    let q = embquant(
+        &[
+            "quantize",
+            corpus,
+            "--scheme",
+            "int8,rabitq",
+            "--rabitq-rotation",
+            "hadamard:7",
+            "-o",
+            "rq7.parquet",
+        ],
+        p,
+    );
+    assert!(q.status.success(), "{}", text(&q.stderr));
+    let e = embquant(
+        &[
+            "search",
+            "--corpus",
+            "rq.parquet",
+            "rq7.parquet",
+            "--queries",
+            queries,
+            "--tiers",
+            "rabitq:4,int8",
+            "-o",
+            "x.parquet",
+        ],
+        p,
+    );
+    assert!(
+        !e.status.success() && text(&e.stderr).contains("another calibration or recipe"),
+        "{}",
+        text(&e.stderr)
+    );
+    let e = embquant(
+        &[
+            "quantize",
+            corpus,
+            "--scheme",
+            "rabitq",
+            "--rabitq-rotation",
+            "dct",
+            "-o",
+            "y.parquet",
+        ],
+        p,
+    );
+    assert!(
+        !e.status.success() && text(&e.stderr).contains("expected none, hadamard"),
+        "{}",
+        text(&e.stderr)
+    );
+}
