@@ -57,7 +57,7 @@ impl<'a> Vectors<'a> {
                 "vector dimension must be at least 1".into(),
             ));
         }
-        if values.len() % dim != 0 {
+        if !values.len().is_multiple_of(dim) {
             return Err(Error::InvalidOption(format!(
                 "{} values is not a whole number of {dim}-dimensional rows",
                 values.len()

@@ -76,7 +76,7 @@ impl Affine {
     pub fn encode_rows(&self, src: &[f32], out: &mut [u8], xor: u8) -> Result<u64, usize> {
         let dim = self.dim;
         assert!(
-            src.len() == out.len() && src.len() % dim == 0,
+            src.len() == out.len() && src.len().is_multiple_of(dim),
             "slices are not whole rows"
         );
         let mut clipped = 0u64;

@@ -100,7 +100,7 @@ impl HalfCodec {
     pub fn encode_slice(&self, src: &[f32], out: &mut [u16]) -> std::result::Result<u64, usize> {
         let dim = self.dim;
         assert!(
-            src.len() == out.len() && src.len() % dim == 0,
+            src.len() == out.len() && src.len().is_multiple_of(dim),
             "slices are not whole rows"
         );
         let max = self.kind.max();

@@ -96,7 +96,7 @@ impl Int4Codec {
     pub fn encode_slice(&self, src: &[f32], out: &mut [u8]) -> std::result::Result<u64, usize> {
         let (dim, w) = (self.dim(), self.width());
         assert!(
-            src.len() % dim == 0 && out.len() == src.len() / dim * w,
+            src.len().is_multiple_of(dim) && out.len() == src.len() / dim * w,
             "slices are not whole rows"
         );
         // Levels of one row (padded to an even count with a zero level), then nibble pairs.

@@ -174,7 +174,7 @@ impl Int8Codec {
 
 fn check_len(src: usize, out: usize, dim: usize) {
     assert!(
-        src == out && src % dim == 0,
+        src == out && src.is_multiple_of(dim),
         "slice lengths {src} and {out} are not whole rows of {dim}"
     );
 }

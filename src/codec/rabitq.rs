@@ -270,7 +270,7 @@ impl RabitqCodec {
     pub fn encode_slice(&self, src: &[f32], out: &mut [u8]) -> std::result::Result<u64, usize> {
         let (dim, w, nb) = (self.dim, self.width(), self.bit_bytes());
         assert!(
-            src.len() % dim == 0 && out.len() == src.len() / dim * w,
+            src.len().is_multiple_of(dim) && out.len() == src.len() / dim * w,
             "slices are not whole rows"
         );
         let mut centered = vec![0f32; dim];

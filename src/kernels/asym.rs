@@ -228,7 +228,7 @@ multiversion! {
         let done = w.len() - rw.len();
         for (i, x) in rw.iter().enumerate() {
             let d = done + i;
-            let nib = if d % 2 == 0 { c[d / 2] >> 4 } else { c[d / 2] & 15 };
+            let nib = if d.is_multiple_of(2) { c[d / 2] >> 4 } else { c[d / 2] & 15 };
             t += x * nib as f32;
         }
         t

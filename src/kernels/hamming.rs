@@ -26,7 +26,7 @@ multiversion! {
     pub fn hamming_scan(query: &[u8], corpus: &[u8], out: &mut [u32]) -> () {
         let width = query.len();
         assert_eq!(corpus.len(), out.len() * width, "corpus is not out.len() codes");
-        if width % 8 == 0 {
+        if width.is_multiple_of(8) {
             let q: Vec<u64> = query.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8"))).collect();
             for (o, code) in out.iter_mut().zip(corpus.chunks_exact(width)) {
                 let mut t = 0;
@@ -98,7 +98,7 @@ pub struct TransposedCodes {
 impl TransposedCodes {
     /// Transposes `rows` codes of `width` bytes (`width % 8 == 0`).
     pub fn new(codes: &[u8], width: usize) -> Option<Self> {
-        if width == 0 || width % 8 != 0 {
+        if width == 0 || !width.is_multiple_of(8) {
             return None;
         }
         let rows = codes.len() / width;

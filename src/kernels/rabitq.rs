@@ -115,7 +115,7 @@ pub fn group_patterns(bits: &[u8], nbits: usize, out: &mut [u8]) {
     for (j, &b) in bits[..nbits.div_ceil(8)].iter().enumerate() {
         words[j / 8] |= (b.reverse_bits() as u64) << (8 * (j % 8));
     }
-    if nbits % 64 != 0 {
+    if !nbits.is_multiple_of(64) {
         words[nbits / 64] &= (1u64 << (nbits % 64)) - 1;
     }
     for (g, o) in out.iter_mut().enumerate() {

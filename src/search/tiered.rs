@@ -344,7 +344,7 @@ impl Corpus {
             return Err(Error::InvalidOption("empty tier chain".into()));
         }
         self.check(chain)?;
-        if queries.len() % self.dim != 0 {
+        if !queries.len().is_multiple_of(self.dim) {
             return Err(Error::DimensionMismatch {
                 context: "queries".into(),
                 expected: self.dim,
@@ -664,6 +664,25 @@ impl Corpus {
     }
 }
 
+/// The table-scan layout of RaBitQ codes.
+fn rabitq_blocks(codes: &[u8], codec: &RabitqCodec) -> RabitqBlocks {
+    let (w, g) = (codec.width(), codec.groups());
+    let rows = codes.len() / w;
+    let mut patterns = vec![0u8; rows * g];
+    let mut factors = vec![0f32; rows];
+    let mut offsets = vec![0f32; rows];
+    patterns
+        .par_chunks_mut(g)
+        .zip(factors.par_iter_mut().zip(offsets.par_iter_mut()))
+        .zip(codes.par_chunks(w))
+        .for_each(|((p, (f, o)), code)| {
+            codec.patterns(code, p);
+            *f = codec.scale(code);
+            *o = codec.offset_from_patterns(p, *f);
+        });
+    RabitqBlocks::new(&patterns, g, &factors, &offsets)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -808,23 +827,4 @@ mod tests {
             .search(&[0.0; 8], 3, &TierSpec::parse_chain("int4").unwrap())
             .is_err());
     }
-}
-
-/// The table-scan layout of RaBitQ codes.
-fn rabitq_blocks(codes: &[u8], codec: &RabitqCodec) -> RabitqBlocks {
-    let (w, g) = (codec.width(), codec.groups());
-    let rows = codes.len() / w;
-    let mut patterns = vec![0u8; rows * g];
-    let mut factors = vec![0f32; rows];
-    let mut offsets = vec![0f32; rows];
-    patterns
-        .par_chunks_mut(g)
-        .zip(factors.par_iter_mut().zip(offsets.par_iter_mut()))
-        .zip(codes.par_chunks(w))
-        .for_each(|((p, (f, o)), code)| {
-            codec.patterns(code, p);
-            *f = codec.scale(code);
-            *o = codec.offset_from_patterns(p, *f);
-        });
-    RabitqBlocks::new(&patterns, g, &factors, &offsets)
 }
