@@ -44,6 +44,7 @@ pub mod job;
 pub mod kernels;
 pub mod metadata;
 pub mod quantizer;
+pub mod recall;
 pub mod search;
 pub(crate) mod simd;
 pub mod sketch;

@@ -35,12 +35,15 @@ enum Cmd {
     Quantize(QuantizeArgs),
     /// Show a Parquet file's schema, row groups and embquant recipe.
     Inspect(InspectArgs),
-    /// Run calibrate -> quantize -> inspect -> search on a bundled sample of real embeddings.
+    /// Run calibrate -> quantize -> inspect -> search -> recall on a bundled sample of real
+    /// embeddings.
     Demo(DemoArgs),
     /// Write synthetic unit-norm embeddings (for benchmarks and memory tests).
     GenSynthetic(GenArgs),
     /// Top-k search over quantized Parquet files with a tier chain (binary -> int8 -> float).
     Search(SearchArgs),
+    /// Recall of quantization configurations against exact search: report, plot, tuning, gates.
+    Recall(crate::recall::RecallArgs),
 }
 
 #[derive(Debug, Args)]
@@ -211,6 +214,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Cmd::Inspect(a) => inspect(&a.file, a.json),
         Cmd::Demo(a) => demo(&a.dir, quiet).await,
         Cmd::Search(a) => search(a).await,
+        Cmd::Recall(a) => crate::recall::recall(a, quiet).await,
         Cmd::GenSynthetic(a) => {
             let t = Instant::now();
             crate::synthetic::generate(&a.output, a.rows, a.dims, a.seed, a.row_group_rows)?;
@@ -704,5 +708,31 @@ async fn demo(dir: &Path, quiet: bool) -> Result<()> {
         query_id_column: Some("id".into()),
         output: results,
     })
+    .await?;
+    let report = dir.join("recall");
+    println!(
+        "\n6. embquant recall --corpus {} --queries {} --target-recall 0.95@10 --report {}",
+        input.display(),
+        queries.display(),
+        report.display()
+    );
+    crate::recall::recall(
+        crate::recall::RecallArgs {
+            corpus: vec![input.display().to_string()],
+            queries: Some(queries.display().to_string()),
+            sample_queries: None,
+            column: "embedding".into(),
+            k: vec![1, 10, 100],
+            configs: None,
+            dims: Vec::new(),
+            target_recall: Some("0.95@10".into()),
+            min_recall: Vec::new(),
+            calibration_rows: None,
+            method: "minmax".into(),
+            seed: 42,
+            report,
+        },
+        quiet,
+    )
     .await
 }

@@ -26,6 +26,8 @@ fn demo_runs_calibrate_quantize_inspect() {
         "embquant calibrate",
         "embquant quantize",
         "embquant inspect",
+        "embquant recall",
+        "recommendation for recall 0.95@10",
         "embedding_int8",
         "degenerate dims [127, 223, 319]",
     ] {
@@ -641,4 +643,80 @@ fn rabitq_quantize_inspect_and_search() {
         "{}",
         text(&e.stderr)
     );
+}
+
+#[test]
+fn recall_report_gates_and_its_ground_truth_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data");
+    let corpus = data.join("minilm-wordnet-5k.parquet");
+    let queries = data.join("minilm-wordnet-queries-50.parquet");
+    let (corpus, queries) = (corpus.to_str().unwrap(), queries.to_str().unwrap());
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "recall",
+            "--corpus",
+            corpus,
+            "--k",
+            "1,10",
+            "--configs",
+            "int8;binary:4,int8;rabitq:4,int8",
+            "--report",
+            "rep",
+        ];
+        args.extend_from_slice(extra);
+        embquant(&args, p)
+    };
+    let first = run(&[
+        "--queries",
+        queries,
+        "--target-recall",
+        "0.9@10",
+        "--min-recall",
+        "rabitq:4,int8=0.9@10",
+    ]);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let out = text(&first.stdout);
+    assert!(out.contains("ground truth computed"), "{out}");
+    assert!(out.contains("recommendation for recall 0.9@10"), "{out}");
+    assert!(
+        out.contains("gate rabitq:4,int8=0.9@10") && out.contains("passed"),
+        "{out}"
+    );
+    for f in [
+        "report.json",
+        "report.md",
+        "recall.svg",
+        "ground_truth.parquet",
+    ] {
+        assert!(p.join("rep").join(f).exists(), "{f}");
+    }
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(p.join("rep/report.json")).unwrap()).unwrap();
+    assert_eq!(json["queries"], 50);
+    assert_eq!(json["configs"].as_array().unwrap().len(), 3);
+    let svg = std::fs::read_to_string(p.join("rep/recall.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("Pareto front"));
+    // Same inputs: the ground truth comes from the cache.
+    let second = run(&["--queries", queries]);
+    assert!(second.status.success());
+    assert!(text(&second.stdout).contains("ground truth from the cache"));
+    // Other queries (a sample of the corpus): recomputed; a gate that cannot hold fails.
+    let third = run(&[
+        "--sample-queries",
+        "30",
+        "--min-recall",
+        "binary:4,int8=0.999@10",
+    ]);
+    assert!(!third.status.success());
+    assert!(text(&third.stdout).contains("ground truth computed"));
+    let err = text(&third.stderr);
+    assert!(
+        err.contains("recall gate failed: binary:4,int8=0.999@10"),
+        "{err}"
+    );
+    // A gate at a k deeper than the ground truth is an error, not a pass.
+    let bad = run(&["--queries", queries, "--min-recall", "int4=0.5@100"]);
+    assert!(!bad.status.success() && text(&bad.stderr).contains("--k"));
 }

@@ -29,7 +29,7 @@ use crate::quantizer::{QuantizeOptions, Quantizer};
 use crate::stats::{Stats, StatsOptions};
 
 mod output;
-mod segments;
+pub(crate) mod segments;
 
 use output::{PartInfo, PartWriter, TempOutput, ToWriter};
 pub use segments::sample_indices;
@@ -56,6 +56,12 @@ pub trait Progress: Send + Sync {
     fn advance(&self, _rows: u64) {}
     /// The phase is over.
     fn end(&self) {}
+}
+
+/// A seeded uniform sample of `n` of `total` row numbers, sorted (the calibration sample's
+/// draw, also used for query samples).
+pub fn sample_rows(total: u64, n: u64, seed: u64) -> Vec<u64> {
+    segments::sample_indices(total, n, seed)
 }
 
 /// Progress that reports nothing.

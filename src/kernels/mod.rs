@@ -11,6 +11,7 @@ pub mod asym;
 pub mod dot_i8;
 pub mod float;
 pub mod hamming;
+pub mod matmul;
 pub mod rabitq;
 
 /// Runs `$body` (an expression using only its arguments) with AVX2 enabled when the CPU has

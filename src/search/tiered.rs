@@ -293,6 +293,8 @@ const BLOCK_ROWS: usize = 4096;
 /// block stays in L1 while every query of the group reads it.
 const BINARY_BLOCK_ROWS: usize = 4096;
 const QUERY_GROUP: usize = 8;
+/// Rows of f16 codes widened to f32 at a time by the f16 scan.
+const F16_BLOCK_ROWS: usize = 256;
 /// Blocks of 64 RaBitQ codes scanned between updates of the queries' cut-offs.
 const RABITQ_STEP_BLOCKS: usize = 16;
 /// Queries sharing a block in the int8 scan (one AVX-512 accumulator per query).
@@ -340,6 +342,31 @@ impl Corpus {
 
     /// The top-`k` rows for each query (`queries` row-major, `dim` per query), best first.
     pub fn search(&self, queries: &[f32], k: usize, chain: &[TierSpec]) -> Result<Vec<Vec<Hit>>> {
+        self.search_inner(queries, k, chain, None)
+    }
+
+    /// [`Corpus::search`], also returning the candidate rows each tier kept: `trace[t][q]`
+    /// holds the rows tier `t` passed on for query `q` (for the last tier, its top-k), best
+    /// first. The recall report attributes the recall lost to each tier with it.
+    #[allow(clippy::type_complexity)]
+    pub fn search_traced(
+        &self,
+        queries: &[f32],
+        k: usize,
+        chain: &[TierSpec],
+    ) -> Result<(Vec<Vec<Hit>>, Vec<Vec<Vec<u32>>>)> {
+        let mut trace = Vec::new();
+        let hits = self.search_inner(queries, k, chain, Some(&mut trace))?;
+        Ok((hits, trace))
+    }
+
+    fn search_inner(
+        &self,
+        queries: &[f32],
+        k: usize,
+        chain: &[TierSpec],
+        mut trace: Option<&mut Vec<Vec<Vec<u32>>>>,
+    ) -> Result<Vec<Vec<Hit>>> {
         if chain.is_empty() {
             return Err(Error::InvalidOption("empty tier chain".into()));
         }
@@ -367,11 +394,25 @@ impl Corpus {
                     * match first {
                         Tier::Binary => BINARY_QUERY_GROUP,
                         Tier::Int8 | Tier::Rabitq => INT8_QUERY_GROUP,
+                        Tier::F16 => crate::kernels::matmul::QUERY_TILE,
                         _ => QUERY_GROUP,
                     },
             )
             .flat_map_iter(|group| self.scan(first, group, keep(0)))
             .collect::<Result<Vec<_>>>()?;
+        let mut record = |c: &[Vec<(u32, f32)>], last: bool| {
+            if let Some(t) = trace.as_deref_mut() {
+                t.push(
+                    c.iter()
+                        .map(|v| {
+                            let n = if last { k.min(v.len()) } else { v.len() };
+                            v[..n].iter().map(|&(r, _)| r).collect()
+                        })
+                        .collect(),
+                );
+            }
+        };
+        record(&candidates, chain.len() == 1);
         let mut tier = first;
         // Further tiers rescore the candidates.
         for (i, spec) in chain.iter().enumerate().skip(1) {
@@ -394,6 +435,7 @@ impl Corpus {
                     })
                     .collect()
             };
+            record(&candidates, i + 1 == chain.len());
         }
         debug_assert_eq!(candidates.len(), nq);
         Ok(candidates
@@ -501,6 +543,29 @@ impl Corpus {
                 for i in (0..n).filter(|&i| self.is_valid(start + i)) {
                     for (q, (p, top)) in prepared.iter().zip(tops.iter_mut()).enumerate() {
                         top.push(p.offset + scores[i * g + q], (start + i) as u32);
+                    }
+                }
+            }
+        } else if tier == Tier::F16 {
+            // Widen a block of rows to f32 once, then score it against the whole group.
+            use half::slice::HalfFloatSliceExt;
+            let v = self.f16.as_ref().expect("checked");
+            let block = crate::kernels::matmul::QueryBlock::new(group, self.dim);
+            let stride = block.stride();
+            let mut rows = vec![0f32; F16_BLOCK_ROWS * self.dim];
+            let mut scores = vec![0f32; F16_BLOCK_ROWS * stride];
+            for start in (0..self.rows).step_by(F16_BLOCK_ROWS) {
+                let n = F16_BLOCK_ROWS.min(self.rows - start);
+                let r = &mut rows[..n * self.dim];
+                v[start * self.dim..(start + n) * self.dim].convert_to_f32_slice(r);
+                let s = &mut scores[..n * stride];
+                block.scores(r, s);
+                for (i, row) in s.chunks_exact(stride).enumerate() {
+                    if !self.is_valid(start + i) {
+                        continue;
+                    }
+                    for (top, &x) in tops.iter_mut().zip(row) {
+                        top.push(x, (start + i) as u32);
                     }
                 }
             }

@@ -1,0 +1,227 @@
+//! `embquant recall`: the recall report of quantization configurations against exact search.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, Result};
+use clap::Args;
+use embquant::job;
+use embquant::recall::{self, Config, Gate, Queries, RecallOptions, Target};
+use embquant::RangeMethod;
+
+/// Arguments of `embquant recall`.
+#[derive(Debug, Args)]
+pub struct RecallArgs {
+    /// Corpus Parquet files with the float vectors (files, directories or globs).
+    #[arg(long, required = true, num_args = 1..)]
+    pub corpus: Vec<String>,
+    /// Parquet file with the float query vectors.
+    #[arg(long, conflicts_with = "sample_queries")]
+    pub queries: Option<String>,
+    /// Instead of --queries: N corpus rows as queries, each excluded from its own results.
+    #[arg(long)]
+    pub sample_queries: Option<usize>,
+    /// The embedding column (corpus and queries).
+    #[arg(long, default_value = "embedding")]
+    pub column: String,
+    /// The ks of recall@k.
+    #[arg(long, default_value = "1,10,100", value_delimiter = ',')]
+    pub k: Vec<usize>,
+    /// Configurations to measure, separated by ';' (default: a sweep of every scheme and
+    /// chain); `chain@D` measures it on a D-dimension Matryoshka prefix.
+    #[arg(long)]
+    pub configs: Option<String>,
+    /// Matryoshka prefixes measured with every configuration.
+    #[arg(long, value_delimiter = ',')]
+    pub dims: Vec<usize>,
+    /// Recommend the cheapest configuration reaching this recall, e.g. 0.95@10.
+    #[arg(long)]
+    pub target_recall: Option<String>,
+    /// Exit non-zero when a configuration falls below a recall, e.g.
+    /// `binary:4,int8=0.95@10` (repeatable).
+    #[arg(long)]
+    pub min_recall: Vec<String>,
+    /// Also calibrate on a sample of N rows and report the recall drop and clip rate.
+    #[arg(long)]
+    pub calibration_rows: Option<usize>,
+    /// Calibration range method: minmax, quantile:P or meanstd:K.
+    #[arg(long, default_value = "minmax")]
+    pub method: String,
+    /// Seed of the query and calibration samples.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Directory of the report (report.json, report.md, recall.svg, ground_truth.parquet).
+    #[arg(long)]
+    pub report: PathBuf,
+}
+
+/// Runs the report; prints the main table, the recommendation and the gates. Fails (exit
+/// status 1) when a gate fails, after writing the report.
+pub async fn recall(a: RecallArgs, quiet: bool) -> Result<()> {
+    let t = Instant::now();
+    let files = job::discover(&a.corpus)?;
+    let options = RecallOptions {
+        ks: a.k.clone(),
+        configs: a
+            .configs
+            .as_deref()
+            .map(|s| {
+                s.split(';')
+                    .map(str::trim)
+                    .filter(|c| !c.is_empty())
+                    .map(Config::parse)
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?,
+        dims: a.dims.clone(),
+        target: a
+            .target_recall
+            .as_deref()
+            .map(str::parse::<Target>)
+            .transpose()?,
+        gates: a
+            .min_recall
+            .iter()
+            .map(|g| g.parse::<Gate>())
+            .collect::<Result<_, _>>()?,
+        calibration_rows: a.calibration_rows,
+        range: a.method.parse::<RangeMethod>()?,
+        seed: a.seed,
+    };
+    let column = a.column.clone();
+    let queries_file = a.queries.clone();
+    let sample = a.sample_queries;
+    let seed = a.seed;
+    let dir = a.report.clone();
+    if !quiet {
+        eprintln!(
+            "reading {} corpus file(s); measuring recall (ground truth cached in {})",
+            files.len(),
+            dir.display()
+        );
+    }
+    let report = embquant::quantizer::spawn_rayon(move || -> embquant::Result<_> {
+        let corpus = recall::read_vectors(&files, &column)?;
+        let queries = match (queries_file, sample) {
+            (Some(q), _) => {
+                let qf = job::discover(&[q])?;
+                let qv = recall::read_vectors(&qf, &column)?;
+                if qv.dim != corpus.dim {
+                    return Err(embquant::Error::DimensionMismatch {
+                        context: "queries".into(),
+                        expected: corpus.dim,
+                        found: qv.dim,
+                    });
+                }
+                let values = match &qv.valid {
+                    None => qv.values,
+                    Some(v) => qv
+                        .values
+                        .chunks_exact(qv.dim)
+                        .zip(v)
+                        .filter(|(_, ok)| **ok)
+                        .flat_map(|(r, _)| r.iter().copied())
+                        .collect(),
+                };
+                Queries {
+                    values,
+                    exclude: None,
+                }
+            }
+            (None, Some(n)) => {
+                let rows = corpus.values.len() / corpus.dim.max(1);
+                let picks: Vec<u32> =
+                    embquant::job::sample_rows(rows as u64, n.min(rows) as u64, seed)
+                        .into_iter()
+                        .map(|r| r as u32)
+                        .filter(|&r| corpus.valid.as_ref().is_none_or(|v| v[r as usize]))
+                        .collect();
+                let d = corpus.dim;
+                let values = picks
+                    .iter()
+                    .flat_map(|&r| corpus.values[r as usize * d..(r as usize + 1) * d].to_vec())
+                    .collect();
+                Queries {
+                    values,
+                    exclude: Some(picks),
+                }
+            }
+            (None, None) => {
+                return Err(embquant::Error::InvalidOption(
+                    "give --queries FILE or --sample-queries N".into(),
+                ))
+            }
+        };
+        std::fs::create_dir_all(&dir).map_err(|e| embquant::Error::io("creating", e))?;
+        let report = recall::run(
+            &corpus.values,
+            corpus.dim,
+            corpus.valid.as_deref(),
+            &queries,
+            &options,
+            Some(&dir),
+        )?;
+        recall::write_outputs(&report, &dir)?;
+        Ok(report)
+    })
+    .await??;
+    print_summary(&report);
+    println!(
+        "wrote {} (report.json, report.md, recall.svg) in {:.1} s",
+        a.report.display(),
+        t.elapsed().as_secs_f64()
+    );
+    let failed: Vec<&recall::report::GateResult> =
+        report.gates.iter().filter(|g| !g.passed).collect();
+    if !failed.is_empty() {
+        let list: Vec<String> = failed
+            .iter()
+            .map(|g| format!("{} (measured {:.4})", g.gate, g.recall))
+            .collect();
+        bail!("recall gate failed: {}", list.join("; "));
+    }
+    Ok(())
+}
+
+/// The main table, the recommendation and the gates, on stdout.
+pub fn print_summary(r: &recall::RecallReport) {
+    let kmain = if r.ks.contains(&10) {
+        10
+    } else {
+        *r.ks.last().unwrap_or(&10)
+    };
+    println!(
+        "recall against exact search: {} rows x {} dims, {} queries; ground truth {} in {:.2} s",
+        r.corpus_rows,
+        r.dim,
+        r.queries,
+        if r.ground_truth.cached {
+            "from the cache"
+        } else {
+            "computed"
+        },
+        r.ground_truth.seconds
+    );
+    print!("{}", recall::report::table(r, kmain));
+    if let Some(rec) = &r.recommendation {
+        println!(
+            "recommendation for recall {}: {} (recall {:.4}, {} bytes read per query)\n  {}",
+            rec.target,
+            rec.config,
+            rec.recall,
+            rec.bytes_read_per_query,
+            rec.commands.join("\n  ")
+        );
+    }
+    if let Some(u) = &r.target_unmet {
+        println!("target not met: {u}");
+    }
+    for g in &r.gates {
+        println!(
+            "gate {}: recall {:.4} {}",
+            g.gate,
+            g.recall,
+            if g.passed { "passed" } else { "FAILED" }
+        );
+    }
+}

@@ -1,0 +1,351 @@
+//! Exact ground truth: the top-k corpus rows of every query by inner product.
+//!
+//! A float32 blocked scan ([`crate::kernels::matmul`]) keeps the best `k + 32` rows of each
+//! query; those are rescored in float64 and ranked by score (descending), then row
+//! (ascending). The answer is the float64 ranking unless more than 32 rows sit within the
+//! float32 rounding of a dot product (about `1e-6` for unit vectors at D = 384) of the k-th
+//! score: then rows inside that band may differ from a float64 scan over every row. Queries are
+//! split into groups of 64 scanned in parallel (rayon), each over the corpus in blocks of
+//! rows, so memory beyond the inputs is `rows_per_block x 64` scores per thread.
+//!
+//! [`GroundTruth`] is cached as Parquet (`query`, `rank`, `row`, `score`), with the
+//! fingerprint of everything it depends on in the footer, and reused while it matches.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, UInt32Type};
+use arrow_array::{ArrayRef, Float64Array, RecordBatch, UInt32Array};
+use arrow_schema::{DataType, Field, Schema};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ArrowWriter;
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::kernels::matmul::QueryBlock;
+use crate::search::topk::TopK;
+
+/// Extra float32 candidates rescored in float64.
+const MARGIN: usize = 32;
+/// Corpus rows per block of the scan.
+const BLOCK_ROWS: usize = 512;
+/// Footer key of the cached ground truth's fingerprint.
+const FINGERPRINT_KEY: &str = "embquant.ground_truth";
+
+/// The exact top-k of every query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroundTruth {
+    /// k.
+    pub k: usize,
+    /// Per query, `(row, score)` best first.
+    pub neighbors: Vec<Vec<(u32, f64)>>,
+    /// Fingerprint of the inputs (see [`fingerprint`]).
+    pub fingerprint: String,
+}
+
+impl GroundTruth {
+    /// The top rows of query `q` (at most `k`).
+    pub fn rows(&self, q: usize, k: usize) -> impl Iterator<Item = u32> + '_ {
+        self.neighbors[q].iter().take(k).map(|&(r, _)| r)
+    }
+}
+
+/// Fingerprint of a ground-truth computation: the corpus and query values, the dimension,
+/// k, and which corpus row each query excludes.
+pub fn fingerprint(
+    corpus: &[f32],
+    queries: &[f32],
+    dim: usize,
+    k: usize,
+    exclude: Option<&[u32]>,
+) -> String {
+    let mut h = Sha256::new();
+    h.update(b"embquant ground truth v1");
+    for v in [
+        dim as u64,
+        k as u64,
+        corpus.len() as u64,
+        queries.len() as u64,
+    ] {
+        h.update(v.to_le_bytes());
+    }
+    for chunk in [corpus, queries] {
+        for c in chunk.chunks(1 << 16) {
+            let bytes: Vec<u8> = c.iter().flat_map(|x| x.to_le_bytes()).collect();
+            h.update(&bytes);
+        }
+    }
+    if let Some(e) = exclude {
+        for r in e {
+            h.update(r.to_le_bytes());
+        }
+    }
+    h.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Computes the exact top-`k` of every query (row-major `queries`, `dim` each) over `corpus`
+/// (row-major). `exclude[q]`, when given, is a corpus row query `q` never returns (the query's
+/// own row when queries are sampled from the corpus). Rows whose `valid` entry is false are
+/// skipped.
+pub fn exact_topk(
+    corpus: &[f32],
+    queries: &[f32],
+    dim: usize,
+    k: usize,
+    exclude: Option<&[u32]>,
+    valid: Option<&[bool]>,
+) -> GroundTruth {
+    let fp = fingerprint(corpus, queries, dim, k, exclude);
+    let nq = queries.len() / dim;
+    let keep = k + MARGIN;
+    let groups: Vec<Vec<Vec<(u32, f64)>>> = queries
+        .par_chunks(64 * dim)
+        .enumerate()
+        .map(|(g, qs)| {
+            let block = QueryBlock::new(qs, dim);
+            let n = block.len();
+            let stride = block.stride();
+            let mut tops: Vec<TopK> = (0..n).map(|_| TopK::new(keep)).collect();
+            let mut thr = vec![f32::NEG_INFINITY; n];
+            let mut scores = vec![0f32; BLOCK_ROWS * stride];
+            let rows = corpus.len() / dim;
+            for start in (0..rows).step_by(BLOCK_ROWS) {
+                let end = (start + BLOCK_ROWS).min(rows);
+                let s = &mut scores[..(end - start) * stride];
+                block.scores(&corpus[start * dim..end * dim], s);
+                for (i, row) in s.chunks_exact(stride).enumerate() {
+                    let r = start + i;
+                    if valid.is_some_and(|v| !v[r]) {
+                        continue;
+                    }
+                    for (q, (&x, t)) in row[..n].iter().zip(thr.iter_mut()).enumerate() {
+                        if x >= *t {
+                            if exclude.is_some_and(|e| e[g * 64 + q] as usize == r) {
+                                continue;
+                            }
+                            tops[q].push(x, r as u32);
+                            if let Some(th) = tops[q].threshold() {
+                                *t = th;
+                            }
+                        }
+                    }
+                }
+            }
+            tops.into_iter()
+                .enumerate()
+                .map(|(q, t)| {
+                    let qv = &qs[q * dim..(q + 1) * dim];
+                    let mut exact: Vec<(u32, f64)> = t
+                        .into_sorted()
+                        .into_iter()
+                        .map(|(r, _)| {
+                            let x = &corpus[r as usize * dim..(r as usize + 1) * dim];
+                            let s: f64 = qv.iter().zip(x).map(|(a, b)| *a as f64 * *b as f64).sum();
+                            (r, s)
+                        })
+                        .collect();
+                    exact.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+                    exact.truncate(k);
+                    exact
+                })
+                .collect()
+        })
+        .collect();
+    let neighbors: Vec<Vec<(u32, f64)>> = groups.into_iter().flatten().collect();
+    debug_assert_eq!(neighbors.len(), nq);
+    GroundTruth {
+        k,
+        neighbors,
+        fingerprint: fp,
+    }
+}
+
+/// Writes `gt` to `path` (through a temporary file renamed into place).
+pub fn write_cache(gt: &GroundTruth, path: &Path) -> Result<()> {
+    let (mut q, mut rank, mut row, mut score) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (i, n) in gt.neighbors.iter().enumerate() {
+        for (j, &(r, s)) in n.iter().enumerate() {
+            q.push(i as u32);
+            rank.push(j as u32);
+            row.push(r);
+            score.push(s);
+        }
+    }
+    let mut meta = HashMap::new();
+    meta.insert(FINGERPRINT_KEY.to_string(), gt.fingerprint.clone());
+    meta.insert("embquant.ground_truth.k".to_string(), gt.k.to_string());
+    meta.insert(
+        "embquant.ground_truth.queries".to_string(),
+        gt.neighbors.len().to_string(),
+    );
+    let schema = Arc::new(Schema::new_with_metadata(
+        vec![
+            Field::new("query", DataType::UInt32, false),
+            Field::new("rank", DataType::UInt32, false),
+            Field::new("row", DataType::UInt32, false),
+            Field::new("score", DataType::Float64, false),
+        ],
+        meta,
+    ));
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(UInt32Array::from(q)),
+        Arc::new(UInt32Array::from(rank)),
+        Arc::new(UInt32Array::from(row)),
+        Arc::new(Float64Array::from(score)),
+    ];
+    let batch = RecordBatch::try_new(schema.clone(), cols)?;
+    let tmp = path.with_extension("parquet.tmp");
+    let f = File::create(&tmp).map_err(|e| Error::io("creating", e))?;
+    let mut w = ArrowWriter::try_new(f, schema, None)?;
+    w.write(&batch)?;
+    w.close()?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io("renaming", e))?;
+    Ok(())
+}
+
+/// Reads a cached ground truth from `path` when it exists and its fingerprint is `fp`
+/// (`Ok(None)` otherwise: missing, or made from other inputs).
+pub fn read_cache(path: &Path, fp: &str) -> Result<Option<GroundTruth>> {
+    let Ok(f) = File::open(path) else {
+        return Ok(None);
+    };
+    let builder = ParquetRecordBatchReaderBuilder::try_new(f)?;
+    let meta = builder.schema().metadata().clone();
+    if meta.get(FINGERPRINT_KEY).map(String::as_str) != Some(fp) {
+        return Ok(None);
+    }
+    let k: usize = meta
+        .get("embquant.ground_truth.k")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let nq: usize = meta
+        .get("embquant.ground_truth.queries")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let mut neighbors = vec![Vec::new(); nq];
+    for b in builder.build()? {
+        let b = b?;
+        let q = b.column(0).as_primitive::<UInt32Type>();
+        let r = b.column(2).as_primitive::<UInt32Type>();
+        let s = b.column(3).as_primitive::<Float64Type>();
+        for i in 0..b.num_rows() {
+            let qi = q.value(i) as usize;
+            if qi >= nq {
+                return Err(Error::InvalidOption(format!(
+                    "{}: query {qi} beyond the {nq} recorded",
+                    path.display()
+                )));
+            }
+            neighbors[qi].push((r.value(i), s.value(i)));
+        }
+    }
+    Ok(Some(GroundTruth {
+        k,
+        neighbors,
+        fingerprint: fp.to_string(),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(rows: usize, dim: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed | 1;
+        (0..rows * dim)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                (s % 2001) as f32 / 1000.0 - 1.0
+            })
+            .collect()
+    }
+
+    fn brute(corpus: &[f32], q: &[f32], dim: usize, k: usize, skip: Option<usize>) -> Vec<u32> {
+        let mut s: Vec<(f64, u32)> = corpus
+            .chunks_exact(dim)
+            .enumerate()
+            .filter(|(r, _)| Some(*r) != skip)
+            .map(|(r, x)| {
+                (
+                    q.iter().zip(x).map(|(a, b)| *a as f64 * *b as f64).sum(),
+                    r as u32,
+                )
+            })
+            .collect();
+        s.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        s.into_iter().take(k).map(|x| x.1).collect()
+    }
+
+    #[test]
+    fn equals_a_float64_brute_force_and_excludes_self() {
+        let (dim, rows) = (37, 3000);
+        let corpus = data(rows, dim, 3);
+        let queries = data(70, dim, 9);
+        let gt = exact_topk(&corpus, &queries, dim, 10, None, None);
+        for q in 0..70 {
+            let want = brute(&corpus, &queries[q * dim..(q + 1) * dim], dim, 10, None);
+            assert_eq!(gt.rows(q, 10).collect::<Vec<_>>(), want, "query {q}");
+        }
+        // Queries sampled from the corpus: without exclusion each finds itself first.
+        let picks: Vec<u32> = (0..70).map(|i| (i * 41) as u32).collect();
+        let qs: Vec<f32> = picks
+            .iter()
+            .flat_map(|&r| corpus[r as usize * dim..(r as usize + 1) * dim].to_vec())
+            .collect();
+        let with = exact_topk(&corpus, &qs, dim, 5, None, None);
+        let without = exact_topk(&corpus, &qs, dim, 5, Some(&picks), None);
+        for (q, &r) in picks.iter().enumerate() {
+            let v = &qs[q * dim..(q + 1) * dim];
+            assert_eq!(
+                with.rows(q, 5).collect::<Vec<_>>(),
+                brute(&corpus, v, dim, 5, None)
+            );
+            assert_eq!(
+                without.rows(q, 5).collect::<Vec<_>>(),
+                brute(&corpus, v, dim, 5, Some(r as usize))
+            );
+        }
+    }
+
+    #[test]
+    fn duplicated_vectors_tie_in_row_order() {
+        let dim = 8;
+        let mut corpus = data(200, dim, 5);
+        // Rows 150, 20 and 90 hold the same vector, the best match of the query.
+        let v: Vec<f32> = (0..dim).map(|d| if d == 0 { 5.0 } else { 0.0 }).collect();
+        for r in [150usize, 20, 90] {
+            corpus[r * dim..(r + 1) * dim].copy_from_slice(&v);
+        }
+        let gt = exact_topk(&corpus, &v, dim, 3, None, None);
+        assert_eq!(gt.rows(0, 3).collect::<Vec<_>>(), [20, 90, 150]);
+    }
+
+    #[test]
+    fn cache_round_trips_and_checks_the_fingerprint() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gt.parquet");
+        let (dim, corpus, queries) = (16, data(500, 16, 1), data(20, 16, 2));
+        let gt = exact_topk(&corpus, &queries, dim, 7, None, None);
+        write_cache(&gt, &path).unwrap();
+        assert_eq!(
+            read_cache(&path, &gt.fingerprint).unwrap(),
+            Some(gt.clone())
+        );
+        let other = fingerprint(&corpus, &queries[16..], dim, 7, None);
+        assert_ne!(other, gt.fingerprint);
+        assert_eq!(read_cache(&path, &other).unwrap(), None);
+        assert_eq!(
+            read_cache(&dir.path().join("none.parquet"), &other).unwrap(),
+            None
+        );
+    }
+}
