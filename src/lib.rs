@@ -39,6 +39,7 @@ pub use parquet;
 
 pub mod calibration;
 pub mod codec;
+pub mod drift;
 pub mod error;
 pub mod job;
 pub mod kernels;

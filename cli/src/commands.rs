@@ -41,6 +41,8 @@ enum Cmd {
     GenSynthetic(GenArgs),
     /// Top-k search over quantized Parquet files with a tier chain (binary -> int8 -> float).
     Search(SearchArgs),
+    /// Compare new float data with the calibration stored in an embquant file.
+    Drift(crate::drift::DriftArgs),
 }
 
 #[derive(Debug, Args)]
@@ -211,6 +213,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Cmd::Inspect(a) => inspect(&a.file, a.json),
         Cmd::Demo(a) => demo(&a.dir, quiet).await,
         Cmd::Search(a) => search(a).await,
+        Cmd::Drift(a) => crate::drift::run(a, quiet).await,
         Cmd::GenSynthetic(a) => {
             let t = Instant::now();
             crate::synthetic::generate(&a.output, a.rows, a.dims, a.seed, a.row_group_rows)?;

@@ -29,7 +29,7 @@ use crate::quantizer::{QuantizeOptions, Quantizer};
 use crate::stats::{Stats, StatsOptions};
 
 mod output;
-mod segments;
+pub(crate) mod segments;
 
 use output::{PartInfo, PartWriter, TempOutput, ToWriter};
 pub use segments::sample_indices;
