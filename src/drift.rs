@@ -1124,6 +1124,14 @@ mod tests {
             (r.calibration, r.origin.as_str()),
             (cal.clone(), "file footer")
         );
+        // A calibration JSON.
+        let json = dir.path().join("cal.json");
+        std::fs::write(&json, cal.to_json().unwrap()).unwrap();
+        let r = read_reference(&json, Some("embedding")).unwrap();
+        assert_eq!(
+            (r.calibration, r.origin.as_str()),
+            (cal.clone(), "calibration JSON")
+        );
         // Neither: an error naming the file and what is missing.
         let e = read_reference(&old, Some("embedding"))
             .unwrap_err()
