@@ -294,3 +294,66 @@ fn drift_errors_name_the_file_column_and_row() {
     let err = text(&out.stderr);
     assert!(err.contains("made from column(s) [\"embedding\"]"), "{err}");
 }
+
+#[test]
+fn drift_applies_the_reference_matryoshka_prefix_and_checks_the_dimension() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let data = sample().display().to_string();
+    // Codes of re-normalized 128-dimensional prefixes: drift compares prefixes too.
+    let q = embquant(
+        &[
+            "quantize",
+            &data,
+            "--scheme",
+            "int8",
+            "--dims",
+            "128",
+            "-o",
+            "m.parquet",
+            "-q",
+        ],
+        p,
+    );
+    assert!(q.status.success(), "{}", text(&q.stderr));
+    let out = embquant(
+        &["drift", "--reference", "m.parquet", &data, "--json", "-q"],
+        p,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let r = json(&out);
+    assert_eq!(r["dim"], 128);
+    assert_eq!(r["clipped"], 0);
+    assert_eq!(r["recalibrate"], false, "{}", r["reasons"]);
+
+    // New data of another dimension than the calibration.
+    let g = embquant(
+        &[
+            "gen-synthetic",
+            "--rows",
+            "100",
+            "--dims",
+            "32",
+            "-o",
+            "small.parquet",
+        ],
+        p,
+    );
+    assert!(g.status.success(), "{}", text(&g.stderr));
+    reference(p);
+    let out = embquant(
+        &["drift", "--reference", "ref.parquet", "small.parquet", "-q"],
+        p,
+    );
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    for needle in [
+        "small.parquet",
+        "column \"embedding\"",
+        "dimension mismatch",
+        "from row 0",
+        "has dimension 32, expected 384",
+    ] {
+        assert!(err.contains(needle), "missing {needle:?} in: {err}");
+    }
+}
