@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::Args;
 use embquant::drift::{self, DimDrift, DriftOptions, DriftReport};
 use embquant::job::{self, ReadOptions};
@@ -49,8 +49,8 @@ pub async fn run(a: DriftArgs, quiet: bool) -> Result<()> {
             bail!("--max-clip-rate must be between 0 and 1, got {m}");
         }
     }
-    let reference = drift::read_reference(&a.reference, Some(&a.column))
-        .with_context(|| format!("reading the reference {}", a.reference.display()))?;
+    // The error names the reference file.
+    let reference = drift::read_reference(&a.reference, Some(&a.column))?;
     let files = job::discover(&a.inputs)?;
     let opts = DriftOptions {
         column: a.column.clone(),
