@@ -10,6 +10,8 @@
 //! - Codecs, one module each under [`codec`]: [`Int8Codec`] (and its `uint8` variant),
 //!   [`Int4Codec`], [`BinaryCodec`] (sign or centered bits, `numpy.packbits` order),
 //!   [`HalfCodec`] (`f16` and `bf16`), and Matryoshka truncation ([`codec::matryoshka`]).
+//! - [`drift`]: how far new vectors moved from a stored calibration (clip rate, shifts in
+//!   units of the calibrated range, re-calibration advice).
 //!
 //! ```
 //! use std::sync::Arc;
@@ -39,6 +41,7 @@ pub use parquet;
 
 pub mod calibration;
 pub mod codec;
+pub mod drift;
 pub mod error;
 pub mod job;
 pub mod kernels;

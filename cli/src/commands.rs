@@ -44,6 +44,8 @@ enum Cmd {
     Search(SearchArgs),
     /// Recall of quantization configurations against exact search: report, plot, tuning, gates.
     Recall(crate::recall::RecallArgs),
+    /// Compare new float data with the calibration stored in an embquant file.
+    Drift(crate::drift::DriftArgs),
 }
 
 #[derive(Debug, Args)]
@@ -215,6 +217,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Cmd::Demo(a) => demo(&a.dir, quiet).await,
         Cmd::Search(a) => search(a).await,
         Cmd::Recall(a) => crate::recall::recall(a, quiet).await,
+        Cmd::Drift(a) => crate::drift::run(a, quiet).await,
         Cmd::GenSynthetic(a) => {
             let t = Instant::now();
             crate::synthetic::generate(&a.output, a.rows, a.dims, a.seed, a.row_group_rows)?;

@@ -1,6 +1,7 @@
 //! `embquant`: calibrate, quantize and inspect embedding columns in Parquet.
 
 mod commands;
+mod drift;
 mod progress;
 mod recall;
 mod synthetic;

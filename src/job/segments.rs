@@ -21,8 +21,8 @@ pub(super) const READ_AHEAD_BYTES: u64 = 256 << 20;
 
 /// A part of one input read by one thread: rows `skip..skip + take` of row group `group`.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Segment {
-    pub(super) file: usize,
+pub(crate) struct Segment {
+    pub(crate) file: usize,
     group: usize,
     skip: u64,
     take: u64,
@@ -30,7 +30,7 @@ pub(super) struct Segment {
     first_row: u64,
 }
 
-pub(super) fn segments(files: &[InputFile]) -> Vec<Segment> {
+pub(crate) fn segments(files: &[InputFile]) -> Vec<Segment> {
     let mut out = Vec::new();
     for (file, f) in files.iter().enumerate() {
         let mut first_row = 0;
@@ -61,7 +61,7 @@ pub(super) fn segments(files: &[InputFile]) -> Vec<Segment> {
 }
 
 /// Batches of one segment with the file row of each batch's first row.
-pub(super) fn segment_reader(
+pub(crate) fn segment_reader(
     file: &InputFile,
     seg: Segment,
     column: &str,

@@ -5,7 +5,7 @@
 //! - [`report`]: recall@k per configuration (mean, 5th percentile, 95% confidence interval),
 //!   the recall each tier loses, bytes and speed, the cheapest configuration meeting a target
 //!   recall, gates, and calibration on a sample; as JSON and Markdown.
-//! - [`plot`]: `recall.svg`.
+//! - [`plot`]: the report's plot, `recall.svg`.
 
 pub mod plot;
 pub mod report;
@@ -59,7 +59,7 @@ pub fn read_vectors(files: &[InputFile], column: &str) -> Result<LoadedVectors> 
             let v = Vectors::try_new(col.as_ref()).map_err(|e| ctx(e.offset_rows(row)))?;
             if dim == 0 {
                 dim = v.dim();
-            } else if v.len() > 0 && v.dim() != dim {
+            } else if !v.is_empty() && v.dim() != dim {
                 return Err(ctx(Error::DimensionMismatch {
                     context: format!("rows from {row}"),
                     expected: dim,

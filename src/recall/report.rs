@@ -740,7 +740,7 @@ pub fn run(
             "the corpus and the queries must not be empty".into(),
         ));
     }
-    if queries.values.len() % dim != 0 {
+    if !queries.values.len().is_multiple_of(dim) {
         return Err(Error::DimensionMismatch {
             context: "queries".into(),
             expected: dim,
