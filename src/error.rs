@@ -99,14 +99,15 @@ pub enum Error {
         available: String,
     },
     /// An error while reading or writing one file, with where it happened.
-    #[error("{file}: column {column:?}: {source}")]
+    #[error("{file}: column {column:?}: {error}")]
     InFile {
         /// The file.
         file: String,
         /// The column.
         column: String,
-        /// What went wrong (rows are counted from the start of the file).
-        source: Box<Error>,
+        /// What went wrong (rows are counted from the start of the file). Not a `source`:
+        /// the message already includes it, and error reporters would print it twice.
+        error: Box<Error>,
     },
     /// The job was cancelled (interrupt): nothing was written at the output path.
     #[error("cancelled")]
@@ -149,7 +150,7 @@ impl Error {
             e => Error::InFile {
                 file: file.to_string(),
                 column: column.to_string(),
-                source: Box::new(e),
+                error: Box::new(e),
             },
         }
     }
