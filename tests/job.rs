@@ -455,7 +455,7 @@ fn bad_inputs_name_file_column_and_row() {
         ))
         .unwrap_err();
     assert!(
-        matches!(&e, Error::InFile { source, .. } if matches!(**source, Error::DimensionMismatch { .. })),
+        matches!(&e, Error::InFile { error, .. } if matches!(**error, Error::DimensionMismatch { .. })),
         "{e}"
     );
     assert!(!out.exists());
