@@ -407,9 +407,9 @@ fn tier_bytes(tier: Tier, dims: usize, rq: Option<&RabitqCodec>) -> usize {
     }
 }
 
-/// A corpus with every code of `values` (`dim` per row) under `cal`, floats in memory.
+/// A corpus with every code of `values` (`dim` per row) under `cal`; the floats move into it.
 fn build_corpus(
-    values: &[f32],
+    values: Vec<f32>,
     dim: usize,
     cal: &Calibration,
     valid: Option<&[bool]>,
@@ -419,29 +419,26 @@ fn build_corpus(
     let mut corpus = Corpus::new(rows, dim);
     let bc = BinaryCodec::new(dim);
     let mut bits = vec![0u8; rows * bc.width()];
-    bc.encode_slice(values, &mut bits).map_err(bad_row)?;
+    bc.encode_slice(&values, &mut bits).map_err(bad_row)?;
     corpus.binary = Some((bits, bc));
     let i8c = Int8Codec::new(cal);
     let mut codes = vec![0u8; rows * dim];
-    i8c.encode_slice(values, &mut codes, 0x80)
+    i8c.encode_slice(&values, &mut codes, 0x80)
         .map_err(bad_row)?;
     corpus.int8 = Some((codes.into_iter().map(|c| c as i8).collect(), i8c));
     let i4c = Int4Codec::new(cal);
     let mut n4 = vec![0u8; rows * i4c.width()];
-    i4c.encode_slice(values, &mut n4).map_err(bad_row)?;
+    i4c.encode_slice(&values, &mut n4).map_err(bad_row)?;
     corpus.int4 = Some((n4, i4c));
     let hc = HalfCodec::new(dim, HalfKind::F16);
     let mut h = vec![0u16; rows * dim];
-    hc.encode_slice(values, &mut h).map_err(bad_row)?;
+    hc.encode_slice(&values, &mut h).map_err(bad_row)?;
     corpus.f16 = Some(h.into_iter().map(half::f16::from_bits).collect());
     let rq = RabitqCodec::new(cal, Rotation::default());
     let mut r = vec![0u8; rows * rq.width()];
-    rq.encode_slice(values, &mut r).map_err(bad_row)?;
+    rq.encode_slice(&values, &mut r).map_err(bad_row)?;
     corpus.rabitq = Some((r, rq));
-    corpus.floats = Some(Box::new(InMemoryFloats {
-        values: values.to_vec(),
-        dim,
-    }));
+    corpus.floats = Some(Box::new(InMemoryFloats { values, dim }));
     corpus.valid = valid.map(|v| v.to_vec());
     corpus.prepare();
     Ok(corpus)
@@ -509,7 +506,7 @@ impl Variant {
             Some(c) => c.clone(),
             None => calibrate(&v, d, range)?,
         };
-        let corpus = build_corpus(&v, d, &cal, valid)?;
+        let corpus = build_corpus(v, d, &cal, valid)?;
         Ok((
             Variant {
                 memo: Default::default(),
