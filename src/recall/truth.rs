@@ -125,14 +125,24 @@ pub fn exact_topk(
                     if valid.is_some_and(|v| !v[r]) {
                         continue;
                     }
-                    for (q, (&x, t)) in row[..n].iter().zip(thr.iter_mut()).enumerate() {
-                        if x >= *t {
+                    // 16 comparisons folded into a mask (one vector compare), then only the
+                    // queries whose threshold the row beats.
+                    for c in (0..n).step_by(16) {
+                        let e = (c + 16).min(n);
+                        let mut m = row[c..e]
+                            .iter()
+                            .zip(&thr[c..e])
+                            .enumerate()
+                            .fold(0u32, |m, (j, (x, t))| m | ((x >= t) as u32) << j);
+                        while m != 0 {
+                            let q = c + m.trailing_zeros() as usize;
+                            m &= m - 1;
                             if exclude.is_some_and(|e| e[g * 64 + q] as usize == r) {
                                 continue;
                             }
-                            tops[q].push(x, r as u32);
+                            tops[q].push(row[q], r as u32);
                             if let Some(th) = tops[q].threshold() {
-                                *t = th;
+                                thr[q] = th;
                             }
                         }
                     }
