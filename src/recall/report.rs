@@ -755,8 +755,22 @@ pub fn run(
     let nq = queries.values.len() / dim;
     let (truth, gt_info) = ground_truth(corpus, dim, queries, kmax, valid, cache_dir)?;
     let configs = options.configs.clone().unwrap_or_else(default_sweep);
+    // Every prefix asked for, by --dims or by a configuration or gate naming one.
     let mut variants: Vec<Option<usize>> = vec![None];
-    variants.extend(options.dims.iter().filter(|&&d| d < dim).map(|&d| Some(d)));
+    let named = configs
+        .iter()
+        .chain(options.gates.iter().map(|g| &g.config))
+        .filter_map(|c| c.dims);
+    for d in options.dims.iter().copied().chain(named) {
+        if d > dim {
+            return Err(Error::InvalidOption(format!(
+                "prefix of {d} dimensions of {dim}-dimensional vectors"
+            )));
+        }
+        if d < dim && !variants.contains(&Some(d)) {
+            variants.push(Some(d));
+        }
+    }
     let mut results = Vec::new();
     let mut built: Vec<(Option<usize>, Variant)> = Vec::new();
     let mut full_cal = None;
@@ -774,7 +788,11 @@ pub fn run(
         if d.is_none() {
             full_cal = Some(cal);
         }
-        for c in configs.iter().filter(|c| c.dims.is_none() || c.dims == d) {
+        let sweep_here = d.is_none() || options.dims.contains(&d.unwrap_or(0));
+        for c in configs
+            .iter()
+            .filter(|c| (c.dims.is_none() && sweep_here) || c.dims.filter(|&x| x < dim) == d)
+        {
             let mut c = c.clone();
             c.dims = d;
             tracing::info!(config = %c, "measuring");
@@ -1242,10 +1260,16 @@ mod tests {
         let opts = RecallOptions {
             ks: vec![1, 10],
             configs: Some(
-                ["float", "int8", "binary:4,int8", "binary:2,int8:2,float"]
-                    .iter()
-                    .map(|c| Config::parse(c).unwrap())
-                    .collect(),
+                [
+                    "float",
+                    "int8",
+                    "binary:4,int8",
+                    "binary:2,int8:2,float",
+                    "int8@16",
+                ]
+                .iter()
+                .map(|c| Config::parse(c).unwrap())
+                .collect(),
             ),
             target: Some(Target { recall: 0.9, k: 10 }),
             gates: vec![
@@ -1261,6 +1285,10 @@ mod tests {
         let r = run(&corpus, dim, None, &q, &opts, None).unwrap();
         let float = r.config("float").unwrap();
         assert_eq!(float.recall[&1].mean, 1.0);
+        // A configuration on a prefix is measured on it, and only there.
+        assert_eq!(r.config("int8@16").unwrap().dims, 16);
+        assert_eq!(r.config("int8@16").unwrap().bytes_per_vector, 16);
+        assert_eq!(r.configs.len(), 5);
         assert_eq!(float.recall[&10].mean, 1.0);
         // Loss attribution adds up: 1 - recall = sum of the tiers' losses.
         let c = r.config("binary:2,int8:2,float").unwrap();
