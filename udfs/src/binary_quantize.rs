@@ -110,25 +110,26 @@ impl ScalarUDFImpl for BinaryQuantizeFunc {
         };
         let width = dim.div_ceil(8);
         let dt = DataType::FixedSizeBinary(width as i32);
-        let threshold = if args.arg_fields.len() > 1 { "mean" } else { "zero" };
-        let meta = code_metadata(
-            f,
-            Scheme::Binary,
-            dim,
-            &dt,
-            width,
-            known,
-            Some(threshold),
-        );
+        let threshold = if args.arg_fields.len() > 1 {
+            "mean"
+        } else {
+            "zero"
+        };
+        let meta = code_metadata(f, Scheme::Binary, dim, &dt, width, known, Some(threshold));
         Ok(Arc::new(Field::new(NAME, dt, true).with_metadata(meta)))
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let DataType::FixedSizeBinary(width) = *args.return_field.data_type() else {
-            return exec_err!("{NAME}: unexpected return type {}", args.return_field.data_type());
+            return exec_err!(
+                "{NAME}: unexpected return type {}",
+                args.return_field.data_type()
+            );
         };
         let Some(v) = vector_arg(NAME, "1 (v)", &args.args[0])? else {
-            return Ok(ColumnarValue::Scalar(ScalarValue::FixedSizeBinary(width, None)));
+            return Ok(ColumnarValue::Scalar(ScalarValue::FixedSizeBinary(
+                width, None,
+            )));
         };
         let codec = if args.args.len() > 1 {
             let cal = batch_calibration(NAME, &args.args, &args.arg_fields, 1, 0)?;

@@ -87,10 +87,7 @@ impl AggregateUDFImpl for EmbeddingCalibrationFunc {
     fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
         check_vector_type(NAME, "1 (v)", &arg_types[0])?;
         if let Some(t) = arg_types.get(1) {
-            if !matches!(
-                t,
-                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
-            ) {
+            if !matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) {
                 return plan_err!("{NAME}: argument 2 (method) must be a string, got {t}");
             }
         }
@@ -155,7 +152,8 @@ impl Accumulator for CalibrationAccumulator {
             Some(s) => s.update(v.array.as_ref()).map_err(|e| ext(NAME, e)),
             None => {
                 let opts = self.options();
-                self.stats = Some(Stats::compute(v.array.as_ref(), &opts).map_err(|e| ext(NAME, e))?);
+                self.stats =
+                    Some(Stats::compute(v.array.as_ref(), &opts).map_err(|e| ext(NAME, e))?);
                 Ok(())
             }
         }
@@ -165,7 +163,9 @@ impl Accumulator for CalibrationAccumulator {
         match &self.stats {
             Some(s) if s.count() > 0 => {
                 let cal = Calibration::from_stats(s, self.method).map_err(|e| ext(NAME, e))?;
-                Ok(ScalarValue::Utf8(Some(cal.to_json().map_err(|e| ext(NAME, e))?)))
+                Ok(ScalarValue::Utf8(Some(
+                    cal.to_json().map_err(|e| ext(NAME, e))?,
+                )))
             }
             _ => Ok(ScalarValue::Utf8(None)),
         }
@@ -181,10 +181,9 @@ impl Accumulator for CalibrationAccumulator {
 
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
         let bytes = match &self.stats {
-            Some(s) if s.count() > 0 => Some(
-                serde_json::to_vec(s)
-                    .map_err(|e| DataFusionError::External(Box::new(e)))?,
-            ),
+            Some(s) if s.count() > 0 => {
+                Some(serde_json::to_vec(s).map_err(|e| DataFusionError::External(Box::new(e)))?)
+            }
             _ => None,
         };
         Ok(vec![ScalarValue::Binary(bytes)])
@@ -192,10 +191,7 @@ impl Accumulator for CalibrationAccumulator {
 
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
         let Some(s) = states[0].as_binary_opt::<i32>() else {
-            return exec_err!(
-                "{NAME}: unexpected state type {}",
-                states[0].data_type()
-            );
+            return exec_err!("{NAME}: unexpected state type {}", states[0].data_type());
         };
         for bytes in s.iter().flatten() {
             let other: Stats = serde_json::from_slice(bytes)

@@ -108,9 +108,7 @@ impl ScalarUDFImpl for HammingDistanceFunc {
         let b = check_type("2", args.arg_fields[1].data_type())?;
         if let (Some(a), Some(b)) = (a, b) {
             if a != b {
-                return plan_err!(
-                    "{NAME}: codes of different lengths: {a} and {b} bytes"
-                );
+                return plan_err!("{NAME}: codes of different lengths: {a} and {b} bytes");
             }
         }
         Ok(Arc::new(Field::new(NAME, DataType::Int32, true)))

@@ -11,7 +11,9 @@ use datafusion::logical_expr::{
 use datafusion_macros::user_doc;
 use embquant::Int8Codec;
 
-use crate::args::{batch_calibration, ext, f32_list_type, output, plan_calibration, PlanCalibration};
+use crate::args::{
+    batch_calibration, ext, f32_list_type, output, plan_calibration, PlanCalibration,
+};
 
 const NAME: &str = "int8_dequantize";
 

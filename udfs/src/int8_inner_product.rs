@@ -61,7 +61,10 @@ calibration is the third argument, else the codes' `embquant.calibration` field 
 > SELECT id FROM corpus
   ORDER BY int8_inner_product([0.1, ...], embedding_int8) DESC LIMIT 10;
 ```"#,
-    argument(name = "query", description = "Float query vector (literal or column)."),
+    argument(
+        name = "query",
+        description = "Float query vector (literal or column)."
+    ),
     argument(name = "codes", description = "int8 codes."),
     argument(
         name = "calibration",
@@ -106,8 +109,10 @@ impl ScalarUDFImpl for Int8InnerProductFunc {
     }
 
     fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
-        let q = check_vector_type(NAME, "1 (query)", args.arg_fields[0].data_type())?
-            .or(plan_dim(args.arg_fields[0].data_type(), args.scalar_arguments[0]));
+        let q = check_vector_type(NAME, "1 (query)", args.arg_fields[0].data_type())?.or(plan_dim(
+            args.arg_fields[0].data_type(),
+            args.scalar_arguments[0],
+        ));
         let c = int8_code_dim(NAME, "2 (codes)", args.arg_fields[1].data_type())?;
         let cal = plan_calibration(NAME, args.arg_fields, args.scalar_arguments, 2, 1)?;
         let cal_dim = match &cal {

@@ -128,7 +128,10 @@ impl ScalarUDFImpl for Int8QuantizeFunc {
             .encode(v.array.as_ref())
             .map_err(|e| ext(NAME, e))?;
         if enc.clipped > 0 {
-            tracing::debug!(clipped = enc.clipped, "{NAME}: values outside the calibrated range");
+            tracing::debug!(
+                clipped = enc.clipped,
+                "{NAME}: values outside the calibrated range"
+            );
         }
         output(enc.array, v.scalar)
     }

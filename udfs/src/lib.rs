@@ -55,6 +55,7 @@ pub mod l2_distance;
 pub mod l2_normalize;
 pub mod pairwise;
 pub mod subvector;
+pub mod tiered_search;
 
 /// Every scalar function of this crate.
 pub fn functions() -> Vec<Arc<ScalarUDF>> {
@@ -99,5 +100,6 @@ pub fn register_all(ctx: &SessionContext) {
     for f in aggregate_functions() {
         ctx.register_udaf(f.as_ref().clone());
     }
+    ctx.register_udtf("tiered_search", Arc::new(tiered_search::TieredSearchFunc));
     tracing::debug!("registered the embquant SQL functions");
 }

@@ -69,8 +69,5 @@ pub fn float_pair(
         }
     }
     let nulls = valid.iter().any(|v| !v).then(|| NullBuffer::from(valid));
-    output(
-        Arc::new(Float32Array::new(out.into(), nulls)),
-        all_scalar,
-    )
+    output(Arc::new(Float32Array::new(out.into(), nulls)), all_scalar)
 }

@@ -116,7 +116,9 @@ impl ScalarUDFImpl for SubvectorFunc {
         let len = *len as usize;
         let start = match &args.args[1] {
             ColumnarValue::Scalar(s) => int_literal(Some(s), "start")? as usize - 1,
-            ColumnarValue::Array(_) => return exec_err!("{NAME}: start must be an integer literal"),
+            ColumnarValue::Array(_) => {
+                return exec_err!("{NAME}: start must be an integer literal")
+            }
         };
         let vv = read(NAME, "1 (v)", &v)?;
         if start + len > vv.dim() {
