@@ -41,6 +41,8 @@ enum Cmd {
     GenSynthetic(GenArgs),
     /// Top-k search over quantized Parquet files with a tier chain (binary -> int8 -> float).
     Search(SearchArgs),
+    /// Run SQL (DataFusion, with the embquant functions) over Parquet files, or open a prompt.
+    Sql(crate::sql::SqlArgs),
 }
 
 #[derive(Debug, Args)]
@@ -208,6 +210,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Cmd::Inspect(a) => inspect(&a.file, a.json),
         Cmd::Demo(a) => demo(&a.dir, quiet).await,
         Cmd::Search(a) => search(a).await,
+        Cmd::Sql(a) => crate::sql::run(a).await,
         Cmd::GenSynthetic(a) => {
             let t = Instant::now();
             crate::synthetic::generate(&a.output, a.rows, a.dims, a.seed, a.row_group_rows)?;

@@ -2,6 +2,7 @@
 
 mod commands;
 mod progress;
+mod sql;
 mod synthetic;
 
 use std::process::ExitCode;

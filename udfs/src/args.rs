@@ -60,14 +60,12 @@ pub fn check_vector_type(function: &str, arg: &str, dt: &DataType) -> Result<Opt
     }
 }
 
-/// The dimension of a vector argument at plan time: from its type, or from the literal.
-pub fn plan_dim(dt: &DataType, scalar: Option<&ScalarValue>) -> Option<usize> {
-    if let DataType::FixedSizeList(_, d) = dt {
-        return Some(*d as usize);
-    }
-    match scalar? {
-        ScalarValue::List(a) if a.len() == 1 && a.is_valid(0) => Some(a.value(0).len()),
-        ScalarValue::LargeList(a) if a.len() == 1 && a.is_valid(0) => Some(a.value(0).len()),
+/// The dimension of a vector argument at plan time, from its type only: a literal's value
+/// must not decide a return type, since constant folding turns `make_array(...)` into a
+/// literal after the plan's schema was fixed.
+pub fn plan_dim(dt: &DataType, _scalar: Option<&ScalarValue>) -> Option<usize> {
+    match dt {
+        DataType::FixedSizeList(_, d) => Some(*d as usize),
         _ => None,
     }
 }

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::{exec_err, plan_err, Result, ScalarValue};
 use datafusion::logical_expr::{
@@ -24,8 +25,9 @@ const NAME: &str = "binary_quantize";
     description = "Binary quantization: one bit per dimension, packed MSB-first like numpy.packbits \
 (dimension 8j+i is bit 7-i of byte j). Without a calibration the bit is `value > 0` (sign bits, \
 the bytes of sentence-transformers' `ubinary`); with one it is `value > mean` of the dimension \
-(centered binary). Returns `FixedSizeBinary(ceil(D / 8))` carrying embquant field metadata; NULL \
-vectors give NULL.",
+(centered binary). Returns `FixedSizeBinary(ceil(D / 8))` carrying embquant field metadata when the \
+dimension is known at planning time (a `FixedSizeList` column, or a calibration), else `Binary` \
+(e.g. for a `[...]` literal); NULL vectors give NULL.",
     syntax_example = "binary_quantize(v [, calibration])",
     sql_example = r#"```sql
 > SELECT encode(binary_quantize([0.5, -1.0, 2.0, 0.0, 1.0, 1.0, -3.0, 0.1, 4.0]), 'hex') AS bits;
@@ -103,10 +105,9 @@ impl ScalarUDFImpl for BinaryQuantizeFunc {
             }
         }
         let Some(dim) = dim.or(known.map(|c| c.dim())) else {
-            return plan_err!(
-                "{NAME}: cannot tell the vector dimension of a {} column at planning time: cast it with arrow_cast(v, 'FixedSizeList(D, Float32)') or pass a calibration",
-                f.data_type()
-            );
+            // A List column (or an expression such as make_array): the width is only known
+            // when the rows are; return variable-length bytes.
+            return Ok(Arc::new(Field::new(NAME, DataType::Binary, true)));
         };
         let width = dim.div_ceil(8);
         let dt = DataType::FixedSizeBinary(width as i32);
@@ -120,19 +121,19 @@ impl ScalarUDFImpl for BinaryQuantizeFunc {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let DataType::FixedSizeBinary(width) = *args.return_field.data_type() else {
-            return exec_err!(
-                "{NAME}: unexpected return type {}",
-                args.return_field.data_type()
-            );
-        };
+        let out_type = args.return_field.data_type().clone();
         let Some(v) = vector_arg(NAME, "1 (v)", &args.args[0])? else {
-            return Ok(ColumnarValue::Scalar(ScalarValue::FixedSizeBinary(
-                width, None,
-            )));
+            return Ok(ColumnarValue::Scalar(ScalarValue::try_from(&out_type)?));
         };
         let codec = if args.args.len() > 1 {
             let cal = batch_calibration(NAME, &args.args, &args.arg_fields, 1, 0)?;
+            let dim = crate::args::read(NAME, "1 (v)", &v)?.dim();
+            if dim != cal.dim() {
+                return exec_err!(
+                    "{NAME}: dimension mismatch: the vectors have {dim} dimensions, the calibration {}",
+                    cal.dim()
+                );
+            }
             BinaryCodec::with_calibration(&cal, BinaryThreshold::Mean).map_err(|e| ext(NAME, e))?
         } else {
             let dim = Vectors::try_new(v.array.as_ref())
@@ -140,15 +141,17 @@ impl ScalarUDFImpl for BinaryQuantizeFunc {
                 .dim();
             BinaryCodec::new(dim)
         };
-        if codec.width() != width as usize {
-            return exec_err!(
-                "{NAME}: dimension mismatch: {}-dimensional vectors, expected {} bytes of codes",
-                codec.dim(),
-                width
-            );
+        if let DataType::FixedSizeBinary(width) = out_type {
+            if codec.width() != width as usize {
+                return exec_err!(
+                    "{NAME}: dimension mismatch: {}-dimensional vectors, expected {} bytes of codes",
+                    codec.dim(),
+                    width
+                );
+            }
         }
         let enc = codec.encode(v.array.as_ref()).map_err(|e| ext(NAME, e))?;
-        output(enc.array, v.scalar)
+        output(cast(&enc.array, &out_type)?, v.scalar)
     }
 
     fn documentation(&self) -> Option<&Documentation> {

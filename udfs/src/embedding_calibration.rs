@@ -163,9 +163,11 @@ impl Accumulator for CalibrationAccumulator {
         match &self.stats {
             Some(s) if s.count() > 0 => {
                 let cal = Calibration::from_stats(s, self.method).map_err(|e| ext(NAME, e))?;
-                Ok(ScalarValue::Utf8(Some(
-                    cal.to_json().map_err(|e| ext(NAME, e))?,
-                )))
+                // Compact JSON (one line, as in the field metadata); the same document as the
+                // pretty `Calibration::to_json`.
+                let json = serde_json::to_string(&cal)
+                    .map_err(|e| DataFusionError::External(Box::new(e)))?;
+                Ok(ScalarValue::Utf8(Some(json)))
             }
             _ => Ok(ScalarValue::Utf8(None)),
         }

@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use datafusion::arrow::array::AsArray;
+use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::{exec_err, plan_err, Result, ScalarValue};
 use datafusion::logical_expr::{
@@ -19,7 +21,7 @@ const NAME: &str = "int4_dequantize";
 
 #[user_doc(
     doc_section(label = "embquant Functions"),
-    description = "Decodes packed int4 codes (`FixedSizeBinary(ceil(D / 2))`, high nibble first) \
+    description = "Decodes packed int4 codes (`FixedSizeBinary(ceil(D / 2))` or `Binary`, high nibble first) \
 to `FixedSizeList<Float32, D>`: value = lo + level * step per dimension. The calibration (which \
 fixes D) is the second argument, else the codes' `embquant.calibration` field metadata; it must be \
 known at planning time (a literal or metadata). NULL codes give NULL.",
@@ -73,7 +75,7 @@ impl ScalarUDFImpl for Int4DequantizeFunc {
     fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
         let width = match args.arg_fields[0].data_type() {
             DataType::FixedSizeBinary(w) => Some(*w as usize),
-            DataType::Null => None,
+            DataType::Binary | DataType::LargeBinary | DataType::BinaryView | DataType::Null => None,
             other => {
                 return plan_err!(
                     "{NAME}: argument 1 (codes) must be int4 codes (FixedSizeBinary from int4_quantize), got {other}"
@@ -109,6 +111,26 @@ impl ScalarUDFImpl for Int4DequantizeFunc {
             ColumnarValue::Array(a) => (Arc::clone(a), false),
         };
         let cal = batch_calibration(NAME, &args.args, &args.arg_fields, 1, 0)?;
+        let width = cal.dim().div_ceil(2);
+        let codes = match codes.data_type() {
+            DataType::Binary | DataType::LargeBinary | DataType::BinaryView => {
+                let b = cast(&codes, &DataType::Binary)?;
+                let b = b.as_binary::<i32>();
+                if let Some((row, v)) = b
+                    .iter()
+                    .enumerate()
+                    .find_map(|(i, v)| v.filter(|v| v.len() != width).map(|v| (i, v)))
+                {
+                    return exec_err!(
+                        "{NAME}: codes of {} bytes at row {row} do not fit the calibration's {} dimensions (expected {width} bytes)",
+                        v.len(),
+                        cal.dim()
+                    );
+                }
+                cast(&codes, &DataType::FixedSizeBinary(width as i32))?
+            }
+            _ => codes,
+        };
         if let DataType::FixedSizeBinary(w) = codes.data_type() {
             if *w as usize != cal.dim().div_ceil(2) {
                 return exec_err!(

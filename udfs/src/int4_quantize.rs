@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::{plan_err, Result, ScalarValue};
 use datafusion::logical_expr::{
@@ -100,10 +101,9 @@ impl ScalarUDFImpl for Int4QuantizeFunc {
             }
         }
         let Some(dim) = dim.or(known.map(|c| c.dim())) else {
-            return plan_err!(
-                "{NAME}: cannot tell the vector dimension of a {} column at planning time: cast it with arrow_cast(v, 'FixedSizeList(D, Float32)') or pass a literal calibration",
-                f.data_type()
-            );
+            // A List column with a per-row calibration argument: the dimension is only known
+            // when the rows are; return variable-length codes.
+            return Ok(Arc::new(Field::new(NAME, DataType::Binary, true)));
         };
         let width = dim.div_ceil(2);
         let dt = DataType::FixedSizeBinary(width as i32);
@@ -118,6 +118,13 @@ impl ScalarUDFImpl for Int4QuantizeFunc {
             )?));
         };
         let cal = batch_calibration(NAME, &args.args, &args.arg_fields, 1, 0)?;
+        let dim = crate::args::read(NAME, "1 (v)", &v)?.dim();
+        if dim != cal.dim() {
+            return datafusion::common::exec_err!(
+                "{NAME}: dimension mismatch: the vectors have {dim} dimensions, the calibration {}",
+                cal.dim()
+            );
+        }
         let enc = Int4Codec::new(&cal)
             .encode(v.array.as_ref())
             .map_err(|e| ext(NAME, e))?;
@@ -127,7 +134,8 @@ impl ScalarUDFImpl for Int4QuantizeFunc {
                 "{NAME}: values outside the calibrated range"
             );
         }
-        output(enc.array, v.scalar)
+        let out_type = args.return_field.data_type();
+        output(cast(&enc.array, out_type)?, v.scalar)
     }
 
     fn documentation(&self) -> Option<&Documentation> {

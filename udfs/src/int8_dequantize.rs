@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use datafusion::arrow::array::ArrayRef;
+use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::{exec_err, plan_err, Result, ScalarValue};
 use datafusion::logical_expr::{
@@ -24,10 +26,36 @@ pub(crate) fn int8_code_dim(function: &str, arg: &str, dt: &DataType) -> Result<
             Ok(Some(*d as usize))
         }
         DataType::FixedSizeBinary(d) => Ok(Some(*d as usize)),
+        DataType::List(f) | DataType::LargeList(f)
+            if matches!(f.data_type(), DataType::Int8 | DataType::UInt8) =>
+        {
+            Ok(None)
+        }
         DataType::Null => Ok(None),
         other => plan_err!(
             "{function}: argument {arg} must be int8 codes (FixedSizeList<Int8, D> from int8_quantize, or FixedSizeBinary(D) written by embquant quantize), got {other}"
         ),
+    }
+}
+
+/// Int8 codes in a layout the codec reads: `List` codes become `FixedSizeList<_, dim>`.
+pub(crate) fn fixed_codes(function: &str, codes: ArrayRef, dim: usize) -> Result<ArrayRef> {
+    match codes.data_type() {
+        DataType::List(f) | DataType::LargeList(f) => {
+            let to = DataType::FixedSizeList(
+                Arc::new(Field::new_list_field(
+                    f.data_type().clone(),
+                    f.is_nullable(),
+                )),
+                dim as i32,
+            );
+            cast(&codes, &to).map_err(|e| {
+                datafusion::common::DataFusionError::Execution(format!(
+                    "{function}: int8 codes are not all {dim} long: {e}"
+                ))
+            })
+        }
+        _ => Ok(codes),
     }
 }
 
@@ -115,6 +143,7 @@ impl ScalarUDFImpl for Int8DequantizeFunc {
             ColumnarValue::Array(a) => (Arc::clone(a), false),
         };
         let cal = batch_calibration(NAME, &args.args, &args.arg_fields, 1, 0)?;
+        let codes = fixed_codes(NAME, codes, cal.dim())?;
         if let Some(d) = int8_code_dim(NAME, "1 (codes)", codes.data_type())? {
             if d != cal.dim() {
                 return exec_err!(

@@ -148,6 +148,7 @@ impl ScalarUDFImpl for Int8InnerProductFunc {
         };
         let cal = batch_calibration(NAME, &args.args, &args.arg_fields, 2, 1)?;
         let dim = cal.dim();
+        let codes = crate::int8_dequantize::fixed_codes(NAME, codes, dim)?;
         let vq = read(NAME, "1 (query)", &q)?;
         if vq.dim() != dim {
             return exec_err!(

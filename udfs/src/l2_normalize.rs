@@ -19,8 +19,8 @@ const NAME: &str = "l2_normalize";
 #[user_doc(
     doc_section(label = "embquant Functions"),
     description = "Scales each vector to unit L2 length (as pgvector's l2_normalize); all-zero \
-vectors stay zero. Returns `FixedSizeList<Float32, D>` for `FixedSizeList` input and literals, \
-`List<Float32>` for `List` columns; NULL vectors give NULL.",
+vectors stay zero. Returns `FixedSizeList<Float32, D>` for `FixedSizeList` input, `List<Float32>` for `List` \
+input (and `[...]` literals); NULL vectors give NULL.",
     syntax_example = "l2_normalize(v)",
     sql_example = r#"```sql
 > SELECT l2_normalize([3.0, 4.0]) AS n;
@@ -69,9 +69,10 @@ impl ScalarUDFImpl for L2NormalizeFunc {
     fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
         let dt = args.arg_fields[0].data_type();
         check_vector_type(NAME, "1 (v)", dt)?;
-        let out = match crate::args::plan_dim(dt, args.scalar_arguments[0]) {
-            Some(d) => f32_list_type(d),
-            None => DataType::List(Arc::new(Field::new_list_field(DataType::Float32, false))),
+        // The type, never a literal's value, decides: constant folding must not change it.
+        let out = match dt {
+            DataType::FixedSizeList(_, d) => f32_list_type(*d as usize),
+            _ => DataType::List(Arc::new(Field::new_list_field(DataType::Float32, false))),
         };
         Ok(Arc::new(Field::new(NAME, out, true)))
     }

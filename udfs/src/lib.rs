@@ -40,6 +40,9 @@ use datafusion::execution::context::SessionContext;
 use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 use datafusion::prelude::SessionConfig;
 
+// The DataFusion this crate is built on, for callers that need the same version.
+pub use datafusion;
+
 pub mod args;
 pub mod binary_quantize;
 pub mod cosine_distance;
