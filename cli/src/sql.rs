@@ -9,7 +9,7 @@ use clap::Args;
 use embquant_udfs::datafusion::arrow::util::pretty::pretty_format_batches;
 use embquant_udfs::datafusion::dataframe::DataFrameWriteOptions;
 use embquant_udfs::datafusion::prelude::{
-    CsvReadOptions, NdJsonReadOptions, ParquetReadOptions, SessionContext,
+    CsvReadOptions, JsonReadOptions, ParquetReadOptions, SessionContext,
 };
 
 #[derive(Debug, Args)]
@@ -39,7 +39,7 @@ async fn register(ctx: &SessionContext, spec: &str) -> Result<()> {
     let r = match ext.as_str() {
         "csv" => ctx.register_csv(name, path, CsvReadOptions::new()).await,
         "json" | "ndjson" | "jsonl" => {
-            let opts = NdJsonReadOptions {
+            let opts = JsonReadOptions {
                 file_extension: if ext == "json" { ".json" } else { ".ndjson" },
                 ..Default::default()
             };

@@ -67,7 +67,7 @@ impl ScalarUDFImpl for InnerProductFunc {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        float_pair(NAME, &args, |a, b| dot(a, b))
+        float_pair(NAME, &args, dot)
     }
 
     fn documentation(&self) -> Option<&Documentation> {

@@ -240,3 +240,100 @@ async fn tiered_search_equals_library_search() {
         assert_eq!(rows, want, "{chain}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calibration_runs_partial_then_final_over_partitions() {
+    let ctx = session().await;
+    // Three files, so the scan has several partitions (one small file is a single one).
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (i, (lo, hi)) in [(0, 1500), (1500, 3200), (3200, 5000)].iter().enumerate() {
+        let p = dir.path().join(format!("part{i}.parquet"));
+        collect(
+            &ctx,
+            &format!(
+                "COPY (SELECT * FROM corpus WHERE id >= {lo} AND id < {hi}) TO '{}'",
+                p.display()
+            ),
+        )
+        .await;
+    }
+    ctx.register_parquet(
+        "parts",
+        dir.path().to_str().expect("utf-8"),
+        ParquetReadOptions::default(),
+    )
+    .await
+    .expect("register parts");
+    collect(&ctx, "SET datafusion.execution.target_partitions = 4").await;
+    let batches = collect(
+        &ctx,
+        "EXPLAIN SELECT embedding_calibration(embedding) FROM parts",
+    )
+    .await;
+    let text: String = batches
+        .iter()
+        .flat_map(|b| {
+            let c = b.column(1).as_string::<i32>();
+            (0..c.len()).map(|i| c.value(i).to_string()).collect::<Vec<_>>()
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(text.contains("mode=Partial"), "{text}");
+    assert!(text.contains("mode=Final"), "{text}");
+    assert!(text.contains("file_groups={3 groups"), "{text}");
+    // The merged result: min/max merge exactly, so the same ranges as one pass.
+    let merged = column(&ctx, "SELECT embedding_calibration(embedding) FROM parts").await;
+    let merged =
+        Calibration::from_json(merged.as_string::<i32>().value(0)).expect("calibration JSON");
+    collect(&ctx, "SET datafusion.execution.target_partitions = 1").await;
+    let one = sql_calibration(&ctx, "minmax").await;
+    assert_eq!(merged.rows(), 5000);
+    assert_eq!(merged.lo(), one.lo());
+    assert_eq!(merged.hi(), one.hi());
+    for (a, b) in merged.mean().iter().zip(one.mean()) {
+        assert!((a - b).abs() <= 1e-6, "mean {a} vs {b}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sliced_batches_give_the_same_results() {
+    // Arrays that are slices of larger ones (offset != 0) must be read at their offset.
+    let ctx = session().await;
+    let cal = sql_calibration(&ctx, "minmax").await;
+    let json = cal.to_json().expect("json");
+    let whole = collect(
+        &ctx,
+        &format!(
+            "SELECT id, embedding, int8_quantize(embedding, '{json}') AS codes, \
+             binary_quantize(embedding) AS bits FROM corpus ORDER BY id LIMIT 100"
+        ),
+    )
+    .await;
+    let whole =
+        datafusion::arrow::compute::concat_batches(&whole[0].schema(), &whole).expect("concat");
+    let sliced = whole.slice(37, 50);
+    ctx.register_batch("sliced", sliced).expect("register");
+    let q = "[".to_string() + &vec!["0.05"; 384].join(", ") + "]";
+    let got = column(
+        &ctx,
+        &format!(
+            "SELECT int8_inner_product({q}, codes, '{json}') + inner_product({q}, embedding) \
+             + hamming_distance(bits, binary_quantize({q})) + int8_dequantize(codes, '{json}')[5] \
+             + subvector(embedding, 3, 4)[2] + l2_normalize(embedding)[7] FROM sliced ORDER BY id"
+        ),
+    )
+    .await;
+    let want = column(
+        &ctx,
+        &format!(
+            "SELECT int8_inner_product({q}, int8_quantize(embedding, '{json}'), '{json}') + inner_product({q}, embedding) \
+             + hamming_distance(binary_quantize(embedding), binary_quantize({q})) \
+             + int8_dequantize(int8_quantize(embedding, '{json}'), '{json}')[5] \
+             + subvector(embedding, 3, 4)[2] + l2_normalize(embedding)[7] \
+             FROM corpus WHERE id >= 37 AND id < 87 ORDER BY id"
+        ),
+    )
+    .await;
+    assert_eq!(got.len(), 50);
+    assert_eq!(got.to_data(), want.to_data());
+}
