@@ -274,7 +274,9 @@ async fn calibration_runs_partial_then_final_over_partitions() {
         .iter()
         .flat_map(|b| {
             let c = b.column(1).as_string::<i32>();
-            (0..c.len()).map(|i| c.value(i).to_string()).collect::<Vec<_>>()
+            (0..c.len())
+                .map(|i| c.value(i).to_string())
+                .collect::<Vec<_>>()
         })
         .collect::<Vec<_>>()
         .join("\n");
