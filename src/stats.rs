@@ -45,7 +45,11 @@ impl StatsOptions {
 }
 
 /// Per-dimension statistics of the non-null rows seen so far.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Serializable (serde) so partial statistics can travel between processes or query
+/// partitions and be [merged](Stats::merge) there; JSON needs at least one row seen
+/// (an empty `Stats` holds infinite minima).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Stats {
     dim: usize,
     moments: Moments,
@@ -54,7 +58,7 @@ pub struct Stats {
 }
 
 /// Count, min, max, mean and sum of squared deviations per dimension.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Moments {
     count: u64,
     min: Vec<f32>,

@@ -46,6 +46,8 @@ enum Cmd {
     Recall(crate::recall::RecallArgs),
     /// Compare new float data with the calibration stored in an embquant file.
     Drift(crate::drift::DriftArgs),
+    /// Run SQL (DataFusion, with the embquant functions) over Parquet files, or open a prompt.
+    Sql(crate::sql::SqlArgs),
 }
 
 #[derive(Debug, Args)]
@@ -218,6 +220,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Cmd::Search(a) => search(a).await,
         Cmd::Recall(a) => crate::recall::recall(a, quiet).await,
         Cmd::Drift(a) => crate::drift::run(a, quiet).await,
+        Cmd::Sql(a) => crate::sql::run(a).await,
         Cmd::GenSynthetic(a) => {
             let t = Instant::now();
             crate::synthetic::generate(&a.output, a.rows, a.dims, a.seed, a.row_group_rows)?;

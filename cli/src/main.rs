@@ -4,6 +4,7 @@ mod commands;
 mod drift;
 mod progress;
 mod recall;
+mod sql;
 mod synthetic;
 
 use std::process::ExitCode;

@@ -1,0 +1,340 @@
+//! Argument handling shared by the functions: vector arguments (columns or literals,
+//! `FixedSizeList` or equal-length `List` of any numeric type), the calibration argument
+//! (a JSON string, or the `embquant.calibration` field metadata), and error bridging.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, FixedSizeListArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
+use datafusion::common::{exec_err, plan_err, DataFusionError, Result, ScalarValue};
+use datafusion::logical_expr::ColumnarValue;
+use embquant::metadata::{ColumnRecipe, Scheme, Truncation, CALIBRATION_KEY};
+use embquant::{Calibration, Vectors};
+
+/// An `embquant::Error` raised inside a SQL function, with the function's name.
+#[derive(Debug)]
+pub struct FunctionError {
+    /// The SQL function.
+    pub function: String,
+    /// What went wrong.
+    pub source: embquant::Error,
+}
+
+impl fmt::Display for FunctionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.function, self.source)
+    }
+}
+
+impl std::error::Error for FunctionError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// Bridges a library error to `DataFusionError::External`, naming the function.
+pub fn ext(function: &str, e: embquant::Error) -> DataFusionError {
+    DataFusionError::External(Box::new(FunctionError {
+        function: function.to_string(),
+        source: e,
+    }))
+}
+
+fn is_numeric(dt: &DataType) -> bool {
+    dt.is_numeric() || dt == &DataType::Null
+}
+
+/// Plan-time check of a vector argument: `FixedSizeList`, `List` or `LargeList` of numbers
+/// (or a `NULL` literal). Returns the dimension when the type fixes it.
+pub fn check_vector_type(function: &str, arg: &str, dt: &DataType) -> Result<Option<usize>> {
+    match dt {
+        DataType::FixedSizeList(f, d) if is_numeric(f.data_type()) => Ok(Some(*d as usize)),
+        DataType::List(f) | DataType::LargeList(f) if is_numeric(f.data_type()) => Ok(None),
+        DataType::Null => Ok(None),
+        other => plan_err!(
+            "{function}: argument {arg} must be a vector (FixedSizeList or List of numbers, e.g. [0.1, 0.2] or a FixedSizeList<Float32> column), got {other}"
+        ),
+    }
+}
+
+/// The dimension of a vector argument at plan time, from its type only: a literal's value
+/// must not decide a return type, since constant folding turns `make_array(...)` into a
+/// literal after the plan's schema was fixed.
+pub fn plan_dim(dt: &DataType, _scalar: Option<&ScalarValue>) -> Option<usize> {
+    match dt {
+        DataType::FixedSizeList(_, d) => Some(*d as usize),
+        _ => None,
+    }
+}
+
+/// A vector argument evaluated for one batch: `f32`-readable rows, and whether it is one
+/// literal row to pair with every row of the other arguments.
+pub struct VectorArg {
+    /// `FixedSizeList<Float16|32|64>` or `List<Float32>` rows.
+    pub array: ArrayRef,
+    /// A literal (one row, broadcast).
+    pub scalar: bool,
+}
+
+impl VectorArg {
+    /// Row `i` of the batch maps to row `row(i)` of `array`.
+    pub fn row(&self, i: usize) -> usize {
+        if self.scalar {
+            0
+        } else {
+            i
+        }
+    }
+}
+
+/// Evaluates a vector argument; `None` for a `NULL` literal.
+pub fn vector_arg(function: &str, arg: &str, value: &ColumnarValue) -> Result<Option<VectorArg>> {
+    let (array, scalar) = match value {
+        ColumnarValue::Scalar(s) if s.is_null() => return Ok(None),
+        ColumnarValue::Scalar(s) => (s.to_array()?, true),
+        ColumnarValue::Array(a) => (Arc::clone(a), false),
+    };
+    let array = match array.data_type() {
+        DataType::FixedSizeList(f, d) => match f.data_type() {
+            DataType::Float16 | DataType::Float32 | DataType::Float64 => array,
+            t if t.is_numeric() || t == &DataType::Null => cast(
+                &array,
+                &DataType::FixedSizeList(
+                    Arc::new(Field::new_list_field(DataType::Float32, true)),
+                    *d,
+                ),
+            )?,
+            t => return exec_err!("{function}: argument {arg} must hold numbers, got {t}"),
+        },
+        DataType::List(f) | DataType::LargeList(f) => match f.data_type() {
+            DataType::Float32 => array,
+            t if t.is_numeric() || t == &DataType::Null => {
+                let item = Arc::new(Field::new_list_field(DataType::Float32, true));
+                let to = match array.data_type() {
+                    DataType::List(_) => DataType::List(item),
+                    _ => DataType::LargeList(item),
+                };
+                cast(&array, &to)?
+            }
+            t => return exec_err!("{function}: argument {arg} must hold numbers, got {t}"),
+        },
+        DataType::Null => return Ok(None),
+        other => {
+            return exec_err!(
+                "{function}: argument {arg} must be a vector (FixedSizeList or List of numbers), got {other}"
+            )
+        }
+    };
+    Ok(Some(VectorArg { array, scalar }))
+}
+
+/// Reads a vector argument's rows (checks item nulls and ragged lists).
+pub fn read<'a>(function: &str, arg: &str, v: &'a VectorArg) -> Result<Vectors<'a>> {
+    Vectors::try_new(v.array.as_ref()).map_err(|e| {
+        ext(
+            function,
+            embquant::Error::InvalidOption(format!("argument {arg}: {e}")),
+        )
+    })
+}
+
+/// A `FixedSizeList<Float32, dim>` (or `Null`) output type.
+pub fn f32_list_type(dim: usize) -> DataType {
+    DataType::FixedSizeList(
+        Arc::new(Field::new_list_field(DataType::Float32, false)),
+        dim as i32,
+    )
+}
+
+/// Where a function's calibration comes from, decided at plan time.
+pub enum PlanCalibration {
+    /// Known at plan time (a literal, or field metadata).
+    Known(Box<Calibration>),
+    /// A non-constant argument: read per batch.
+    PerBatch,
+}
+
+fn parse_calibration(function: &str, json: &str) -> Result<Calibration> {
+    Calibration::from_json(json).map_err(|e| ext(function, e))
+}
+
+fn string_scalar(s: &ScalarValue) -> Option<Option<&str>> {
+    match s {
+        ScalarValue::Utf8(v) | ScalarValue::LargeUtf8(v) | ScalarValue::Utf8View(v) => {
+            Some(v.as_deref())
+        }
+        ScalarValue::Null => Some(None),
+        _ => None,
+    }
+}
+
+/// The calibration in a field's metadata, if any.
+pub fn field_calibration(function: &str, field: &Field) -> Result<Option<Calibration>> {
+    field
+        .metadata()
+        .get(CALIBRATION_KEY)
+        .map(|j| parse_calibration(function, j))
+        .transpose()
+}
+
+fn missing_calibration<T>(function: &str, field: &Field, position: usize) -> Result<T> {
+    plan_err!(
+        "{function}: no calibration: pass the calibration JSON as argument {position} (e.g. from embedding_calibration(v)), \
+         or use a column written by embquant, whose field metadata carries it (column {:?} has no \"{CALIBRATION_KEY}\" metadata; \
+         register Parquet files with datafusion.execution.parquet.skip_metadata = false)",
+        field.name()
+    )
+}
+
+/// Plan-time calibration of a function whose calibration is argument `index` (0-based)
+/// when present, else the metadata of `arg_fields[from_field]`.
+pub fn plan_calibration(
+    function: &str,
+    arg_fields: &[FieldRef],
+    scalars: &[Option<&ScalarValue>],
+    index: usize,
+    from_field: usize,
+) -> Result<PlanCalibration> {
+    if let Some(f) = arg_fields.get(index) {
+        match f.data_type() {
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null => {}
+            other => {
+                return plan_err!(
+                    "{function}: argument {} (calibration) must be a JSON string, got {other}",
+                    index + 1
+                )
+            }
+        }
+        return match scalars.get(index).copied().flatten().map(string_scalar) {
+            Some(Some(Some(json))) => Ok(PlanCalibration::Known(Box::new(parse_calibration(
+                function, json,
+            )?))),
+            Some(Some(None)) => plan_err!("{function}: the calibration argument is NULL"),
+            _ => Ok(PlanCalibration::PerBatch),
+        };
+    }
+    match field_calibration(function, &arg_fields[from_field])? {
+        Some(c) => Ok(PlanCalibration::Known(Box::new(c))),
+        None => missing_calibration(function, &arg_fields[from_field], index + 1),
+    }
+}
+
+/// The calibration for one batch (see [`plan_calibration`]). A calibration column must
+/// hold one value for every (non-null) row.
+pub fn batch_calibration(
+    function: &str,
+    args: &[ColumnarValue],
+    arg_fields: &[FieldRef],
+    index: usize,
+    from_field: usize,
+) -> Result<Calibration> {
+    match args.get(index) {
+        Some(ColumnarValue::Scalar(s)) => match string_scalar(s) {
+            Some(Some(json)) => parse_calibration(function, json),
+            Some(None) => exec_err!("{function}: the calibration argument is NULL"),
+            None => exec_err!(
+                "{function}: argument {} (calibration) must be a JSON string, got {}",
+                index + 1,
+                s.data_type()
+            ),
+        },
+        Some(ColumnarValue::Array(a)) => {
+            let a = cast(a, &DataType::Utf8)?;
+            let s = a.as_string::<i32>();
+            let mut first: Option<&str> = None;
+            for v in s.iter().flatten() {
+                match first {
+                    None => first = Some(v),
+                    Some(f) if f != v => {
+                        return exec_err!(
+                            "{function}: the calibration argument differs between rows: codes are only comparable under one calibration"
+                        )
+                    }
+                    _ => {}
+                }
+            }
+            match first {
+                Some(json) => parse_calibration(function, json),
+                None => exec_err!("{function}: the calibration argument is NULL"),
+            }
+        }
+        None => match field_calibration(function, &arg_fields[from_field])? {
+            Some(c) => Ok(c),
+            None => missing_calibration(function, &arg_fields[from_field], index + 1),
+        },
+    }
+}
+
+/// Field metadata of a quantized output column: the recipe and, when known, the calibration,
+/// as `embquant quantize` writes them (so `COPY ... TO` keeps them).
+pub fn code_metadata(
+    source: &Field,
+    scheme: Scheme,
+    dims: usize,
+    arrow_type: &DataType,
+    bytes_per_vector: usize,
+    calibration: Option<&Calibration>,
+    threshold: Option<&str>,
+) -> HashMap<String, String> {
+    let layout = embquant::Int8Layout::List;
+    let recipe = ColumnRecipe {
+        format_version: embquant::metadata::FILE_FORMAT_VERSION,
+        name: format!("{}{}", source.name(), scheme.suffix()),
+        scheme,
+        source_column: source.name().to_string(),
+        source_dims: dims,
+        dims,
+        truncation: None::<Truncation>,
+        arrow_type: arrow_type.to_string(),
+        encoding: ColumnRecipe::encoding_for(scheme, layout),
+        int8_layout: (scheme == Scheme::Int8).then_some(layout),
+        threshold: threshold.map(str::to_string),
+        bytes_per_vector,
+        calibration_fingerprint: calibration.map(|c| c.fingerprint().to_string()),
+    };
+    match recipe.field_metadata(calibration) {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::warn!("cannot serialize the embquant recipe: {e}");
+            HashMap::new()
+        }
+    }
+}
+
+/// Wraps a one-row result as a scalar when every argument was a scalar.
+pub fn output(array: ArrayRef, all_scalar: bool) -> Result<ColumnarValue> {
+    if all_scalar {
+        Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(
+            &array, 0,
+        )?))
+    } else {
+        Ok(ColumnarValue::Array(array))
+    }
+}
+
+/// A `FixedSizeList<Float32, dim>` from row-major values.
+pub fn f32_list(
+    values: Vec<f32>,
+    dim: usize,
+    nulls: Option<datafusion::arrow::buffer::NullBuffer>,
+) -> FixedSizeListArray {
+    FixedSizeListArray::new(
+        Arc::new(Field::new_list_field(DataType::Float32, false)),
+        dim as i32,
+        Arc::new(datafusion::arrow::array::Float32Array::from(values)),
+        nulls,
+    )
+}
+
+/// The number of rows of the batch (the first array argument, else 1).
+pub fn batch_rows(args: &[ColumnarValue]) -> (usize, bool) {
+    args.iter()
+        .find_map(|a| match a {
+            ColumnarValue::Array(a) => Some(a.len()),
+            _ => None,
+        })
+        .map_or((1, true), |n| (n, false))
+}

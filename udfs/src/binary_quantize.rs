@@ -1,0 +1,160 @@
+//! `binary_quantize(v [, calibration])`: one bit per dimension.
+
+use std::sync::Arc;
+
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
+use datafusion::common::{exec_err, plan_err, Result, ScalarValue};
+use datafusion::logical_expr::{
+    ColumnarValue, Documentation, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDFImpl, Signature,
+    TypeSignature, Volatility,
+};
+use datafusion_macros::user_doc;
+use embquant::metadata::Scheme;
+use embquant::{BinaryCodec, BinaryThreshold, Vectors};
+
+use crate::args::{
+    batch_calibration, check_vector_type, code_metadata, ext, output, plan_calibration, plan_dim,
+    vector_arg, PlanCalibration,
+};
+
+const NAME: &str = "binary_quantize";
+
+#[user_doc(
+    doc_section(label = "embquant Functions"),
+    description = "Binary quantization: one bit per dimension, packed MSB-first like numpy.packbits \
+(dimension 8j+i is bit 7-i of byte j). Without a calibration the bit is `value > 0` (sign bits, \
+the bytes of sentence-transformers' `ubinary`); with one it is `value > mean` of the dimension \
+(centered binary). Returns `FixedSizeBinary(ceil(D / 8))` carrying embquant field metadata when the \
+dimension is known at planning time (a `FixedSizeList` column, or a calibration), else `Binary` \
+(e.g. for a `[...]` literal); NULL vectors give NULL.",
+    syntax_example = "binary_quantize(v [, calibration])",
+    sql_example = r#"```sql
+> SELECT encode(binary_quantize([0.5, -1.0, 2.0, 0.0, 1.0, 1.0, -3.0, 0.1, 4.0]), 'hex') AS bits;
++------+
+| bits |
++------+
+| ad80 |
++------+
+```"#,
+    argument(
+        name = "v",
+        description = "Vector: a FixedSizeList or equal-length List of numbers (column or literal)."
+    ),
+    argument(
+        name = "calibration",
+        description = "Optional calibration JSON (from `embedding_calibration` or `embquant calibrate`): thresholds at the per-dimension means."
+    )
+)]
+/// The `binary_quantize` SQL function.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct BinaryQuantizeFunc {
+    signature: Signature,
+}
+
+impl Default for BinaryQuantizeFunc {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl BinaryQuantizeFunc {
+    /// The function.
+    pub fn new() -> Self {
+        Self {
+            signature: Signature::one_of(
+                vec![TypeSignature::Any(1), TypeSignature::Any(2)],
+                Volatility::Immutable,
+            ),
+        }
+    }
+}
+
+impl ScalarUDFImpl for BinaryQuantizeFunc {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        plan_err!("{NAME}: return_field_from_args is used instead")
+    }
+
+    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
+        let f = &args.arg_fields[0];
+        let type_dim = check_vector_type(NAME, "1 (v)", f.data_type())?;
+        let cal = if args.arg_fields.len() > 1 {
+            plan_calibration(NAME, args.arg_fields, args.scalar_arguments, 1, 0)?
+        } else {
+            PlanCalibration::PerBatch
+        };
+        let known = match &cal {
+            PlanCalibration::Known(c) => Some(c.as_ref()),
+            PlanCalibration::PerBatch => None,
+        };
+        let dim = plan_dim(f.data_type(), args.scalar_arguments[0]);
+        if let (Some(c), Some(d)) = (known, dim.or(type_dim)) {
+            if c.dim() != d {
+                return plan_err!(
+                    "{NAME}: the vectors have {d} dimensions, the calibration {}",
+                    c.dim()
+                );
+            }
+        }
+        let Some(dim) = dim.or(known.map(|c| c.dim())) else {
+            // A List column (or an expression such as make_array): the width is only known
+            // when the rows are; return variable-length bytes.
+            return Ok(Arc::new(Field::new(NAME, DataType::Binary, true)));
+        };
+        let width = dim.div_ceil(8);
+        let dt = DataType::FixedSizeBinary(width as i32);
+        let threshold = if args.arg_fields.len() > 1 {
+            "mean"
+        } else {
+            "zero"
+        };
+        let meta = code_metadata(f, Scheme::Binary, dim, &dt, width, known, Some(threshold));
+        Ok(Arc::new(Field::new(NAME, dt, true).with_metadata(meta)))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let out_type = args.return_field.data_type().clone();
+        let Some(v) = vector_arg(NAME, "1 (v)", &args.args[0])? else {
+            return Ok(ColumnarValue::Scalar(ScalarValue::try_from(&out_type)?));
+        };
+        let codec = if args.args.len() > 1 {
+            let cal = batch_calibration(NAME, &args.args, &args.arg_fields, 1, 0)?;
+            let dim = crate::args::read(NAME, "1 (v)", &v)?.dim();
+            if dim != cal.dim() {
+                return exec_err!(
+                    "{NAME}: dimension mismatch: the vectors have {dim} dimensions, the calibration {}",
+                    cal.dim()
+                );
+            }
+            BinaryCodec::with_calibration(&cal, BinaryThreshold::Mean).map_err(|e| ext(NAME, e))?
+        } else {
+            let dim = Vectors::try_new(v.array.as_ref())
+                .map_err(|e| ext(NAME, e))?
+                .dim();
+            BinaryCodec::new(dim)
+        };
+        if let DataType::FixedSizeBinary(width) = out_type {
+            if codec.width() != width as usize {
+                return exec_err!(
+                    "{NAME}: dimension mismatch: {}-dimensional vectors, expected {} bytes of codes",
+                    codec.dim(),
+                    width
+                );
+            }
+        }
+        let enc = codec.encode(v.array.as_ref()).map_err(|e| ext(NAME, e))?;
+        output(cast(&enc.array, &out_type)?, v.scalar)
+    }
+
+    fn documentation(&self) -> Option<&Documentation> {
+        self.doc()
+    }
+}

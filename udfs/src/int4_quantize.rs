@@ -1,0 +1,144 @@
+//! `int4_quantize(v [, calibration])`: per-dimension affine quantization to 4 bits.
+
+use std::sync::Arc;
+
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
+use datafusion::common::{plan_err, Result, ScalarValue};
+use datafusion::logical_expr::{
+    ColumnarValue, Documentation, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDFImpl, Signature,
+    TypeSignature, Volatility,
+};
+use datafusion_macros::user_doc;
+use embquant::metadata::Scheme;
+use embquant::Int4Codec;
+
+use crate::args::{
+    batch_calibration, check_vector_type, code_metadata, ext, output, plan_calibration, plan_dim,
+    vector_arg, PlanCalibration,
+};
+
+const NAME: &str = "int4_quantize";
+
+#[user_doc(
+    doc_section(label = "embquant Functions"),
+    description = "int4 quantization: per dimension, 16 levels over the calibrated range [lo, hi] \
+(round half up, clipped), two codes per byte, dimension 2j in the high nibble of byte j. Returns \
+`FixedSizeBinary(ceil(D / 2))` carrying embquant \
+field metadata (recipe and calibration, when the calibration is a literal or comes from metadata). \
+The calibration is the second argument, else the `embquant.calibration` metadata of `v`'s field; \
+neither is an error. NULL vectors give NULL; NaN or infinite values are an error naming the row.",
+    syntax_example = "int4_quantize(v [, calibration])",
+    sql_example = r#"```sql
+> SELECT encode(int4_quantize([0.0, 1.0, 0.5], '{"version":1,...}'), 'hex') AS codes;
++-------+
+| codes |
++-------+
+| 0f80  |
++-------+
+```"#,
+    argument(
+        name = "v",
+        description = "Vector: a FixedSizeList or equal-length List of numbers (column or literal)."
+    ),
+    argument(
+        name = "calibration",
+        description = "Calibration JSON (from `embedding_calibration` or `embquant calibrate`), a literal or a column holding one value."
+    )
+)]
+/// The `int4_quantize` SQL function.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct Int4QuantizeFunc {
+    signature: Signature,
+}
+
+impl Default for Int4QuantizeFunc {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Int4QuantizeFunc {
+    /// The function.
+    pub fn new() -> Self {
+        Self {
+            signature: Signature::one_of(
+                vec![TypeSignature::Any(1), TypeSignature::Any(2)],
+                Volatility::Immutable,
+            ),
+        }
+    }
+}
+
+impl ScalarUDFImpl for Int4QuantizeFunc {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        plan_err!("{NAME}: return_field_from_args is used instead")
+    }
+
+    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
+        let f = &args.arg_fields[0];
+        check_vector_type(NAME, "1 (v)", f.data_type())?;
+        let cal = plan_calibration(NAME, args.arg_fields, args.scalar_arguments, 1, 0)?;
+        let known = match &cal {
+            PlanCalibration::Known(c) => Some(c.as_ref()),
+            PlanCalibration::PerBatch => None,
+        };
+        let dim = plan_dim(f.data_type(), args.scalar_arguments[0]);
+        if let (Some(c), Some(d)) = (known, dim) {
+            if c.dim() != d {
+                return plan_err!(
+                    "{NAME}: the vectors have {d} dimensions, the calibration {}",
+                    c.dim()
+                );
+            }
+        }
+        let Some(dim) = dim.or(known.map(|c| c.dim())) else {
+            // A List column with a per-row calibration argument: the dimension is only known
+            // when the rows are; return variable-length codes.
+            return Ok(Arc::new(Field::new(NAME, DataType::Binary, true)));
+        };
+        let width = dim.div_ceil(2);
+        let dt = DataType::FixedSizeBinary(width as i32);
+        let meta = code_metadata(f, Scheme::Int4, dim, &dt, width, known, None);
+        Ok(Arc::new(Field::new(NAME, dt, true).with_metadata(meta)))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let Some(v) = vector_arg(NAME, "1 (v)", &args.args[0])? else {
+            return Ok(ColumnarValue::Scalar(ScalarValue::try_from(
+                args.return_field.data_type(),
+            )?));
+        };
+        let cal = batch_calibration(NAME, &args.args, &args.arg_fields, 1, 0)?;
+        let dim = crate::args::read(NAME, "1 (v)", &v)?.dim();
+        if dim != cal.dim() {
+            return datafusion::common::exec_err!(
+                "{NAME}: dimension mismatch: the vectors have {dim} dimensions, the calibration {}",
+                cal.dim()
+            );
+        }
+        let enc = Int4Codec::new(&cal)
+            .encode(v.array.as_ref())
+            .map_err(|e| ext(NAME, e))?;
+        if enc.clipped > 0 {
+            tracing::debug!(
+                clipped = enc.clipped,
+                "{NAME}: values outside the calibrated range"
+            );
+        }
+        let out_type = args.return_field.data_type();
+        output(cast(&enc.array, out_type)?, v.scalar)
+    }
+
+    fn documentation(&self) -> Option<&Documentation> {
+        self.doc()
+    }
+}
