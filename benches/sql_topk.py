@@ -34,13 +34,15 @@ def main():
     path = os.path.join(a.work, "sqlbench.parquet")
     if not os.path.exists(path):
         t = time.perf_counter()
+        # ids are row numbers of the source as DataFusion reads it (not necessarily file order).
         sql = ("COPY (SELECT CAST(row_number() OVER () - 1 AS BIGINT) AS id, emb, binary_quantize(emb) AS emb_bin "
                f"FROM src) TO '{path}' OPTIONS ('format.max_row_group_size' '131072')")
         subprocess.run([a.bin, "sql", sql, "--table", f"src={a.src}"], check=True, capture_output=True)
         print(f"<!-- wrote {path} in {time.perf_counter() - t:.1f} s -->")
     meta = pq.ParquetFile(path).metadata
     n, rgs = meta.num_rows, meta.num_row_groups
-    q = pq.read_table(path, columns=["emb"]).slice(a.query_row, 1).column(0)[0].as_py()
+    row = pq.read_table(path, columns=["id", "emb"]).slice(a.query_row, 1)
+    qid, q = row.column(0)[0].as_py(), row.column(1)[0].as_py()
     qlit = "[" + ", ".join(repr(float(x)) for x in q) + "]"
     d = len(q)
 
@@ -62,9 +64,9 @@ def main():
     t_ip, out_ip = timed(ours(ip_sql), a.repeats)
     t_duck, out_duck = timed(duck, a.repeats)
     # Sanity: the query row itself is the best float match for both engines.
-    assert f"| {a.query_row} " in out_ip, out_ip
-    assert out_duck[0][0] == a.query_row, out_duck[:3]
-    assert f"| {a.query_row} " in out_bin, out_bin
+    assert f"| {qid} " in out_ip, out_ip
+    assert out_duck[0][0] == qid, out_duck[:3]
+    assert f"| {qid} " in out_bin, out_bin
 
     print(f"file: {path} ({n:,} rows x {d}, {rgs} row groups, {os.path.getsize(path) / 1e9:.2f} GB); "
           f"median of {a.repeats}; loadavg {os.getloadavg()[0]:.2f}")
