@@ -292,6 +292,8 @@ pub fn code_metadata(
         encoding: ColumnRecipe::encoding_for(scheme, layout),
         int8_layout: (scheme == Scheme::Int8).then_some(layout),
         threshold: threshold.map(str::to_string),
+        rotation: None,
+        code_bits: None,
         bytes_per_vector,
         calibration_fingerprint: calibration.map(|c| c.fingerprint().to_string()),
     };

@@ -25,6 +25,8 @@
 //! | `hamming_distance(a, b)` | bits |
 //! | `inner_product(a, b)`, `cosine_distance(a, b)`, `l2_distance(a, b)` | floats |
 //! | `int8_inner_product(query, codes [, calibration])` | asymmetric float x int8 |
+//! | `rabitq_quantize(v [, calibration])`, `rabitq_inner_product(query, codes [, calibration])` | RaBitQ codes and their estimator |
+//! | `recall_at_k(approx_ids, exact_ids)` | share of the exact ids found |
 //! | `embedding_calibration(v [, method])` | aggregate: calibration JSON |
 //! | `tiered_search('corpus', 'queries', k [, 'binary:8,int8:2,float'])` | table function |
 //!
@@ -57,6 +59,9 @@ pub mod int8_quantize;
 pub mod l2_distance;
 pub mod l2_normalize;
 pub mod pairwise;
+pub mod rabitq_inner_product;
+pub mod rabitq_quantize;
+pub mod recall_at_k;
 pub mod subvector;
 pub mod tiered_search;
 
@@ -77,6 +82,11 @@ pub fn functions() -> Vec<Arc<ScalarUDF>> {
         Arc::new(ScalarUDF::from(
             int8_inner_product::Int8InnerProductFunc::new(),
         )),
+        Arc::new(ScalarUDF::from(rabitq_quantize::RabitqQuantizeFunc::new())),
+        Arc::new(ScalarUDF::from(
+            rabitq_inner_product::RabitqInnerProductFunc::new(),
+        )),
+        Arc::new(ScalarUDF::from(recall_at_k::RecallAtKFunc::new())),
     ]
 }
 

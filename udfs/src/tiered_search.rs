@@ -158,6 +158,7 @@ fn scheme_of(tier: Tier) -> Option<Scheme> {
         Tier::Int8 => Some(Scheme::Int8),
         Tier::Int4 => Some(Scheme::Int4),
         Tier::F16 => Some(Scheme::F16),
+        Tier::Rabitq => Some(Scheme::Rabitq),
         Tier::Float => None,
     }
 }
@@ -638,17 +639,7 @@ fn search(
         )
     };
     let dims = cols.codes.first().map(|(_, r)| r.dims);
-    let mut c = Corpus {
-        rows,
-        dim: dims.unwrap_or(0),
-        binary: None,
-        int8: None,
-        int4: None,
-        f16: None,
-        floats: None,
-        valid: None,
-        binary_words: None,
-    };
+    let mut c = Corpus::new(rows, dims.unwrap_or(0));
     for (name, r) in &cols.codes {
         let mut start = 0;
         match r.scheme {
@@ -726,9 +717,19 @@ fn search(
                 }
                 c.f16 = Some(v);
             }
-            // Schemes added to the core crate later have no tier here yet.
-            #[allow(unreachable_patterns)]
-            other => return exec_err!("{NAME}: no tier reads {other} codes"),
+            Scheme::Rabitq => {
+                let mut bytes = Vec::new();
+                for b in corpus {
+                    let col = column(b, name)?;
+                    mark(col, start, &mut valid);
+                    start += col.len();
+                    fixed_bytes(col, "rabitq", &mut bytes)?;
+                }
+                let cal = spec.calibration.as_ref().ok_or_else(need_cal)?;
+                let codec =
+                    embquant::RabitqCodec::new(cal, r.rotation.unwrap_or(embquant::Rotation::None));
+                c.rabitq = Some((bytes, codec));
+            }
         }
     }
     if let Some(name) = &cols.float {

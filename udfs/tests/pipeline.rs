@@ -168,7 +168,8 @@ async fn tiered_search_equals_library_search() {
         &ctx,
         &format!(
             "COPY (SELECT id, embedding, binary_quantize(embedding) AS embedding_bin, \
-             int8_quantize(embedding, '{json}') AS embedding_int8 FROM corpus ORDER BY id) TO '{p}'"
+             int8_quantize(embedding, '{json}') AS embedding_int8, \
+             rabitq_quantize(embedding, '{json}') AS embedding_rq FROM corpus ORDER BY id) TO '{p}'"
         ),
     )
     .await;
@@ -186,6 +187,8 @@ async fn tiered_search_equals_library_search() {
         ("binary:4,int8", 10),
         ("binary", 5),
         ("int8:3,float", 7),
+        ("rabitq:4,int8", 10),
+        ("rabitq:2,int8:2,float", 10),
     ] {
         let spec = TierSpec::parse_chain(chain).expect("chain");
         let loaded = load_corpus(&files, "embedding", Some("id"), &spec).expect("load_corpus");

@@ -1,0 +1,164 @@
+//! `rabitq_inner_product(query, codes [, calibration])`: the RaBitQ estimate of `<q, x>`.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, AsArray, Float32Array};
+use datafusion::arrow::buffer::NullBuffer;
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
+use datafusion::common::{exec_err, plan_err, Result, ScalarValue};
+use datafusion::logical_expr::{
+    ColumnarValue, Documentation, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDFImpl, Signature,
+    TypeSignature, Volatility,
+};
+use datafusion_macros::user_doc;
+use embquant::metadata::ColumnRecipe;
+use embquant::{RabitqCodec, Rotation};
+
+use crate::args::{
+    batch_calibration, batch_rows, check_vector_type, output, plan_calibration, read, vector_arg,
+};
+
+const NAME: &str = "rabitq_inner_product";
+
+/// The rotation recorded in a code field's recipe (the default rotation without one).
+fn field_rotation(field: &Field) -> Rotation {
+    ColumnRecipe::from_field_metadata(field.metadata())
+        .ok()
+        .flatten()
+        .and_then(|(r, _)| r.rotation)
+        .unwrap_or_default()
+}
+
+#[user_doc(
+    doc_section(label = "embquant Functions"),
+    description = "RaBitQ's unbiased estimate of the inner product of a float query with the \
+vector a RaBitQ code stands for: <q, mean> + |r| / (ip sqrt(B)) * sum_i (P q)_i (2 b_i - 1), the \
+score of the `rabitq` tier of tiered search. Codes are `FixedSizeBinary(B / 8 + 8)` from \
+`rabitq_quantize` or `embquant quantize --scheme rabitq` (their recipe's rotation is used; the \
+default rotation without one). The calibration is the third argument, else the codes' \
+`embquant.calibration` field metadata. Returns `Float32`, NULL when either side is NULL.",
+    syntax_example = "rabitq_inner_product(query, codes [, calibration])",
+    sql_example = r#"```sql
+> SELECT id FROM corpus
+  ORDER BY rabitq_inner_product([0.1, ...], embedding_rq) DESC LIMIT 40;
+```"#,
+    argument(
+        name = "query",
+        description = "Float query vector (literal or column)."
+    ),
+    argument(name = "codes", description = "RaBitQ codes."),
+    argument(
+        name = "calibration",
+        description = "Calibration JSON; defaults to the codes' field metadata."
+    )
+)]
+/// The `rabitq_inner_product` SQL function.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct RabitqInnerProductFunc {
+    signature: Signature,
+}
+
+impl Default for RabitqInnerProductFunc {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RabitqInnerProductFunc {
+    /// The function.
+    pub fn new() -> Self {
+        Self {
+            signature: Signature::one_of(
+                vec![TypeSignature::Any(2), TypeSignature::Any(3)],
+                Volatility::Immutable,
+            ),
+        }
+    }
+}
+
+impl ScalarUDFImpl for RabitqInnerProductFunc {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        plan_err!("{NAME}: return_field_from_args is used instead")
+    }
+
+    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
+        check_vector_type(NAME, "1 (query)", args.arg_fields[0].data_type())?;
+        match args.arg_fields[1].data_type() {
+            DataType::FixedSizeBinary(_) | DataType::Null => {}
+            other => {
+                return plan_err!(
+                    "{NAME}: argument 2 (codes) must be RaBitQ codes (FixedSizeBinary), got {other}"
+                )
+            }
+        }
+        plan_calibration(NAME, args.arg_fields, args.scalar_arguments, 2, 1)?;
+        Ok(Arc::new(Field::new(NAME, DataType::Float32, true)))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let (n, all_scalar) = batch_rows(&args.args);
+        let Some(q) = vector_arg(NAME, "1 (query)", &args.args[0])? else {
+            return Ok(ColumnarValue::Scalar(ScalarValue::Float32(None)));
+        };
+        let (codes, codes_scalar) = match &args.args[1] {
+            ColumnarValue::Scalar(s) if s.is_null() => {
+                return Ok(ColumnarValue::Scalar(ScalarValue::Float32(None)))
+            }
+            ColumnarValue::Scalar(s) => (s.to_array()?, true),
+            ColumnarValue::Array(a) => (Arc::clone(a), false),
+        };
+        let cal = batch_calibration(NAME, &args.args, &args.arg_fields, 2, 1)?;
+        let codec = RabitqCodec::new(&cal, field_rotation(&args.arg_fields[1]));
+        let dim = cal.dim();
+        let vq = read(NAME, "1 (query)", &q)?;
+        if vq.dim() != dim {
+            return exec_err!(
+                "{NAME}: dimension mismatch: the query has {} dimensions, the calibration {dim}",
+                vq.dim()
+            );
+        }
+        let Some(codes) = codes.as_fixed_size_binary_opt() else {
+            return exec_err!("{NAME}: argument 2 (codes) must be FixedSizeBinary");
+        };
+        if codes.value_length() as usize != codec.width() {
+            return exec_err!(
+                "{NAME}: codes of {} bytes, but {dim}-dimensional RaBitQ codes take {} (B = {} bits + 8 bytes of factors)",
+                codes.value_length(),
+                codec.width(),
+                codec.bits()
+            );
+        }
+        let shared = q.scalar.then(|| codec.prepare_query(vq.row(0)));
+        let mut out = Vec::with_capacity(n);
+        let mut valid = Vec::with_capacity(n);
+        for i in 0..n {
+            let (rq, rc) = (q.row(i), if codes_scalar { 0 } else { i });
+            if !(vq.is_valid(rq) && codes.is_valid(rc)) {
+                out.push(0.0);
+                valid.push(false);
+                continue;
+            }
+            let code = codes.value(rc);
+            let s = match &shared {
+                Some(p) => p.score(&codec, code),
+                None => codec.prepare_query(vq.row(rq)).score(&codec, code),
+            };
+            out.push(s);
+            valid.push(true);
+        }
+        let nulls = valid.iter().any(|v| !v).then(|| NullBuffer::from(valid));
+        output(Arc::new(Float32Array::new(out.into(), nulls)), all_scalar)
+    }
+
+    fn documentation(&self) -> Option<&Documentation> {
+        self.doc()
+    }
+}
