@@ -293,7 +293,7 @@ const BLOCK_ROWS: usize = 4096;
 /// block stays in L1 while every query of the group reads it.
 const BINARY_BLOCK_ROWS: usize = 4096;
 const QUERY_GROUP: usize = 8;
-/// Rows of f16 codes widened to f32 at a time by the f16 scan.
+/// Rows of f16 or int4 codes widened to f32 at a time by their scans.
 const F16_BLOCK_ROWS: usize = 256;
 /// Blocks of 64 RaBitQ codes scanned between updates of the queries' cut-offs.
 const RABITQ_STEP_BLOCKS: usize = 16;
@@ -394,7 +394,7 @@ impl Corpus {
                     * match first {
                         Tier::Binary => BINARY_QUERY_GROUP,
                         Tier::Int8 | Tier::Rabitq => INT8_QUERY_GROUP,
-                        Tier::F16 => crate::kernels::matmul::QUERY_TILE,
+                        Tier::F16 | Tier::Int4 => crate::kernels::matmul::QUERY_TILE,
                         _ => QUERY_GROUP,
                     },
             )
@@ -546,10 +546,11 @@ impl Corpus {
                     }
                 }
             }
-        } else if tier == Tier::F16 {
-            // Widen a block of rows to f32 once, then score it against the whole group.
+        } else if tier == Tier::F16 || tier == Tier::Int4 {
+            // Widen a block of rows to f32 once (f16 values, or int4 codes dequantized: the
+            // dot product with those is the asymmetric int4 score), then score it against the
+            // whole group with the blocked float kernel.
             use half::slice::HalfFloatSliceExt;
-            let v = self.f16.as_ref().expect("checked");
             let block = crate::kernels::matmul::QueryBlock::new(group, self.dim);
             let stride = block.stride();
             let mut rows = vec![0f32; F16_BLOCK_ROWS * self.dim];
@@ -557,7 +558,16 @@ impl Corpus {
             for start in (0..self.rows).step_by(F16_BLOCK_ROWS) {
                 let n = F16_BLOCK_ROWS.min(self.rows - start);
                 let r = &mut rows[..n * self.dim];
-                v[start * self.dim..(start + n) * self.dim].convert_to_f32_slice(r);
+                match (tier, &self.f16, &self.int4) {
+                    (Tier::F16, Some(v), _) => {
+                        v[start * self.dim..(start + n) * self.dim].convert_to_f32_slice(r)
+                    }
+                    (_, _, Some((codes, codec))) => {
+                        let w = codec.width();
+                        codec.decode_slice(&codes[start * w..(start + n) * w], r)
+                    }
+                    _ => unreachable!("checked"),
+                }
                 let s = &mut scores[..n * stride];
                 block.scores(r, s);
                 for (i, row) in s.chunks_exact(stride).enumerate() {
@@ -847,6 +857,46 @@ mod tests {
             // Equal up to float rounding of near-ties.
             let same = got.iter().filter(|r| want.contains(r)).count();
             assert!(same >= 6, "{got:?} vs {want:?}");
+        }
+    }
+
+    #[test]
+    fn int4_and_f16_alone_rank_by_their_decoded_dot_product() {
+        let (mut c, values) = corpus(3000, 16);
+        let a = vectors_array(3000, 16, 11, 0.0);
+        let i4 = crate::Int4Codec::new(&calibrate(&a));
+        let mut codes = vec![0u8; 3000 * i4.width()];
+        i4.encode_slice(&values, &mut codes).unwrap();
+        let mut dec = vec![0f32; values.len()];
+        i4.decode_slice(&codes, &mut dec);
+        c.int4 = Some((codes, i4));
+        c.f16 = Some(values.iter().map(|&x| f16::from_f32(x)).collect());
+        let h: Vec<f32> = values.iter().map(|&x| f16::from_f32(x).to_f32()).collect();
+        // 70 queries: more than one 64-query tile of the blocked scan.
+        let queries = Vectors::try_new(&vectors_array(70, 16, 3, 0.0))
+            .unwrap()
+            .values()
+            .to_vec();
+        for (chain, truth) in [("int4", &dec), ("f16", &h)] {
+            let res = c
+                .search(&queries, 7, &TierSpec::parse_chain(chain).unwrap())
+                .unwrap();
+            assert_eq!(res.len(), 70);
+            for (q, hits) in res.iter().enumerate() {
+                let want = exact(truth, &queries[q * 16..(q + 1) * 16], 7);
+                let got: Vec<u32> = hits.iter().map(|h| h.row).collect();
+                // Equal up to float rounding of near-ties.
+                let same = got.iter().filter(|r| want.contains(r)).count();
+                assert!(same >= 6, "{chain}: {got:?} vs {want:?}");
+                // Scores are the dot products with the decoded vectors.
+                let r = hits[0].row as usize;
+                let dot: f32 = queries[q * 16..(q + 1) * 16]
+                    .iter()
+                    .zip(&truth[r * 16..(r + 1) * 16])
+                    .map(|(a, b)| a * b)
+                    .sum();
+                assert!((hits[0].score - dot).abs() <= 1e-4 * (1.0 + dot.abs()));
+            }
         }
     }
 
