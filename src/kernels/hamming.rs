@@ -116,20 +116,6 @@ impl TransposedCodes {
         })
     }
 
-    /// Hamming distances of `query` (as words) to codes `start..start + out.len()`.
-    pub fn scan(&self, query: &[u64], start: usize, out: &mut [u32]) {
-        assert_eq!(query.len(), self.words_per_code, "query width");
-        assert!(start + out.len() <= self.rows, "rows out of range");
-        out.fill(0);
-        let n = out.len();
-        for (j, &q) in query.iter().enumerate() {
-            let words = &self.words[j * self.rows + start..j * self.rows + start + n];
-            for (o, &w) in out.iter_mut().zip(words) {
-                *o += (w ^ q).count_ones();
-            }
-        }
-    }
-
     /// The fused scan-and-filter of the first search tier: for each query `q` (its code as
     /// words), appends `(row, distance)` to `hits[q]` for every code `row` in
     /// `start..start + n` within distance `cuts[q]`. Distances are computed in registers and
@@ -280,9 +266,12 @@ mod transposed_tests {
             let t = TransposedCodes::new(&codes, width).unwrap();
             let qw: Vec<u64> = q.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap())).collect();
             let from = from.min(n - 1);
-            let mut out = vec![0u32; n - from];
-            t.scan(&qw, from, &mut out);
-            for (k, &d) in out.iter().enumerate() {
+            // No cut-off: every row comes back, with its distance.
+            let mut hits = vec![Vec::new()];
+            t.scan_within(&[qw], &[u32::MAX], from, n - from, &mut hits);
+            prop_assert_eq!(hits[0].len(), n - from);
+            for (k, &(row, d)) in hits[0].iter().enumerate() {
+                prop_assert_eq!(row as usize, from + k);
                 prop_assert_eq!(d, hamming_scalar(&q, &codes[(from + k) * width..(from + k + 1) * width]));
             }
         }

@@ -157,6 +157,54 @@ pub enum PlanCalibration {
     PerBatch,
 }
 
+impl PlanCalibration {
+    /// The calibration when known at plan time.
+    pub fn known(&self) -> Option<&Calibration> {
+        match self {
+            PlanCalibration::Known(c) => Some(c.as_ref()),
+            PlanCalibration::PerBatch => None,
+        }
+    }
+}
+
+/// Plan-time dimension of a quantize function's output: the vectors' (when their type fixes
+/// it) or else the known calibration's; an error when both are known and differ.
+pub fn plan_codes_dim(
+    function: &str,
+    vectors: Option<usize>,
+    cal: &PlanCalibration,
+) -> Result<Option<usize>> {
+    let known = cal.known();
+    if let (Some(c), Some(d)) = (known, vectors) {
+        if c.dim() != d {
+            return plan_err!(
+                "{function}: the vectors have {d} dimensions, the calibration {}",
+                c.dim()
+            );
+        }
+    }
+    Ok(vectors.or(known.map(|c| c.dim())))
+}
+
+/// The calibration of a quantize function for one batch (argument 2, else `v`'s field
+/// metadata), checked against the vectors' dimension.
+pub fn batch_codes_calibration(
+    function: &str,
+    args: &[ColumnarValue],
+    arg_fields: &[FieldRef],
+    v: &VectorArg,
+) -> Result<Calibration> {
+    let cal = batch_calibration(function, args, arg_fields, 1, 0)?;
+    let dim = read(function, "1 (v)", v)?.dim();
+    if dim != cal.dim() {
+        return exec_err!(
+            "{function}: dimension mismatch: the vectors have {dim} dimensions, the calibration {}",
+            cal.dim()
+        );
+    }
+    Ok(cal)
+}
+
 fn parse_calibration(function: &str, json: &str) -> Result<Calibration> {
     Calibration::from_json(json).map_err(|e| ext(function, e))
 }
@@ -268,9 +316,8 @@ pub fn batch_calibration(
     }
 }
 
-/// Field metadata of a quantized output column: the recipe and, when known, the calibration,
-/// as `embquant quantize` writes them (so `COPY ... TO` keeps them).
-pub fn code_metadata(
+/// The recipe of a quantized output column, as `embquant quantize` writes it.
+pub fn code_recipe(
     source: &Field,
     scheme: Scheme,
     dims: usize,
@@ -278,9 +325,9 @@ pub fn code_metadata(
     bytes_per_vector: usize,
     calibration: Option<&Calibration>,
     threshold: Option<&str>,
-) -> HashMap<String, String> {
+) -> ColumnRecipe {
     let layout = embquant::Int8Layout::List;
-    let recipe = ColumnRecipe {
+    ColumnRecipe {
         format_version: embquant::metadata::FILE_FORMAT_VERSION,
         name: format!("{}{}", source.name(), scheme.suffix()),
         scheme,
@@ -296,7 +343,15 @@ pub fn code_metadata(
         code_bits: None,
         bytes_per_vector,
         calibration_fingerprint: calibration.map(|c| c.fingerprint().to_string()),
-    };
+    }
+}
+
+/// Field metadata of a recipe and, when known, the calibration (so `COPY ... TO` keeps
+/// them).
+pub fn recipe_metadata(
+    recipe: &ColumnRecipe,
+    calibration: Option<&Calibration>,
+) -> HashMap<String, String> {
     match recipe.field_metadata(calibration) {
         Ok(m) => m,
         Err(e) => {
@@ -304,6 +359,29 @@ pub fn code_metadata(
             HashMap::new()
         }
     }
+}
+
+/// Field metadata of a quantized output column: the recipe and, when known, the calibration,
+/// as `embquant quantize` writes them (so `COPY ... TO` keeps them).
+pub fn code_metadata(
+    source: &Field,
+    scheme: Scheme,
+    dims: usize,
+    arrow_type: &DataType,
+    bytes_per_vector: usize,
+    calibration: Option<&Calibration>,
+    threshold: Option<&str>,
+) -> HashMap<String, String> {
+    let recipe = code_recipe(
+        source,
+        scheme,
+        dims,
+        arrow_type,
+        bytes_per_vector,
+        calibration,
+        threshold,
+    );
+    recipe_metadata(&recipe, calibration)
 }
 
 /// Wraps a one-row result as a scalar when every argument was a scalar.

@@ -14,8 +14,8 @@ use embquant::metadata::Scheme;
 use embquant::{BinaryCodec, BinaryThreshold, Vectors};
 
 use crate::args::{
-    batch_calibration, check_vector_type, code_metadata, ext, output, plan_calibration, plan_dim,
-    vector_arg, PlanCalibration,
+    batch_codes_calibration, check_vector_type, code_metadata, ext, output, plan_calibration,
+    plan_dim, vector_arg, PlanCalibration,
 };
 
 const NAME: &str = "binary_quantize";
@@ -91,10 +91,7 @@ impl ScalarUDFImpl for BinaryQuantizeFunc {
         } else {
             PlanCalibration::PerBatch
         };
-        let known = match &cal {
-            PlanCalibration::Known(c) => Some(c.as_ref()),
-            PlanCalibration::PerBatch => None,
-        };
+        let known = cal.known();
         let dim = plan_dim(f.data_type(), args.scalar_arguments[0]);
         if let (Some(c), Some(d)) = (known, dim.or(type_dim)) {
             if c.dim() != d {
@@ -126,14 +123,7 @@ impl ScalarUDFImpl for BinaryQuantizeFunc {
             return Ok(ColumnarValue::Scalar(ScalarValue::try_from(&out_type)?));
         };
         let codec = if args.args.len() > 1 {
-            let cal = batch_calibration(NAME, &args.args, &args.arg_fields, 1, 0)?;
-            let dim = crate::args::read(NAME, "1 (v)", &v)?.dim();
-            if dim != cal.dim() {
-                return exec_err!(
-                    "{NAME}: dimension mismatch: the vectors have {dim} dimensions, the calibration {}",
-                    cal.dim()
-                );
-            }
+            let cal = batch_codes_calibration(NAME, &args.args, &args.arg_fields, &v)?;
             BinaryCodec::with_calibration(&cal, BinaryThreshold::Mean).map_err(|e| ext(NAME, e))?
         } else {
             let dim = Vectors::try_new(v.array.as_ref())

@@ -15,7 +15,7 @@ use embquant::Int8Codec;
 
 use crate::args::{
     batch_calibration, batch_rows, check_vector_type, output, plan_calibration, plan_dim, read,
-    vector_arg, PlanCalibration,
+    vector_arg,
 };
 use crate::int8_dequantize::int8_code_dim;
 
@@ -115,10 +115,7 @@ impl ScalarUDFImpl for Int8InnerProductFunc {
         ));
         let c = int8_code_dim(NAME, "2 (codes)", args.arg_fields[1].data_type())?;
         let cal = plan_calibration(NAME, args.arg_fields, args.scalar_arguments, 2, 1)?;
-        let cal_dim = match &cal {
-            PlanCalibration::Known(c) => Some(c.dim()),
-            PlanCalibration::PerBatch => None,
-        };
+        let cal_dim = cal.known().map(|c| c.dim());
         let dims = [("query", q), ("codes", c), ("calibration", cal_dim)];
         for (n1, d1) in &dims {
             for (n2, d2) in &dims {

@@ -14,8 +14,8 @@ use embquant::metadata::Scheme;
 use embquant::Int8Codec;
 
 use crate::args::{
-    batch_calibration, check_vector_type, code_metadata, ext, output, plan_calibration, plan_dim,
-    vector_arg, PlanCalibration,
+    batch_codes_calibration, check_vector_type, code_metadata, ext, output, plan_calibration,
+    plan_codes_dim, plan_dim, vector_arg,
 };
 
 const NAME: &str = "int8_quantize";
@@ -94,20 +94,9 @@ impl ScalarUDFImpl for Int8QuantizeFunc {
         let f = &args.arg_fields[0];
         check_vector_type(NAME, "1 (v)", f.data_type())?;
         let cal = plan_calibration(NAME, args.arg_fields, args.scalar_arguments, 1, 0)?;
-        let known = match &cal {
-            PlanCalibration::Known(c) => Some(c.as_ref()),
-            PlanCalibration::PerBatch => None,
-        };
+        let known = cal.known();
         let dim = plan_dim(f.data_type(), args.scalar_arguments[0]);
-        if let (Some(c), Some(d)) = (known, dim) {
-            if c.dim() != d {
-                return plan_err!(
-                    "{NAME}: the vectors have {d} dimensions, the calibration {}",
-                    c.dim()
-                );
-            }
-        }
-        let Some(dim) = dim.or(known.map(|c| c.dim())) else {
+        let Some(dim) = plan_codes_dim(NAME, dim, &cal)? else {
             // A List column with a per-row calibration argument: the dimension is only known
             // when the rows are; return variable-length codes.
             return Ok(Arc::new(Field::new(
@@ -127,14 +116,7 @@ impl ScalarUDFImpl for Int8QuantizeFunc {
                 args.return_field.data_type(),
             )?));
         };
-        let cal = batch_calibration(NAME, &args.args, &args.arg_fields, 1, 0)?;
-        let dim = crate::args::read(NAME, "1 (v)", &v)?.dim();
-        if dim != cal.dim() {
-            return datafusion::common::exec_err!(
-                "{NAME}: dimension mismatch: the vectors have {dim} dimensions, the calibration {}",
-                cal.dim()
-            );
-        }
+        let cal = batch_codes_calibration(NAME, &args.args, &args.arg_fields, &v)?;
         let enc = Int8Codec::new(&cal)
             .encode(v.array.as_ref())
             .map_err(|e| ext(NAME, e))?;

@@ -9,12 +9,12 @@ use datafusion::logical_expr::{
     TypeSignature, Volatility,
 };
 use datafusion_macros::user_doc;
-use embquant::metadata::{ColumnRecipe, Scheme};
+use embquant::metadata::Scheme;
 use embquant::{RabitqCodec, Rotation};
 
 use crate::args::{
-    batch_calibration, check_vector_type, code_metadata, ext, output, plan_calibration, plan_dim,
-    vector_arg, PlanCalibration,
+    batch_codes_calibration, check_vector_type, code_recipe, ext, output, plan_calibration,
+    plan_codes_dim, plan_dim, recipe_metadata, vector_arg,
 };
 
 const NAME: &str = "rabitq_quantize";
@@ -87,37 +87,20 @@ impl ScalarUDFImpl for RabitqQuantizeFunc {
         let f = &args.arg_fields[0];
         check_vector_type(NAME, "1 (v)", f.data_type())?;
         let cal = plan_calibration(NAME, args.arg_fields, args.scalar_arguments, 1, 0)?;
-        let known = match &cal {
-            PlanCalibration::Known(c) => Some(c.as_ref()),
-            PlanCalibration::PerBatch => None,
-        };
+        let known = cal.known();
         let dim = plan_dim(f.data_type(), args.scalar_arguments[0]);
-        if let (Some(c), Some(d)) = (known, dim) {
-            if c.dim() != d {
-                return plan_err!(
-                    "{NAME}: the vectors have {d} dimensions, the calibration {}",
-                    c.dim()
-                );
-            }
-        }
-        let Some(dim) = dim.or(known.map(|c| c.dim())) else {
+        let Some(dim) = plan_codes_dim(NAME, dim, &cal)? else {
             return plan_err!(
                 "{NAME}: the dimension is unknown at planning (a List column with a calibration column): cast the vectors to a FixedSizeList"
             );
         };
         let width = rabitq_width(dim);
         let dt = DataType::FixedSizeBinary(width as i32);
-        let mut meta = code_metadata(f, Scheme::Rabitq, dim, &dt, width, known, None);
         // The recipe records the rotation, so search and rabitq_inner_product can rebuild it.
-        if let Some(r) = meta.get(embquant::METADATA_KEY) {
-            if let Ok(mut recipe) = serde_json::from_str::<ColumnRecipe>(r) {
-                recipe.rotation = Some(Rotation::default());
-                recipe.code_bits = Some(dim.next_power_of_two().max(8));
-                if let Ok(j) = serde_json::to_string(&recipe) {
-                    meta.insert(embquant::METADATA_KEY.to_string(), j);
-                }
-            }
-        }
+        let mut recipe = code_recipe(f, Scheme::Rabitq, dim, &dt, width, known, None);
+        recipe.rotation = Some(Rotation::default());
+        recipe.code_bits = Some(dim.next_power_of_two().max(8));
+        let meta = recipe_metadata(&recipe, known);
         Ok(Arc::new(Field::new(NAME, dt, true).with_metadata(meta)))
     }
 
@@ -127,14 +110,7 @@ impl ScalarUDFImpl for RabitqQuantizeFunc {
                 args.return_field.data_type(),
             )?));
         };
-        let cal = batch_calibration(NAME, &args.args, &args.arg_fields, 1, 0)?;
-        let dim = crate::args::read(NAME, "1 (v)", &v)?.dim();
-        if dim != cal.dim() {
-            return datafusion::common::exec_err!(
-                "{NAME}: dimension mismatch: the vectors have {dim} dimensions, the calibration {}",
-                cal.dim()
-            );
-        }
+        let cal = batch_codes_calibration(NAME, &args.args, &args.arg_fields, &v)?;
         let enc = RabitqCodec::new(&cal, Rotation::default())
             .encode(v.array.as_ref())
             .map_err(|e| ext(NAME, e))?;
