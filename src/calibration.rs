@@ -188,6 +188,7 @@ impl Calibration {
             fingerprint: String::new(),
         };
         cal.fingerprint = cal.compute_fingerprint();
+        cal.validate()?;
         Ok(cal)
     }
 
@@ -296,6 +297,19 @@ impl Calibration {
             return bad(format!(
                 "lo[{d}] = {} > hi[{d}] = {}",
                 self.lo[d], self.hi[d]
+            ));
+        }
+        if let Some(d) = (0..self.dim).find(|&d| !(self.hi[d] - self.lo[d]).is_finite()) {
+            return bad(format!(
+                "the range of dimension {d}, [{}, {}], overflows f32: values this large (near 3.4e38) cannot be quantized; rescale the vectors",
+                self.lo[d], self.hi[d]
+            ));
+        }
+        if self.dim > crate::metadata::MAX_DIMS {
+            return bad(format!(
+                "dim {} is above {}",
+                self.dim,
+                crate::metadata::MAX_DIMS
             ));
         }
         let fp = self.compute_fingerprint();

@@ -75,20 +75,21 @@ pub enum Error {
     InvalidOption(String),
     /// JSON (de)serialization failed.
     #[error("calibration JSON: {0}")]
-    Json(#[from] serde_json::Error),
+    Json(serde_json::Error),
     /// An Arrow error.
     #[error(transparent)]
     Arrow(#[from] ArrowError),
     /// A Parquet error (not a Parquet file, truncated, corrupt ...).
     #[error("parquet: {0}")]
-    Parquet(#[from] parquet::errors::ParquetError),
+    Parquet(parquet::errors::ParquetError),
     /// An I/O error.
-    #[error("{context}: {source}")]
+    #[error("{context}: {cause}")]
     Io {
         /// What was being done, with the path.
         context: String,
-        /// The underlying error.
-        source: std::io::Error,
+        /// The underlying error. Not a `source`: the message already includes it, and
+        /// error reporters would print it twice.
+        cause: std::io::Error,
     },
     /// The vector column is not in the schema.
     #[error("no column {column:?} (columns: {available})")]
@@ -108,6 +109,22 @@ pub enum Error {
         /// What went wrong (rows are counted from the start of the file). Not a `source`:
         /// the message already includes it, and error reporters would print it twice.
         error: Box<Error>,
+    },
+    /// An output would replace or delete one of the command's inputs.
+    #[error("refusing to write {output}: that would replace the input {input}; choose another output path")]
+    OutputIsInput {
+        /// The output as given.
+        output: String,
+        /// The input it collides with.
+        input: String,
+    },
+    /// A directory output exists and holds something embquant did not write.
+    #[error("refusing to write the directory {dir}: it holds {entry:?}, which embquant did not write; choose a new or empty directory, or pass --overwrite to replace only embquant's own parts there")]
+    ForeignOutput {
+        /// The directory.
+        dir: String,
+        /// One entry embquant did not write.
+        entry: String,
     },
     /// The job was cancelled (interrupt): nothing was written at the output path.
     #[error("cancelled")]
@@ -159,8 +176,22 @@ impl Error {
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         Error::Io {
             context: context.into(),
-            source,
+            cause: source,
         }
+    }
+}
+
+// Not `#[from]`: that would also make the wrapped error a `source`, and reporters that
+// print the chain would repeat its message, which the variant's message already holds.
+impl From<serde_json::Error> for Error {
+    fn from(e: serde_json::Error) -> Self {
+        Error::Json(e)
+    }
+}
+
+impl From<parquet::errors::ParquetError> for Error {
+    fn from(e: parquet::errors::ParquetError) -> Self {
+        Error::Parquet(e)
     }
 }
 

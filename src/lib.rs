@@ -43,6 +43,7 @@ pub mod calibration;
 pub mod codec;
 pub mod drift;
 pub mod error;
+pub mod io;
 pub mod job;
 pub mod kernels;
 pub mod metadata;

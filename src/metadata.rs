@@ -24,6 +24,10 @@ pub const CALIBRATION_KEY: &str = "embquant.calibration";
 /// Version of the metadata written by this crate.
 pub const FILE_FORMAT_VERSION: u32 = 1;
 
+/// The largest vector dimension embquant reads from metadata (64Ki; models today stop at
+/// a few thousand): a larger value in a recipe is tampering, not a model.
+pub const MAX_DIMS: usize = 1 << 16;
+
 /// A quantization scheme, as named on the command line and in the metadata.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -221,7 +225,89 @@ impl ColumnRecipe {
             .get(CALIBRATION_KEY)
             .map(|c| Calibration::from_json(c))
             .transpose()?;
+        recipe.validate(cal.as_ref())?;
         Ok(Some((recipe, cal)))
+    }
+
+    /// Reads the recipe of `field` like [`ColumnRecipe::from_field_metadata`], and checks
+    /// that the column's type holds codes of the recipe's width.
+    pub fn from_field(field: &arrow_schema::Field) -> Result<Option<(Self, Option<Calibration>)>> {
+        let found = Self::from_field_metadata(field.metadata())?;
+        if let Some((r, _)) = &found {
+            r.check_type(field.data_type()).map_err(|e| {
+                Error::InvalidCalibration(format!("column {:?}: {e}", field.name()))
+            })?;
+        }
+        Ok(found)
+    }
+
+    /// Checks the recipe's own fields and its calibration against each other: a supported
+    /// format version, dimensions within [`MAX_DIMS`], and a calibration of the recipe's
+    /// dimension whose fingerprint is the one the recipe recorded. Tampered or mismatched
+    /// metadata is an error here, before any kernel sees codes of the wrong width.
+    pub fn validate(&self, cal: Option<&Calibration>) -> Result<()> {
+        let bad = |m: String| {
+            Err(Error::InvalidCalibration(format!(
+                "recipe {:?}: {m}",
+                self.name
+            )))
+        };
+        if self.format_version == 0 || self.format_version > FILE_FORMAT_VERSION {
+            return bad(format!(
+                "format version {} is not supported (this build reads up to {FILE_FORMAT_VERSION})",
+                self.format_version
+            ));
+        }
+        if self.dims == 0 || self.dims > MAX_DIMS || self.source_dims > MAX_DIMS {
+            return bad(format!(
+                "dims {} (of {}) outside 1..={MAX_DIMS}",
+                self.dims, self.source_dims
+            ));
+        }
+        if self.bytes_per_vector == 0 || self.bytes_per_vector > 8 * MAX_DIMS + 64 {
+            return bad(format!(
+                "bytes_per_vector {} is not plausible",
+                self.bytes_per_vector
+            ));
+        }
+        if let Some(c) = cal {
+            if c.dim() != self.dims {
+                return bad(format!(
+                    "its calibration has dimension {}, the codes {}",
+                    c.dim(),
+                    self.dims
+                ));
+            }
+            if let Some(fp) = &self.calibration_fingerprint {
+                if fp != c.fingerprint() {
+                    return bad(format!(
+                        "its calibration's fingerprint {} is not the recorded {fp} (the calibration was changed)",
+                        c.fingerprint()
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks that a column of type `dt` holds this recipe's codes.
+    pub fn check_type(&self, dt: &arrow_schema::DataType) -> Result<()> {
+        use arrow_schema::DataType as T;
+        let width = match dt {
+            T::FixedSizeBinary(w) => Some(*w as usize),
+            T::FixedSizeList(item, n) => item
+                .data_type()
+                .primitive_width()
+                .map(|b| b * (*n).max(0) as usize),
+            _ => None,
+        };
+        if width != Some(self.bytes_per_vector) {
+            return Err(Error::InvalidCalibration(format!(
+                "type {dt} does not hold {} codes of {} bytes (recipe {:?})",
+                self.scheme, self.bytes_per_vector, self.name
+            )));
+        }
+        Ok(())
     }
 }
 

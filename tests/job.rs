@@ -470,7 +470,8 @@ fn bad_inputs_name_file_column_and_row() {
             &NoProgress,
         ))
         .unwrap_err();
-    assert!(e.to_string().contains("also an input"), "{e}");
+    assert!(matches!(e, Error::OutputIsInput { .. }), "{e}");
+    assert!(e.to_string().contains("would replace the input"), "{e}");
     assert_eq!(
         std::fs::read(&good).unwrap(),
         bytes,

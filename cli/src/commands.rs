@@ -172,6 +172,11 @@ struct QuantizeArgs {
     /// Rotation of rabitq codes: hadamard (3 rounds, default seed), hadamard:SEED or none.
     #[arg(long, default_value = "hadamard")]
     rabitq_rotation: String,
+    /// With --target-file-rows: write into an existing directory that holds other files,
+    /// keeping them and replacing only embquant's own previous parts (without it, such a
+    /// directory is refused).
+    #[arg(long)]
+    overwrite: bool,
 }
 
 #[derive(Debug, Args)]
@@ -223,7 +228,17 @@ pub async fn run(cli: Cli) -> Result<()> {
         Cmd::Sql(a) => crate::sql::run(a).await,
         Cmd::GenSynthetic(a) => {
             let t = Instant::now();
-            crate::synthetic::generate(&a.output, a.rows, a.dims, a.seed, a.row_group_rows)?;
+            if a.dims == 0 || a.row_group_rows == 0 {
+                bail!("--dims and --row-group-rows must be at least 1");
+            }
+            let guard = crate::signals::CancelOnDrop::default();
+            let (cancel, out) = (guard.0.clone(), a.output.clone());
+            let (rows, dims, seed, rg) = (a.rows, a.dims, a.seed, a.row_group_rows);
+            tokio::task::spawn_blocking(move || {
+                crate::synthetic::generate(&out, rows, dims, seed, rg, &cancel)
+            })
+            .await??;
+            drop(guard);
             println!(
                 "wrote {} rows x {} dims to {} in {:.1} s",
                 a.rows,
@@ -263,6 +278,7 @@ fn calibrate_options(
 async fn calibrate(a: CalibrateArgs, quiet: bool) -> Result<()> {
     let t = Instant::now();
     let files = job::discover(&a.input.inputs)?;
+    check_output(&a.output, false, &input_paths(&files))?;
     let mut opts = calibrate_options(&a.input, &a.calibration, a.dims)?;
     opts.sketch = !a.no_sketch;
     let bars = std::sync::Arc::new(Bars::new(quiet, bytes_per_row(&files)));
@@ -284,10 +300,16 @@ async fn calibrate(a: CalibrateArgs, quiet: bool) -> Result<()> {
 
 /// Writes `bytes` to a temporary file beside `path`, then renames it into place.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
-    let tmp = path.with_file_name(format!(".{name}.embquant-tmp-{}", std::process::id()));
-    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming into {}", path.display()))
+    Ok(embquant::io::AtomicFile::write(path, bytes)?)
+}
+
+/// Refuses an output that is one of `inputs` (or, for a directory, holds one).
+pub(crate) fn check_output<P: AsRef<Path>>(output: &Path, dir: bool, inputs: &[P]) -> Result<()> {
+    Ok(embquant::io::check_not_input(output, dir, inputs)?)
+}
+
+fn input_paths(files: &[InputFile]) -> Vec<&Path> {
+    files.iter().map(|f| f.path.as_path()).collect()
 }
 
 async fn quantize(a: QuantizeArgs, quiet: bool) -> Result<JobSummary> {
@@ -311,8 +333,15 @@ async fn quantize(a: QuantizeArgs, quiet: bool) -> Result<JobSummary> {
     opts.zstd_level = a.zstd_level;
     opts.target_file_rows = a.target_file_rows;
     opts.read = a.input.read();
+    opts.overwrite = a.overwrite;
     if a.target_file_rows == Some(0) {
         bail!("--target-file-rows must be at least 1");
+    }
+    if a.row_group_rows == 0 {
+        bail!("--row-group-rows must be at least 1");
+    }
+    if let Some(cal) = &a.calibration_file {
+        check_output(&a.output, a.target_file_rows.is_some(), &[cal])?;
     }
     let bars = std::sync::Arc::new(Bars::new(quiet, bytes_per_row(&files)));
     let cal = match &a.calibration_file {
@@ -463,6 +492,9 @@ async fn search(a: SearchArgs) -> Result<()> {
     }
     let t = Instant::now();
     let files = job::discover(&a.corpus)?;
+    let mut inputs = input_paths(&files);
+    inputs.push(Path::new(&a.queries));
+    check_output(&a.output, false, &inputs)?;
     let (column, id_column) = (a.column.clone(), a.id_column.clone());
     let chain2 = chain.clone();
     let loaded = tokio::task::spawn_blocking(move || {
@@ -597,19 +629,11 @@ fn write_results(
         ("score", std::sync::Arc::new(Float32Array::from(score)) as _),
         ("tier", std::sync::Arc::new(StringArray::from(tier)) as _),
     ])?;
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("results");
-    let tmp = path.with_file_name(format!(".{name}.embquant-tmp-{}", std::process::id()));
-    let mut w = embquant::parquet::arrow::ArrowWriter::try_new(
-        File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?,
-        batch.schema(),
-        None,
-    )?;
+    let (out, file) = embquant::io::AtomicFile::create(path)?;
+    let mut w = embquant::parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None)?;
     w.write(&batch)?;
     w.close()?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming into {}", path.display()))
+    Ok(out.commit()?)
 }
 
 /// The bundled sample: all-MiniLM-L6-v2 embeddings of WordNet glosses (see tests/data/README.md).
@@ -689,6 +713,7 @@ async fn demo(dir: &Path, quiet: bool) -> Result<()> {
             int8_layout: "binary".into(),
             zstd_level: 1,
             rabitq_rotation: "hadamard".into(),
+            overwrite: false,
         },
         quiet,
     )

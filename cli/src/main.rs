@@ -4,6 +4,7 @@ mod commands;
 mod drift;
 mod progress;
 mod recall;
+mod signals;
 mod sql;
 mod synthetic;
 
@@ -12,6 +13,13 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // Piped into `head`, a closed stdout ends the process quietly like any Unix tool,
+    // instead of a panic on the next print.
+    #[cfg(unix)]
+    // SAFETY: called first in main, before any thread starts; SIG_DFL is a valid handler.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = commands::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -27,23 +35,51 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         tokio::select! {
             r = commands::run(cli) => r,
-            _ = tokio::signal::ctrl_c() => Err(anyhow::Error::new(embquant::Error::Cancelled)),
+            // Dropping the command's future drops its output guards: temporary files and
+            // staging directories are removed, the target is untouched.
+            s = signals::terminated() => Err(anyhow::Error::new(embquant::Error::Cancelled)
+                .context(format!("{s} received"))),
         }
     });
+    // Blocking work that sees its job cancelled cleans up and ends; don't wait for
+    // compute that cannot be interrupted.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+    embquant::io::remove_own_temporaries();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let cancelled = matches!(
-                e.downcast_ref::<embquant::Error>(),
-                Some(embquant::Error::Cancelled)
-            );
+            let cancelled = e.chain().any(|c| {
+                matches!(
+                    c.downcast_ref::<embquant::Error>(),
+                    Some(embquant::Error::Cancelled)
+                )
+            });
             if cancelled {
-                eprintln!("interrupted: nothing was written at the output path");
+                eprintln!("interrupted ({e}): nothing was written at the output path");
                 ExitCode::from(130)
             } else {
-                eprintln!("error: {e:#}");
+                eprintln!("error: {}", folded(&e));
                 ExitCode::FAILURE
             }
         }
     }
+}
+
+/// The error chain as one line, each cause said once: a cause whose message an outer
+/// message already holds (DataFusion's `External error: ...` wrapping a library error that
+/// already names its cause) is not repeated.
+fn folded(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let s = cause.to_string();
+        let s = s.trim_start_matches("External error: ");
+        if s.is_empty() || out.contains(s) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(s);
+    }
+    out
 }

@@ -55,11 +55,26 @@ pub struct RecallArgs {
     pub report: PathBuf,
 }
 
+/// The files `recall` writes into its report directory.
+const REPORT_FILES: [&str; 4] = [
+    "report.json",
+    "report.md",
+    "recall.svg",
+    "ground_truth.parquet",
+];
+
 /// Runs the report; prints the main table, the recommendation and the gates. Fails (exit
 /// status 1) when a gate fails, after writing the report.
 pub async fn recall(a: RecallArgs, quiet: bool) -> Result<()> {
     let t = Instant::now();
     let files = job::discover(&a.corpus)?;
+    // The report's files never replace an input (the directory itself may hold inputs:
+    // nothing in it is deleted).
+    let mut inputs: Vec<PathBuf> = files.iter().map(|f| f.path.clone()).collect();
+    inputs.extend(a.queries.iter().map(PathBuf::from));
+    for name in REPORT_FILES {
+        crate::commands::check_output(&a.report.join(name), false, &inputs)?;
+    }
     let options = RecallOptions {
         ks: a.k.clone(),
         configs: a
@@ -152,7 +167,8 @@ pub async fn recall(a: RecallArgs, quiet: bool) -> Result<()> {
                 ))
             }
         };
-        std::fs::create_dir_all(&dir).map_err(|e| embquant::Error::io("creating", e))?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| embquant::Error::io(format!("creating {}", dir.display()), e))?;
         let report = recall::run(
             &corpus.values,
             corpus.dim,

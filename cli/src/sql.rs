@@ -8,9 +8,8 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use embquant_udfs::datafusion::arrow::util::pretty::pretty_format_batches;
 use embquant_udfs::datafusion::dataframe::DataFrameWriteOptions;
-use embquant_udfs::datafusion::prelude::{
-    CsvReadOptions, JsonReadOptions, ParquetReadOptions, SessionContext,
-};
+use embquant_udfs::datafusion::logical_expr::LogicalPlan;
+use embquant_udfs::datafusion::prelude::{CsvReadOptions, JsonReadOptions, SessionContext};
 
 #[derive(Debug, Args)]
 pub struct SqlArgs {
@@ -24,6 +23,36 @@ pub struct SqlArgs {
     /// Write the result to a file instead of printing it (.parquet, .csv or .json).
     #[arg(long, short)]
     output: Option<PathBuf>,
+    /// Refuse COPY, INSERT, CREATE EXTERNAL TABLE and SET: queries read only the --table
+    /// tables and write nothing but --output (the mode for SQL from untrusted callers).
+    #[arg(long)]
+    read_only: bool,
+}
+
+/// The local paths of the registered tables: no output may replace them.
+#[derive(Debug, Default)]
+struct Inputs(Vec<PathBuf>);
+
+impl Inputs {
+    /// Refuses writing `output` (a file, or a directory when `dir`) over a registered
+    /// table's file or directory.
+    fn check(&self, output: &Path, dir: bool) -> Result<()> {
+        crate::commands::check_output(output, dir, &self.0)?;
+        // A table registered as a directory: nothing may be written inside it either.
+        let out = embquant::io::resolve(output);
+        if let Some(t) = self
+            .0
+            .iter()
+            .find(|t| t.is_dir() && out.starts_with(embquant::io::resolve(t)))
+        {
+            bail!(
+                "refusing to write {}: it is inside the registered table directory {}",
+                output.display(),
+                t.display()
+            );
+        }
+        Ok(())
+    }
 }
 
 async fn register(ctx: &SessionContext, spec: &str) -> Result<()> {
@@ -45,20 +74,40 @@ async fn register(ctx: &SessionContext, spec: &str) -> Result<()> {
             };
             ctx.register_json(name, path, opts).await
         }
-        _ => {
-            ctx.register_parquet(name, path, ParquetReadOptions::default())
-                .await
-        }
+        _ => embquant_udfs::register_parquet(ctx, name, path).await,
     };
     r.with_context(|| format!("registering table {name} from {path}"))
 }
 
-async fn execute(ctx: &SessionContext, sql: &str, output: Option<&Path>) -> Result<()> {
+async fn execute(
+    ctx: &SessionContext,
+    sql: &str,
+    output: Option<&Path>,
+    inputs: &Inputs,
+    read_only: bool,
+) -> Result<()> {
     let t = Instant::now();
-    let df = ctx.sql(sql).await?;
+    let df = if read_only {
+        ctx.sql_with_options(sql, embquant_udfs::read_only_sql_options())
+            .await?
+    } else {
+        ctx.sql(sql).await?
+    };
+    if let LogicalPlan::Copy(copy) = df.logical_plan() {
+        let url = copy.output_url.as_str();
+        let local = url.strip_prefix("file://").unwrap_or(url);
+        if !local.contains("://") {
+            inputs.check(Path::new(local), true)?;
+        }
+    }
     match output {
         Some(path) => {
-            let p = path.to_str().context("the output path is not UTF-8")?;
+            inputs.check(path, false)?;
+            // DataFusion writes to a temporary name beside the target; renamed when complete.
+            let (out, file) = embquant::io::AtomicFile::create(path)?;
+            drop(file);
+            let temp = out.path().to_path_buf();
+            let p = temp.to_str().context("the output path is not UTF-8")?;
             let ext = path
                 .extension()
                 .and_then(|e| e.to_str())
@@ -74,6 +123,7 @@ async fn execute(ctx: &SessionContext, sql: &str, output: Option<&Path>) -> Resu
                     path.display()
                 ),
             };
+            out.commit()?;
             let rows: usize = batches
                 .iter()
                 .filter_map(|b| {
@@ -109,21 +159,25 @@ async fn execute(ctx: &SessionContext, sql: &str, output: Option<&Path>) -> Resu
 pub async fn run(a: SqlArgs) -> Result<()> {
     let ctx = SessionContext::new_with_config(embquant_udfs::session_config());
     embquant_udfs::register_all(&ctx);
+    let mut inputs = Inputs::default();
     for t in &a.tables {
         register(&ctx, t).await?;
+        if let Some((_, path)) = t.split_once('=') {
+            inputs.0.push(PathBuf::from(path.trim()));
+        }
     }
     match &a.query {
-        Some(q) => execute(&ctx, q, a.output.as_deref()).await,
+        Some(q) => execute(&ctx, q, a.output.as_deref(), &inputs, a.read_only).await,
         None => {
             if a.output.is_some() {
                 bail!("--output needs a query");
             }
-            repl(&ctx).await
+            repl(&ctx, &inputs, a.read_only).await
         }
     }
 }
 
-async fn repl(ctx: &SessionContext) -> Result<()> {
+async fn repl(ctx: &SessionContext, inputs: &Inputs, read_only: bool) -> Result<()> {
     use rustyline::error::ReadlineError;
     let mut rl = rustyline::DefaultEditor::new()?;
     let history = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".embquant_sql_history"));
@@ -158,7 +212,15 @@ async fn repl(ctx: &SessionContext) -> Result<()> {
                 }
                 let sql = std::mem::take(&mut buf);
                 let _ = rl.add_history_entry(sql.trim());
-                if let Err(e) = execute(ctx, sql.trim().trim_end_matches(';'), None).await {
+                if let Err(e) = execute(
+                    ctx,
+                    sql.trim().trim_end_matches(';'),
+                    None,
+                    inputs,
+                    read_only,
+                )
+                .await
+                {
                     eprintln!("error: {e:#}");
                 }
             }

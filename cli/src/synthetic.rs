@@ -1,11 +1,10 @@
 //! `embquant gen-synthetic`: unit-norm float32 vectors with per-dimension offsets and
 //! spreads and a clustered structure, written streaming (bounded memory at any size).
 
-use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use embquant::arrow_array::{ArrayRef, FixedSizeListArray, Float32Array, Int64Array, RecordBatch};
 use embquant::arrow_schema::{DataType, Field, Schema};
 use embquant::parquet::arrow::ArrowWriter;
@@ -37,6 +36,7 @@ pub fn generate(
     dims: usize,
     seed: u64,
     row_group_rows: usize,
+    cancel: &std::sync::atomic::AtomicBool,
 ) -> Result<()> {
     let mut rng = Rng(seed);
     let clusters = 256;
@@ -57,11 +57,15 @@ pub fn generate(
         .set_dictionary_enabled(false)
         .set_max_row_group_row_count(Some(row_group_rows.max(1)))
         .build();
-    let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let (out, file) = embquant::io::AtomicFile::create(path)?;
     let mut w = ArrowWriter::try_new(file, schema.clone(), Some(props))?;
     let batch = 8192u64;
     let mut row = 0u64;
     while row < rows {
+        if cancel.load(std::sync::atomic::Ordering::Relaxed) {
+            // Dropping `out` removes the temporary file.
+            return Err(embquant::Error::Cancelled.into());
+        }
         let n = batch.min(rows - row) as usize;
         let mut values = Vec::with_capacity(n * dims);
         for _ in 0..n {
@@ -85,5 +89,5 @@ pub fn generate(
         row += n as u64;
     }
     w.close()?;
-    Ok(())
+    Ok(out.commit()?)
 }

@@ -18,7 +18,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures::StreamExt;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+};
 use tokio::sync::mpsc;
 
 use crate::calibration::{Calibration, RangeMethod};
@@ -36,7 +38,7 @@ pub use segments::sample_indices;
 use segments::{segment_reader, segments, Segment, READ_AHEAD_BYTES};
 
 /// An input Parquet file, with its size and row count from the footer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct InputFile {
     /// Path.
     pub path: PathBuf,
@@ -46,7 +48,17 @@ pub struct InputFile {
     pub rows: u64,
     /// Rows of each row group.
     pub row_groups: Vec<u64>,
+    /// The parsed footer, shared by every reader of the file (None: parsed per reader).
+    pub footer: Option<Arc<ArrowReaderMetadata>>,
 }
+
+impl PartialEq for InputFile {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.path, self.bytes, self.rows, &self.row_groups)
+            == (&other.path, other.bytes, other.rows, &other.row_groups)
+    }
+}
+impl Eq for InputFile {}
 
 /// Reports progress (the CLI draws bars; the library logs nothing per batch).
 pub trait Progress: Send + Sync {
@@ -80,7 +92,7 @@ pub fn discover(patterns: &[String]) -> Result<Vec<InputFile>> {
             paths.push(path.to_path_buf());
         } else if path.is_dir() {
             let mut found = Vec::new();
-            walk(path, &mut found)?;
+            walk(path, &mut found, &mut std::collections::HashSet::new())?;
             found.sort();
             if found.is_empty() {
                 return Err(Error::InvalidOption(format!(
@@ -119,31 +131,59 @@ pub fn discover(patterns: &[String]) -> Result<Vec<InputFile>> {
                 .metadata()
                 .map_err(|e| Error::io(path.display().to_string(), e))?
                 .len();
-            let meta = parquet::file::metadata::ParquetMetaDataReader::new()
-                .parse_and_finish(&file)
-                .map_err(|e| {
+            let footer =
+                ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).map_err(|e| {
                     Error::io(
                         format!("{}: not a readable Parquet file", path.display()),
                         std::io::Error::other(e),
                     )
                 })?;
-            let rows = meta.file_metadata().num_rows() as u64;
-            let row_groups = meta
+            let meta = footer.metadata();
+            let bad = |what: String| {
+                Error::io(
+                    format!("{}: {what}", path.display()),
+                    std::io::Error::from(std::io::ErrorKind::InvalidData),
+                )
+            };
+            let rows = u64::try_from(meta.file_metadata().num_rows())
+                .map_err(|_| bad("the footer gives a negative row count".into()))?;
+            let row_groups: Vec<u64> = meta
                 .row_groups()
                 .iter()
-                .map(|g| g.num_rows() as u64)
-                .collect();
+                .map(|g| u64::try_from(g.num_rows()))
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|_| bad("a row group has a negative row count".into()))?;
+            let sum = row_groups.iter().try_fold(0u64, |a, &b| a.checked_add(b));
+            if sum != Some(rows) {
+                return Err(bad(format!(
+                    "the footer says {rows} rows, its row groups hold {sum:?}"
+                )));
+            }
             Ok(InputFile {
                 path,
                 bytes,
                 rows,
                 row_groups,
+                footer: Some(Arc::new(footer)),
             })
         })
         .collect()
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+/// Collects the `.parquet` files below `dir`, following symlinks but entering each real
+/// directory once (`seen`): a link back to an ancestor is skipped, not walked forever.
+fn walk(
+    dir: &Path,
+    out: &mut Vec<PathBuf>,
+    seen: &mut std::collections::HashSet<PathBuf>,
+) -> Result<()> {
+    let real = dir
+        .canonicalize()
+        .map_err(|e| Error::io(format!("resolving {}", dir.display()), e))?;
+    if !seen.insert(real) {
+        tracing::warn!(dir = %dir.display(), "skipped: a symlink to a directory already listed");
+        return Ok(());
+    }
     let entries =
         std::fs::read_dir(dir).map_err(|e| Error::io(format!("listing {}", dir.display()), e))?;
     for e in entries {
@@ -158,7 +198,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
             continue;
         }
         if p.is_dir() {
-            walk(&p, out)?;
+            walk(&p, out, seen)?;
         } else if p.extension().is_some_and(|x| x == "parquet") {
             out.push(p);
         }
@@ -377,6 +417,9 @@ pub struct JobOptions {
     pub read: ReadOptions,
     /// zstd level of the output.
     pub zstd_level: i32,
+    /// A directory output that holds files embquant did not write is refused; with this,
+    /// those files are kept and only embquant's own previous parts are replaced.
+    pub overwrite: bool,
 }
 
 impl JobOptions {
@@ -388,6 +431,7 @@ impl JobOptions {
             target_file_rows: None,
             read: ReadOptions::default(),
             zstd_level: 1,
+            overwrite: false,
         }
     }
 }
@@ -422,15 +466,17 @@ pub async fn quantize(
     if files.is_empty() {
         return Err(Error::InvalidOption("no input files".into()));
     }
-    let out_canon = output.canonicalize().ok();
-    for f in files {
-        if out_canon.is_some() && f.path.canonicalize().ok() == out_canon {
-            return Err(Error::InvalidOption(format!(
-                "the output {} is also an input",
-                output.display()
-            )));
-        }
+    if opts.row_group_rows == 0 || opts.target_file_rows == Some(0) || opts.read.batch_size == 0 {
+        return Err(Error::InvalidOption(
+            "row_group_rows, target_file_rows and batch_size must be at least 1".into(),
+        ));
     }
+    let dir = opts.target_file_rows.is_some();
+    crate::io::check_not_input(
+        output,
+        dir,
+        &files.iter().map(|f| &f.path).collect::<Vec<_>>(),
+    )?;
     let column = opts.quantize.column.clone();
     let first = &files[0];
     let schema = {
@@ -445,8 +491,7 @@ pub async fn quantize(
         Quantizer::try_new(schema.clone(), calibration, opts.quantize.clone())
             .map_err(|e| e.in_file(first.path.display(), &column))?,
     );
-    let dir = opts.target_file_rows.is_some();
-    let temp = TempOutput::new(output, dir)?;
+    let temp = TempOutput::new(output, dir, opts.overwrite)?;
     let total_rows: u64 = files.iter().map(|f| f.rows).sum();
     let files = Arc::new(files.to_vec());
 
@@ -454,7 +499,7 @@ pub async fn quantize(
     let (tx, mut rx) = mpsc::channel::<ToWriter>(2);
     let writer = {
         let (temp_path, q, opts, inputs) = (
-            temp.temp.clone(),
+            temp.path().to_path_buf(),
             quantizer.clone(),
             opts.clone(),
             files.clone(),
@@ -562,7 +607,7 @@ pub async fn quantize(
         return Err(e);
     }
     let parts = written??;
-    temp.commit()?;
+    temp.commit(&parts)?;
 
     // Summary.
     let final_path = |p: &PathBuf| {

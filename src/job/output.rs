@@ -12,71 +12,44 @@ use parquet::file::properties::WriterProperties;
 
 use super::{summaries, InputFile, JobOptions};
 use crate::error::{Error, Result};
+use crate::io::{AtomicDir, AtomicFile};
 use crate::metadata::{FileMetadata, InputLineage, Lineage, FILE_FORMAT_VERSION, METADATA_KEY};
 use crate::quantizer::{QuantizedBatch, Quantizer};
 
-/// A temporary output that is removed unless committed.
-pub(super) struct TempOutput {
-    pub(super) temp: PathBuf,
-    target: PathBuf,
-    dir: bool,
-    committed: bool,
+/// The job's output while it is written: one file, or a directory of parts (see
+/// [`crate::io`]): nothing appears at the target until [`TempOutput::commit`].
+pub(super) enum TempOutput {
+    File(AtomicFile),
+    Dir(AtomicDir),
 }
 
 impl TempOutput {
-    pub(super) fn new(target: &Path, dir: bool) -> Result<Self> {
-        let parent = match target.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        std::fs::create_dir_all(&parent)
-            .map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
-        let name = target
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("output");
-        let temp = parent.join(format!(".{name}.embquant-tmp-{}", std::process::id()));
-        let t = TempOutput {
-            temp,
-            target: target.to_path_buf(),
-            dir,
-            committed: false,
-        };
-        t.remove();
-        if dir {
-            std::fs::create_dir(&t.temp)
-                .map_err(|e| Error::io(format!("creating {}", t.temp.display()), e))?;
-        }
-        Ok(t)
-    }
-
-    fn remove(&self) {
-        let _ = if self.dir {
-            std::fs::remove_dir_all(&self.temp)
+    pub(super) fn new(target: &Path, dir: bool, overwrite: bool) -> Result<Self> {
+        Ok(if dir {
+            TempOutput::Dir(AtomicDir::create(target, overwrite)?)
         } else {
-            std::fs::remove_file(&self.temp)
-        };
+            TempOutput::File(AtomicFile::create(target)?.0)
+        })
     }
 
-    pub(super) fn commit(mut self) -> Result<()> {
-        let err = |e| Error::io(format!("renaming into {}", self.target.display()), e);
-        if self.dir && self.target.exists() {
-            let old = self.temp.with_extension("old");
-            std::fs::rename(&self.target, &old).map_err(err)?;
-            std::fs::rename(&self.temp, &self.target).map_err(err)?;
-            let _ = std::fs::remove_dir_all(&old);
-        } else {
-            std::fs::rename(&self.temp, &self.target).map_err(err)?;
+    /// Where the writer writes: the temporary file, or the staging directory.
+    pub(super) fn path(&self) -> &Path {
+        match self {
+            TempOutput::File(f) => f.path(),
+            TempOutput::Dir(d) => d.path(),
         }
-        self.committed = true;
-        Ok(())
     }
-}
 
-impl Drop for TempOutput {
-    fn drop(&mut self) {
-        if !self.committed {
-            self.remove();
+    pub(super) fn commit(self, parts: &[PartInfo]) -> Result<()> {
+        match self {
+            TempOutput::File(f) => f.commit(),
+            TempOutput::Dir(d) => d.commit(
+                parts
+                    .iter()
+                    .filter_map(|p| p.path.file_name()?.to_str().map(str::to_string))
+                    .collect(),
+                parts.iter().map(|p| p.rows).sum(),
+            ),
         }
     }
 }

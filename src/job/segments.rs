@@ -19,11 +19,17 @@ pub(super) const SPLIT_ROWS: u64 = 262_144;
 /// How far (in bytes of encoded batches) a segment may run ahead of the one being written.
 pub(super) const READ_AHEAD_BYTES: u64 = 256 << 20;
 
-/// A part of one input read by one thread: rows `skip..skip + take` of row group `group`.
+/// Consecutive row groups smaller than this are read together as one segment, so a file
+/// of thousands of tiny row groups costs one reader per ~64Ki rows, not one per group.
+pub(super) const MERGE_ROWS: u64 = 65_536;
+
+/// A part of one input read by one thread: rows `skip..skip + take` of the `groups` row
+/// groups from `group` (a split segment has one group; merged ones are read whole).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Segment {
     pub(crate) file: usize,
     group: usize,
+    groups: usize,
     skip: u64,
     take: u64,
     /// First row of the segment within its file.
@@ -34,7 +40,36 @@ pub(crate) fn segments(files: &[InputFile]) -> Vec<Segment> {
     let mut out = Vec::new();
     for (file, f) in files.iter().enumerate() {
         let mut first_row = 0;
+        // A run of small row groups being merged: (first group, groups, rows, first row).
+        let mut run: Option<(usize, usize, u64, u64)> = None;
+        let flush = |run: &mut Option<(usize, usize, u64, u64)>, out: &mut Vec<Segment>| {
+            if let Some((group, groups, take, first_row)) = run.take() {
+                out.push(Segment {
+                    file,
+                    group,
+                    groups,
+                    skip: 0,
+                    take,
+                    first_row,
+                });
+            }
+        };
         for (group, &n) in f.row_groups.iter().enumerate() {
+            if n < MERGE_ROWS {
+                match &mut run {
+                    Some((_, groups, rows, _)) if *rows + n <= MERGE_ROWS => {
+                        *groups += 1;
+                        *rows += n;
+                    }
+                    _ => {
+                        flush(&mut run, &mut out);
+                        run = Some((group, 1, n, first_row));
+                    }
+                }
+                first_row += n;
+                continue;
+            }
+            flush(&mut run, &mut out);
             // The second reader first skips the first part (about 0.4x the cost of decoding
             // it), so the first part is the larger one and both finish at about the same time.
             let first = n * 5 / 8;
@@ -48,6 +83,7 @@ pub(crate) fn segments(files: &[InputFile]) -> Vec<Segment> {
                 out.push(Segment {
                     file,
                     group,
+                    groups: 1,
                     skip,
                     take,
                     first_row: first_row + skip,
@@ -56,6 +92,7 @@ pub(crate) fn segments(files: &[InputFile]) -> Vec<Segment> {
             }
             first_row += n;
         }
+        flush(&mut run, &mut out);
     }
     out
 }
@@ -70,9 +107,14 @@ pub(crate) fn segment_reader(
     batch_size: usize,
 ) -> Result<impl Iterator<Item = Result<(u64, RecordBatch)>>> {
     let f = File::open(&file.path).map_err(|e| Error::io("opening", e))?;
-    let mut builder = ParquetRecordBatchReaderBuilder::try_new(f)?
+    // The footer parsed by `discover`, once per file (not once per segment).
+    let builder = match &file.footer {
+        Some(meta) => ParquetRecordBatchReaderBuilder::new_with_metadata(f, (**meta).clone()),
+        None => ParquetRecordBatchReaderBuilder::try_new(f)?,
+    };
+    let mut builder = builder
         .with_batch_size(batch_size)
-        .with_row_groups(vec![seg.group]);
+        .with_row_groups((seg.group..seg.group + seg.groups).collect());
     let idx = vector_column(builder.schema(), column)?;
     if let Some(expect) = &expect_schema {
         if builder.schema().fields() != expect.fields() {
@@ -88,7 +130,7 @@ pub(crate) fn segment_reader(
         builder = builder.with_projection(mask);
     }
     let group_rows = file.row_groups[seg.group];
-    if seg.take < group_rows {
+    if seg.groups == 1 && seg.take < group_rows {
         let mut sel = Vec::new();
         if seg.skip > 0 {
             sel.push(RowSelector::skip(seg.skip as usize));

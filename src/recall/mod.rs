@@ -91,7 +91,8 @@ pub fn read_vectors(files: &[InputFile], column: &str) -> Result<LoadedVectors> 
 /// Writes `report.json`, `report.md` and `recall.svg` (at recall@10, or the largest k below
 /// it) into `dir`, each through a temporary file renamed into place.
 pub fn write_outputs(report: &RecallReport, dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::io("creating the report directory", e))?;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
     let k = report
         .ks
         .iter()
@@ -105,9 +106,7 @@ pub fn write_outputs(report: &RecallReport, dir: &Path) -> Result<()> {
         ("recall.svg", plot::svg(report, k)?),
     ];
     for (name, text) in files {
-        let tmp = dir.join(format!(".{name}.tmp"));
-        std::fs::write(&tmp, text).map_err(|e| Error::io("writing the report", e))?;
-        std::fs::rename(&tmp, dir.join(name)).map_err(|e| Error::io("renaming the report", e))?;
+        crate::io::AtomicFile::write(&dir.join(name), text.as_bytes())?;
     }
     Ok(())
 }

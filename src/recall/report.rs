@@ -752,6 +752,24 @@ pub fn run(
         return Err(Error::InvalidOption("no k to measure".into()));
     }
     let kmax = *ks.last().expect("non-empty");
+    let rows = corpus.len() / dim;
+    if kmax > rows {
+        return Err(Error::InvalidOption(format!(
+            "recall@{kmax} needs at least {kmax} corpus rows; the corpus has {rows}"
+        )));
+    }
+    for c in options
+        .configs
+        .iter()
+        .flatten()
+        .chain(options.gates.iter().map(|g| &g.config))
+    {
+        if (0..c.tiers.len()).any(|i| kmax.checked_mul(c.factor_of(i)).is_none()) {
+            return Err(Error::InvalidOption(format!(
+                "configuration {c}: k x factors overflows"
+            )));
+        }
+    }
     let nq = queries.values.len() / dim;
     let (truth, gt_info) = ground_truth(corpus, dim, queries, kmax, valid, cache_dir)?;
     let configs = options.configs.clone().unwrap_or_else(default_sweep);
@@ -762,7 +780,7 @@ pub fn run(
         .chain(options.gates.iter().map(|g| &g.config))
         .filter_map(|c| c.dims);
     for d in options.dims.iter().copied().chain(named) {
-        if d > dim {
+        if d == 0 || d > dim {
             return Err(Error::InvalidOption(format!(
                 "prefix of {d} dimensions of {dim}-dimensional vectors"
             )));

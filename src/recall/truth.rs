@@ -211,13 +211,11 @@ pub fn write_cache(gt: &GroundTruth, path: &Path) -> Result<()> {
         Arc::new(Float64Array::from(score)),
     ];
     let batch = RecordBatch::try_new(schema.clone(), cols)?;
-    let tmp = path.with_extension("parquet.tmp");
-    let f = File::create(&tmp).map_err(|e| Error::io("creating", e))?;
+    let (out, f) = crate::io::AtomicFile::create(path)?;
     let mut w = ArrowWriter::try_new(f, schema, None)?;
     w.write(&batch)?;
     w.close()?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io("renaming", e))?;
-    Ok(())
+    out.commit()
 }
 
 /// Reads a cached ground truth from `path` when it exists and its fingerprint is `fp`

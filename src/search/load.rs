@@ -45,7 +45,7 @@ fn recipes(
 ) -> Result<Vec<(usize, ColumnRecipe, Option<Calibration>)>> {
     let mut out = Vec::new();
     for (i, f) in schema.fields().iter().enumerate() {
-        if let Some((r, cal)) = ColumnRecipe::from_field_metadata(f.metadata())? {
+        if let Some((r, cal)) = ColumnRecipe::from_field(f)? {
             if r.source_column == column {
                 out.push((i, r, cal));
             }
@@ -73,7 +73,13 @@ pub fn load_corpus(
     id_column: Option<&str>,
     chain: &[TierSpec],
 ) -> Result<LoadedCorpus> {
-    let schemes: Vec<Scheme> = chain.iter().filter_map(|s| scheme_of(s.tier)).collect();
+    // A chain may name a scheme twice (`int8:2,int8`): its codes are loaded once.
+    let mut schemes: Vec<Scheme> = Vec::new();
+    for s in chain.iter().filter_map(|s| scheme_of(s.tier)) {
+        if !schemes.contains(&s) {
+            schemes.push(s);
+        }
+    }
     let wants_float = chain.iter().any(|s| s.tier == Tier::Float);
     let mut loaded: Option<(Vec<ColumnRecipe>, Option<Calibration>)> = None;
     let (mut bin, mut i8c, mut i4c, mut h16) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());

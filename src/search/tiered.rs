@@ -72,6 +72,10 @@ impl FromStr for Tier {
     }
 }
 
+/// The memory the candidates of one block of queries may take (1 GiB); more queries are
+/// searched in several blocks.
+const CANDIDATE_BUDGET_BYTES: usize = 1 << 30;
+
 /// One tier of a chain: every tier but the last keeps `k x factor` candidates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TierSpec {
@@ -371,19 +375,66 @@ impl Corpus {
             return Err(Error::InvalidOption("empty tier chain".into()));
         }
         self.check(chain)?;
-        if !queries.len().is_multiple_of(self.dim) {
+        if self.dim == 0 || !queries.len().is_multiple_of(self.dim) {
             return Err(Error::DimensionMismatch {
                 context: "queries".into(),
                 expected: self.dim,
-                found: queries.len() % self.dim,
+                found: if self.dim == 0 {
+                    queries.len()
+                } else {
+                    queries.len() % self.dim
+                },
             });
         }
+        // No tier can keep more rows than the corpus has, whatever k and the factors say:
+        // sizes the user controls never reach an allocation uncapped.
+        let k = k.min(self.rows);
+        let most = chain
+            .iter()
+            .map(|s| k.saturating_mul(s.factor).min(self.rows))
+            .max()
+            .unwrap_or(k)
+            .max(1);
+        // Candidates of a block of queries are held at once: blocks of queries keep them
+        // within CANDIDATE_BUDGET_BYTES (at least one scan group per block).
+        let per_query = most * std::mem::size_of::<(u32, f32)>() * 4;
+        let block =
+            (CANDIDATE_BUDGET_BYTES / per_query).max(BINARY_QUERY_GROUP.max(INT8_QUERY_GROUP));
+        let nq = queries.len() / self.dim;
+        if nq <= block {
+            return self.search_block(queries, k, chain, trace);
+        }
+        let mut hits = Vec::with_capacity(nq);
+        for qs in queries.chunks(block * self.dim) {
+            let mut t = trace.as_ref().map(|_| Vec::new());
+            hits.extend(self.search_block(qs, k, chain, t.as_mut())?);
+            if let (Some(all), Some(t)) = (trace.as_deref_mut(), t) {
+                if all.is_empty() {
+                    *all = t;
+                } else {
+                    for (a, b) in all.iter_mut().zip(t) {
+                        a.extend(b);
+                    }
+                }
+            }
+        }
+        Ok(hits)
+    }
+
+    /// [`Corpus::search_inner`] over one block of queries (`k` already capped).
+    fn search_block(
+        &self,
+        queries: &[f32],
+        k: usize,
+        chain: &[TierSpec],
+        mut trace: Option<&mut Vec<Vec<Vec<u32>>>>,
+    ) -> Result<Vec<Vec<Hit>>> {
         let nq = queries.len() / self.dim;
         let keep = |i: usize| {
             if i + 1 == chain.len() {
                 k
             } else {
-                k.saturating_mul(chain[i].factor)
+                k.saturating_mul(chain[i].factor).min(self.rows)
             }
         };
         // Tier 1: scan everything, in groups of queries sharing corpus blocks.

@@ -29,11 +29,9 @@ impl fmt::Display for FunctionError {
     }
 }
 
-impl std::error::Error for FunctionError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.source)
-    }
-}
+// No `source()`: the message already holds the library error's, and reporters that print
+// the chain would say it twice.
+impl std::error::Error for FunctionError {}
 
 /// Bridges a library error to `DataFusionError::External`, naming the function.
 pub fn ext(function: &str, e: embquant::Error) -> DataFusionError {
@@ -205,8 +203,28 @@ pub fn batch_codes_calibration(
     Ok(cal)
 }
 
+/// Parses a calibration argument, once per distinct JSON text: a calibration passed as a
+/// column (one value per row, batch after batch) is parsed and validated once, not per
+/// batch.
 fn parse_calibration(function: &str, json: &str) -> Result<Calibration> {
-    Calibration::from_json(json).map_err(|e| ext(function, e))
+    use std::sync::{Mutex, OnceLock};
+    /// Recently parsed calibrations (a few: a query rarely uses more than one or two).
+    static PARSED: OnceLock<Mutex<Vec<(String, Calibration)>>> = OnceLock::new();
+    const KEEP: usize = 8;
+    let cache = PARSED.get_or_init(|| Mutex::new(Vec::new()));
+    if let Ok(c) = cache.lock() {
+        if let Some((_, cal)) = c.iter().find(|(j, _)| j == json) {
+            return Ok(cal.clone());
+        }
+    }
+    let cal = Calibration::from_json(json).map_err(|e| ext(function, e))?;
+    if let Ok(mut c) = cache.lock() {
+        if c.len() >= KEEP {
+            c.remove(0);
+        }
+        c.push((json.to_string(), cal.clone()));
+    }
+    Ok(cal)
 }
 
 fn string_scalar(s: &ScalarValue) -> Option<Option<&str>> {

@@ -38,9 +38,11 @@
 
 use std::sync::Arc;
 
-use datafusion::execution::context::SessionContext;
+use datafusion::execution::context::{SQLOptions, SessionContext};
 use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 use datafusion::prelude::SessionConfig;
+
+pub use register::register_parquet;
 
 // The DataFusion this crate is built on, for callers that need the same version.
 pub use datafusion;
@@ -62,6 +64,7 @@ pub mod pairwise;
 pub mod rabitq_inner_product;
 pub mod rabitq_quantize;
 pub mod recall_at_k;
+pub mod register;
 pub mod subvector;
 pub mod tiered_search;
 
@@ -115,4 +118,34 @@ pub fn register_all(ctx: &SessionContext) {
     }
     ctx.register_udtf("tiered_search", Arc::new(tiered_search::TieredSearchFunc));
     tracing::debug!("registered the embquant SQL functions");
+}
+
+/// The SQL options of the read-only mode, for a service that runs SQL it did not write
+/// (users' queries, the Python binding): `COPY`, `INSERT`, `CREATE EXTERNAL TABLE` and every
+/// other DDL, DML and `SET`-style statement are refused at planning, so a query reads only
+/// the tables the host registered and writes nothing. File paths as table names
+/// (`SELECT * FROM 'x.parquet'`) stay refused as long as the session does not enable URL
+/// tables (DataFusion's default; [`session_config`] keeps it).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use datafusion::prelude::*;
+///
+/// let ctx = SessionContext::new_with_config(embquant_udfs::session_config());
+/// embquant_udfs::register_all(&ctx);
+/// let ro = embquant_udfs::read_only_sql_options();
+/// assert!(ctx.sql_with_options("SELECT hamming_distance(X'0F', X'01')", ro).await.is_ok());
+/// let refused = ctx
+///     .sql_with_options("COPY (SELECT 1 AS x) TO '/tmp/anywhere.parquet'", ro)
+///     .await
+///     .unwrap_err();
+/// assert!(refused.to_string().contains("COPY"), "{refused}");
+/// # }
+/// ```
+pub fn read_only_sql_options() -> SQLOptions {
+    SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
 }

@@ -182,9 +182,7 @@ struct Layout {
 fn layout(corpus: &Schema, queries: &Schema, chain: &[TierSpec]) -> Result<Layout> {
     let mut found: Vec<(usize, ColumnRecipe, Option<Calibration>)> = Vec::new();
     for (i, f) in corpus.fields().iter().enumerate() {
-        if let Some((r, c)) =
-            ColumnRecipe::from_field_metadata(f.metadata()).map_err(|e| ext(NAME, e))?
-        {
+        if let Some((r, c)) = ColumnRecipe::from_field(f).map_err(|e| ext(NAME, e))? {
             found.push((i, r, c));
         }
     }
@@ -393,7 +391,12 @@ impl SearchSpec {
                 if i + 1 == self.chain.len() {
                     s.tier.to_string()
                 } else {
-                    format!("{}:{} (keeps {})", s.tier, s.factor, self.k * s.factor)
+                    format!(
+                        "{}:{} (keeps {})",
+                        s.tier,
+                        s.factor,
+                        self.k.saturating_mul(s.factor)
+                    )
                 }
             })
             .collect::<Vec<_>>()

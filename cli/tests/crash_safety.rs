@@ -1,0 +1,284 @@
+//! A real SIGKILL (and SIGTERM, SIGHUP) at several moments of each command that writes:
+//! the previous target stays intact or the new one is complete, never partial; the next
+//! run removes what the killed one left. Two jobs writing one target at once: one wins
+//! completely.
+#![cfg(unix)]
+
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+fn embquant(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_embquant"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("run embquant")
+}
+
+fn spawn(args: &[&str], cwd: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_embquant"))
+        .args(args)
+        .current_dir(cwd)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn embquant")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn ok(o: Output) -> Output {
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    o
+}
+
+/// Rows of a Parquet file, through `embquant inspect` (None: not a readable Parquet file).
+fn rows(path: &Path) -> Option<u64> {
+    let o = embquant(&["inspect", path.to_str()?, "--json"], Path::new("."));
+    if !o.status.success() {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).ok()?;
+    v["rows"].as_u64()
+}
+
+/// The entries of `dir` whose names mark them as embquant's temporaries.
+fn leftovers(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".embquant-tmp-"))
+        .collect()
+}
+
+const ROWS: u64 = 100_000;
+
+fn setup() -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    ok(embquant(
+        &[
+            "gen-synthetic",
+            "--rows",
+            &ROWS.to_string(),
+            "--dims",
+            "64",
+            "--row-group-rows",
+            "30000",
+            "-o",
+            "in.parquet",
+        ],
+        p,
+    ));
+    ok(embquant(
+        &[
+            "gen-synthetic",
+            "--rows",
+            "2000",
+            "--dims",
+            "64",
+            "--seed",
+            "7",
+            "-o",
+            "q.parquet",
+        ],
+        p,
+    ));
+    d
+}
+
+/// Kills `args` with `signal` after each delay, then checks `check` (the target is the
+/// old one or a complete new one), and finally that a normal run leaves no leftovers.
+fn kill_at_moments(p: &Path, args: &[&str], signal: &str, check: &dyn Fn(&Path) -> bool) {
+    let mut killed = 0;
+    for ms in [30u64, 100, 250, 500, 900] {
+        let mut child = spawn(args, p);
+        std::thread::sleep(Duration::from_millis(ms));
+        let k = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        let status = child.wait().unwrap();
+        if k.success() && !status.success() {
+            killed += 1;
+        }
+        assert!(
+            check(p),
+            "{args:?}: {signal} after {ms} ms left a partial target"
+        );
+        if signal != "-KILL" && !status.success() {
+            // Handled signals clean up at once.
+            assert_eq!(leftovers(p), Vec::<String>::new(), "{signal} after {ms} ms");
+        }
+    }
+    eprintln!("{args:?}: {killed} of 5 runs killed with {signal} before they finished");
+    ok(embquant(args, p));
+    assert!(check(p));
+    assert_eq!(
+        leftovers(p),
+        Vec::<String>::new(),
+        "the next run removes the killed runs' temporaries"
+    );
+}
+
+#[test]
+fn quantize_to_a_file_survives_kill_9_and_term_and_hup() {
+    let d = setup();
+    let p = d.path();
+    let args = [
+        "quantize",
+        "in.parquet",
+        "--scheme",
+        "int8,binary,f16",
+        "-o",
+        "out.parquet",
+    ];
+    ok(embquant(&args, p));
+    let check = |p: &Path| rows(&p.join("out.parquet")) == Some(ROWS);
+    for sig in ["-KILL", "-TERM", "-HUP"] {
+        kill_at_moments(p, &args, sig, &check);
+    }
+}
+
+/// A directory output is complete: its manifest lists parts that all exist, hold all rows,
+/// and no other part file is there.
+fn complete_dir(dir: &Path) -> bool {
+    let Ok(m) = std::fs::read(dir.join("_embquant_manifest.json")) else {
+        return false;
+    };
+    let m: serde_json::Value = serde_json::from_slice(&m).unwrap();
+    let parts: Vec<String> = m["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    let on_disk: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("part-"))
+        .collect();
+    let mut sorted = on_disk.clone();
+    sorted.sort();
+    let total: Option<u64> = parts.iter().map(|n| rows(&dir.join(n))).sum();
+    sorted == parts && total == Some(ROWS) && m["rows"].as_u64() == Some(ROWS)
+}
+
+#[test]
+fn quantize_to_a_directory_survives_kill_9() {
+    let d = setup();
+    let p = d.path();
+    let args = [
+        "quantize",
+        "in.parquet",
+        "--scheme",
+        "int8,binary",
+        "--target-file-rows",
+        "40000",
+        "-o",
+        "parts",
+    ];
+    ok(embquant(&args, p));
+    kill_at_moments(p, &args, "-KILL", &|p: &Path| {
+        complete_dir(&p.join("parts"))
+    });
+}
+
+#[test]
+fn search_and_sql_outputs_survive_kill_9() {
+    let d = setup();
+    let p = d.path();
+    ok(embquant(
+        &[
+            "quantize",
+            "in.parquet",
+            "--scheme",
+            "int8,binary",
+            "-o",
+            "c.parquet",
+        ],
+        p,
+    ));
+    let search = [
+        "search",
+        "--corpus",
+        "c.parquet",
+        "--queries",
+        "q.parquet",
+        "--k",
+        "5",
+        "--tiers",
+        "binary:4,int8",
+        "-o",
+        "res.parquet",
+    ];
+    ok(embquant(&search, p));
+    kill_at_moments(p, &search, "-KILL", &|p: &Path| {
+        rows(&p.join("res.parquet")) == Some(2000 * 5)
+    });
+    let sql = [
+        "sql",
+        "--table",
+        "t=in.parquet",
+        "SELECT id, embedding FROM t",
+        "--output",
+        "o.parquet",
+    ];
+    ok(embquant(&sql, p));
+    kill_at_moments(p, &sql, "-KILL", &|p: &Path| {
+        rows(&p.join("o.parquet")) == Some(ROWS)
+    });
+    // A handled signal also removes DataFusion's own staging files (`NAME#N`).
+    kill_at_moments(p, &sql, "-TERM", &|p: &Path| {
+        rows(&p.join("o.parquet")) == Some(ROWS)
+    });
+}
+
+#[test]
+fn two_jobs_on_one_directory_target_one_wins_completely() {
+    let d = setup();
+    let p = d.path();
+    for round in 0..3 {
+        let a = spawn(
+            &[
+                "quantize",
+                "in.parquet",
+                "--scheme",
+                "int8",
+                "--target-file-rows",
+                "40000",
+                "-o",
+                "parts",
+            ],
+            p,
+        );
+        let b = spawn(
+            &[
+                "quantize",
+                "in.parquet",
+                "--scheme",
+                "int8",
+                "--target-file-rows",
+                "70000",
+                "-o",
+                "parts",
+            ],
+            p,
+        );
+        let (ra, rb) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+        assert!(
+            ra.status.success() || rb.status.success(),
+            "round {round}: neither won: {} / {}",
+            text(&ra.stderr),
+            text(&rb.stderr)
+        );
+        assert!(
+            complete_dir(&p.join("parts")),
+            "round {round}: a mix or a partial set"
+        );
+        assert_eq!(leftovers(p), Vec::<String>::new(), "round {round}");
+    }
+}

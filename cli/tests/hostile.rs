@@ -1,0 +1,422 @@
+//! Hostile inputs to the CLI and the SQL functions: every case ends in an error message
+//! (or a result), never a panic or an abort. Sizes the user controls are capped where they
+//! enter, tampered metadata is caught before any kernel sees it.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+
+use embquant::arrow_array::RecordBatch;
+use embquant::arrow_schema::{Field, Schema};
+use embquant::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use embquant::parquet::arrow::ArrowWriter;
+
+fn embquant(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_embquant"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("run embquant")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// The case ran to an end: exit 0 or 1 with `error: ...`, no panic, no abort, and no
+/// clause said twice.
+fn clean(args: &[&str], o: &Output) {
+    let e = text(&o.stderr);
+    assert!(
+        !e.contains("panicked") && !e.contains("memory allocation"),
+        "{args:?}: {e}"
+    );
+    let code = o.status.code();
+    assert!(
+        matches!(code, Some(0) | Some(1)),
+        "{args:?}: exit {code:?} (a signal?): {e}"
+    );
+    if code == Some(1) {
+        let line = e
+            .lines()
+            .find(|l| l.starts_with("error: "))
+            .unwrap_or_else(|| {
+                panic!("{args:?}: no `error:` line in {e}");
+            });
+        let clauses: Vec<&str> = line
+            .trim_start_matches("error: ")
+            .split(": ")
+            .filter(|c| c.len() > 12)
+            .collect();
+        for (i, c) in clauses.iter().enumerate() {
+            assert!(
+                !clauses[i + 1..].contains(c),
+                "{args:?}: {c:?} said twice in {line}"
+            );
+        }
+    }
+}
+
+fn setup(p: &Path) {
+    for (rows, dims, name) in [
+        ("3000", "48", "a.parquet"),
+        ("20", "48", "qs.parquet"),
+        ("500", "16", "small.parquet"),
+    ] {
+        let o = embquant(
+            &["gen-synthetic", "--rows", rows, "--dims", dims, "-o", name],
+            p,
+        );
+        assert!(o.status.success(), "{}", text(&o.stderr));
+    }
+    for args in [
+        vec![
+            "quantize",
+            "a.parquet",
+            "--scheme",
+            "int8,int4,binary,f16,rabitq",
+            "-o",
+            "c.parquet",
+        ],
+        vec!["calibrate", "small.parquet", "-o", "small.json"],
+    ] {
+        let o = embquant(&args, p);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+    }
+}
+
+/// Rewrites `src` into `dst` with each code column's field metadata passed through `edit`.
+fn tamper(src: &Path, dst: &Path, edit: &dyn Fn(&str, &mut HashMap<String, String>)) {
+    let r = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(src).unwrap())
+        .unwrap()
+        .build()
+        .unwrap();
+    let batches: Vec<RecordBatch> = r.map(|b| b.unwrap()).collect();
+    let schema = batches[0].schema();
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let mut m = f.metadata().clone();
+            if m.contains_key(embquant::METADATA_KEY) {
+                edit(f.name(), &mut m);
+            }
+            f.as_ref().clone().with_metadata(m)
+        })
+        .collect();
+    let schema = Arc::new(Schema::new(fields));
+    let mut w =
+        ArrowWriter::try_new(std::fs::File::create(dst).unwrap(), schema.clone(), None).unwrap();
+    for b in batches {
+        w.write(&RecordBatch::try_new(schema.clone(), b.columns().to_vec()).unwrap())
+            .unwrap();
+    }
+    w.close().unwrap();
+}
+
+#[test]
+fn hostile_cli_and_sql_inputs_end_in_errors_not_panics() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    setup(p);
+    // A calibration of another dimension with a valid fingerprint, and the recipe's
+    // recorded fingerprint edited to match: only the dimension check can catch it.
+    let other: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p.join("small.json")).unwrap()).unwrap();
+    let other_fp = other["fingerprint"].as_str().unwrap().to_string();
+    tamper(
+        &p.join("c.parquet"),
+        &p.join("other_dim.parquet"),
+        &|_, m| {
+            m.insert("embquant.calibration".into(), other.to_string());
+            let mut r: serde_json::Value =
+                serde_json::from_str(&m[embquant::METADATA_KEY]).unwrap();
+            r["calibration_fingerprint"] = other_fp.clone().into();
+            m.insert(embquant::METADATA_KEY.into(), r.to_string());
+        },
+    );
+    // Huge dimensions in the recipe.
+    tamper(
+        &p.join("c.parquet"),
+        &p.join("huge_dims.parquet"),
+        &|_, m| {
+            let mut r: serde_json::Value =
+                serde_json::from_str(&m[embquant::METADATA_KEY]).unwrap();
+            r["dims"] = 1_000_000_000_000u64.into();
+            r["source_dims"] = 1_000_000_000_000u64.into();
+            m.insert(embquant::METADATA_KEY.into(), r.to_string());
+        },
+    );
+    // A recorded fingerprint that is not the calibration's; an unknown format version.
+    tamper(
+        &p.join("c.parquet"),
+        &p.join("wrong_fp.parquet"),
+        &|_, m| {
+            let mut r: serde_json::Value =
+                serde_json::from_str(&m[embquant::METADATA_KEY]).unwrap();
+            r["calibration_fingerprint"] = "0000".into();
+            m.insert(embquant::METADATA_KEY.into(), r.to_string());
+        },
+    );
+    tamper(&p.join("c.parquet"), &p.join("future.parquet"), &|_, m| {
+        let mut r: serde_json::Value = serde_json::from_str(&m[embquant::METADATA_KEY]).unwrap();
+        r["format_version"] = 99.into();
+        m.insert(embquant::METADATA_KEY.into(), r.to_string());
+    });
+    // A directory with two symlinks to its parent.
+    std::fs::create_dir_all(p.join("loop/x")).unwrap();
+    std::fs::copy(p.join("a.parquet"), p.join("loop/x/a.parquet")).unwrap();
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink("..", p.join("loop/x/up")).unwrap();
+        std::os::unix::fs::symlink("../..", p.join("loop/x/up2")).unwrap();
+    }
+    let search = |k: &str, tiers: &str, corpus: &str| -> Vec<String> {
+        [
+            "search",
+            "--corpus",
+            corpus,
+            "--queries",
+            "qs.parquet",
+            "--k",
+            k,
+            "--tiers",
+            tiers,
+            "-o",
+            "r.parquet",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let mut cases: Vec<Vec<String>> = vec![
+        search("1000000000000", "binary:8,int8", "c.parquet"),
+        search("4294967297", "int8", "c.parquet"),
+        search("10", "binary:1000000000,int8", "c.parquet"),
+        search("10", "binary:18446744073709551615,int8", "c.parquet"),
+        search("10", "binary:2,binary:2,float", "c.parquet"),
+        search("10", "int8:2,int8", "c.parquet"),
+        search("10", "int4:2,int4", "c.parquet"),
+        search("10", "rabitq:2,rabitq:2,int8", "c.parquet"),
+        search("10", "binary:4,int8", "other_dim.parquet"),
+        search("10", "int4:4,int8", "other_dim.parquet"),
+        search("10", "binary:4,int8", "huge_dims.parquet"),
+        search("10", "binary:4,int8", "wrong_fp.parquet"),
+        search("10", "binary:4,int8", "future.parquet"),
+        search("0", "int8", "c.parquet"),
+        search("10", "", "c.parquet"),
+        search("10", "binary:0,int8", "c.parquet"),
+        search("10", "nosuch:2,int8", "c.parquet"),
+        search("10", "int8:-1,float", "c.parquet"),
+    ];
+    let strs = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    cases.extend([
+        strs(&[
+            "recall",
+            "--corpus",
+            "a.parquet",
+            "--sample-queries",
+            "5",
+            "--k",
+            "1000000000000",
+            "--configs",
+            "int8",
+            "--report",
+            "rep",
+        ]),
+        strs(&[
+            "recall",
+            "--corpus",
+            "a.parquet",
+            "--sample-queries",
+            "5",
+            "--dims",
+            "0",
+            "--configs",
+            "int8",
+            "--report",
+            "rep",
+        ]),
+        strs(&[
+            "recall",
+            "--corpus",
+            "a.parquet",
+            "--sample-queries",
+            "5",
+            "--k",
+            "10",
+            "--configs",
+            "binary:18446744073709551615,int8",
+            "--report",
+            "rep",
+        ]),
+        strs(&[
+            "recall",
+            "--corpus",
+            "a.parquet",
+            "--sample-queries",
+            "0",
+            "--report",
+            "rep",
+        ]),
+        strs(&[
+            "quantize",
+            "a.parquet",
+            "--row-group-rows",
+            "0",
+            "-o",
+            "z.parquet",
+        ]),
+        strs(&[
+            "quantize",
+            "a.parquet",
+            "--target-file-rows",
+            "0",
+            "-o",
+            "z",
+        ]),
+        strs(&["quantize", "a.parquet", "--dims", "0", "-o", "z.parquet"]),
+        strs(&[
+            "quantize",
+            "a.parquet",
+            "--dims",
+            "100000",
+            "-o",
+            "z.parquet",
+        ]),
+        strs(&[
+            "quantize",
+            "a.parquet",
+            "--calibration",
+            "small.json",
+            "-o",
+            "z.parquet",
+        ]),
+        strs(&["calibrate", "loop", "-o", "loop.json"]),
+        strs(&[
+            "calibrate",
+            "a.parquet",
+            "--method",
+            "quantile:7",
+            "-o",
+            "q.json",
+        ]),
+        strs(&[
+            "gen-synthetic",
+            "--rows",
+            "10",
+            "--dims",
+            "0",
+            "-o",
+            "g.parquet",
+        ]),
+        strs(&["inspect", "other_dim.parquet"]),
+        strs(&["inspect", "huge_dims.parquet"]),
+        strs(&["drift", "--reference", "huge_dims.parquet", "a.parquet"]),
+        strs(&["drift", "--reference", "other_dim.parquet", "a.parquet"]),
+    ]);
+    let sql = |q: &str| {
+        strs(&[
+            "sql",
+            "--table",
+            "c=c.parquet",
+            "--table",
+            "t=other_dim.parquet",
+            "--table",
+            "h=huge_dims.parquet",
+            "--table",
+            "q=qs.parquet",
+            q,
+        ])
+    };
+    for q in [
+        "SELECT * FROM tiered_search('c', 'q', 1000000000000, 'binary:4,int8') LIMIT 1",
+        "SELECT * FROM tiered_search('c', 'q', 9223372036854775807, 'int8') LIMIT 1",
+        "SELECT * FROM tiered_search('c', 'q', 10, 'binary:18446744073709551615,int8') LIMIT 1",
+        "SELECT * FROM tiered_search('c', 'q', 10, 'binary:2,binary:2,float') LIMIT 1",
+        "SELECT * FROM tiered_search('t', 'q', 10, 'binary:4,int8') LIMIT 1",
+        "SELECT * FROM tiered_search('t', 'q', 10, 'int4:4,int8') LIMIT 1",
+        "SELECT * FROM tiered_search('h', 'q', 10, 'binary:4,int8') LIMIT 1",
+        "SELECT * FROM tiered_search('c', 'q', -1) LIMIT 1",
+        "SELECT * FROM tiered_search('c', 'q', NULL) LIMIT 1",
+        "SELECT int8_quantize(embedding, 'not json') FROM q LIMIT 1",
+        "SELECT int8_quantize(embedding, NULL) FROM q LIMIT 1",
+        "SELECT int8_inner_product(embedding, embedding_int8) FROM t LIMIT 1",
+        "SELECT int4_dequantize(embedding_int4) FROM t LIMIT 1",
+        "SELECT rabitq_inner_product(embedding, embedding_rq) FROM t LIMIT 1",
+        "SELECT subvector(embedding, 0, 0) FROM q LIMIT 1",
+        "SELECT subvector(embedding, 1, 9223372036854775807) FROM q LIMIT 1",
+        "SELECT hamming_distance(X'00', X'0000')",
+        "SELECT embedding_calibration(embedding, 'quantile:2') FROM q",
+    ] {
+        cases.push(sql(q));
+    }
+    for args in &cases {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = embquant(&a, p);
+        clean(&a, &o);
+    }
+    // The tampered files are refused with the reason, not searched.
+    let o = embquant(
+        &search("10", "binary:4,int8", "other_dim.parquet")
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        p,
+    );
+    assert!(
+        text(&o.stderr).contains("dimension 16, the codes 48"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = embquant(
+        &search("10", "int8", "wrong_fp.parquet")
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        p,
+    );
+    assert!(
+        text(&o.stderr).contains("fingerprint"),
+        "{}",
+        text(&o.stderr)
+    );
+    // Capped sizes still answer: k above the corpus gives every row.
+    let o = embquant(
+        &search("1000000000000", "binary:8,int8", "c.parquet")
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        p,
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+}
+
+#[cfg(unix)]
+#[test]
+fn a_closed_pipe_ends_output_quietly() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    setup(p);
+    for args in [
+        vec!["inspect", "c.parquet", "--json"],
+        vec!["inspect", "c.parquet"],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_embquant"))
+            .args(&args)
+            .current_dir(p)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Close the read end at once, as `| head -c 0` would.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            !text(&out.stderr).contains("panicked"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+}

@@ -1,0 +1,66 @@
+//! Registering Parquet tables the way embquant writes them.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use datafusion::common::{plan_datafusion_err, Result};
+use datafusion::datasource::file_format::options::ReadOptions;
+use datafusion::datasource::listing::{ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::execution::context::SessionContext;
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use datafusion::prelude::ParquetReadOptions;
+use embquant::io::DirManifest;
+
+/// Registers the Parquet table `name` at `path` (a file, a directory of files, or a glob).
+///
+/// A directory that `embquant quantize --target-file-rows` wrote is read as one table of
+/// exactly the parts its manifest lists (other files there are not part of it), with the
+/// first part's schema: each part's footer carries its own lineage (part number, first
+/// row), which DataFusion's schema inference would refuse to merge.
+pub async fn register_parquet(ctx: &SessionContext, name: &str, path: &str) -> Result<()> {
+    let dir = Path::new(path);
+    let Some(manifest) = DirManifest::read(dir) else {
+        return ctx
+            .register_parquet(name, path, ParquetReadOptions::default())
+            .await;
+    };
+    let dir = embquant::io::resolve(dir);
+    let first = manifest
+        .parts
+        .first()
+        .ok_or_else(|| plan_datafusion_err!("{path}: its manifest lists no parts"))?;
+    let first = dir.join(first);
+    let schema = {
+        let f = std::fs::File::open(&first)
+            .map_err(|e| plan_datafusion_err!("opening {}: {e}", first.display()))?;
+        ParquetRecordBatchReaderBuilder::try_new(f)?
+            .schema()
+            .clone()
+    };
+    let urls = manifest
+        .parts
+        .iter()
+        .map(|p| {
+            let p = dir.join(p);
+            ListingTableUrl::parse(
+                p.to_str()
+                    .ok_or_else(|| plan_datafusion_err!("{}: not UTF-8", p.display()))?,
+            )
+        })
+        .collect::<Result<Vec<_>>>()?;
+    // The session's Parquet options (keep field metadata, pruning ...), as
+    // `register_parquet` would take them.
+    let options = ParquetReadOptions::default()
+        .to_listing_options(&ctx.copied_config(), ctx.copied_table_options());
+    let config = ListingTableConfig::new_with_multi_paths(urls)
+        .with_listing_options(options)
+        .with_schema(schema);
+    ctx.register_table(name, Arc::new(ListingTable::try_new(config)?))?;
+    tracing::debug!(
+        name,
+        path,
+        parts = manifest.parts.len(),
+        "registered embquant parts"
+    );
+    Ok(())
+}
