@@ -270,6 +270,23 @@ impl ColumnRecipe {
                 self.bytes_per_vector
             ));
         }
+        let expected = match self.scheme {
+            Scheme::Int8 => Some(self.dims),
+            Scheme::Int4 => Some(self.dims.div_ceil(2)),
+            Scheme::Binary => Some(self.dims.div_ceil(8)),
+            Scheme::F16 | Scheme::Bf16 => Some(2 * self.dims),
+            // Padded sign bits plus two f32 factors (see codec::rabitq).
+            Scheme::Rabitq => None,
+        };
+        if expected.is_some_and(|e| e != self.bytes_per_vector) {
+            return bad(format!(
+                "{} codes of {} dimensions take {} bytes, the recipe says {}",
+                self.scheme,
+                self.dims,
+                expected.unwrap_or_default(),
+                self.bytes_per_vector
+            ));
+        }
         if let Some(c) = cal {
             if c.dim() != self.dims {
                 return bad(format!(

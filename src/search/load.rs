@@ -161,7 +161,12 @@ pub fn load_corpus(
         for batch in reader {
             let batch = batch.map_err(|e| ctx(e.into()))?;
             for (scheme, rec) in schemes.iter().zip(&recs) {
-                let col = batch.column_by_name(&rec.name).expect("projected");
+                let col = batch.column_by_name(&rec.name).ok_or_else(|| {
+                    ctx(Error::InvalidOption(format!(
+                        "column {:?} is missing from the decoded rows: the footer's schemas disagree (a corrupt file?)",
+                        rec.name
+                    )))
+                })?;
                 if scheme == &schemes[0] {
                     valid.extend((0..col.len()).map(|r| col.is_valid(r)));
                 }
@@ -188,7 +193,15 @@ pub fn load_corpus(
                     ),
                 }
             }
-            match id_idx.and_then(|_| batch.column_by_name(id_column.expect("set"))) {
+            let id_col = match (id_idx, id_column) {
+                (Some(_), Some(name)) => Some(batch.column_by_name(name).ok_or_else(|| {
+                    ctx(Error::InvalidOption(format!(
+                        "id column {name:?} is missing from the decoded rows (a corrupt file?)"
+                    )))
+                })?),
+                _ => None,
+            };
+            match id_col {
                 Some(c) => {
                     let c = arrow_cast_i64(c)?;
                     ids.extend(c);
