@@ -559,12 +559,41 @@ async fn search(a: SearchArgs) -> Result<()> {
     let nq = qids.len();
     let dim = loaded.corpus.dim;
     let loaded = std::sync::Arc::new(loaded);
-    // Throughput: all queries at once (parallel, blocked scans). Latency: queries one by one.
-    let (l2, q2, c2, k) = (loaded.clone(), qvals.clone(), chain.clone(), a.k);
-    let (results, batch_s, lat) = tokio::task::spawn_blocking(move || -> Result<_> {
-        let t = Instant::now();
-        let results = l2.corpus.search(&q2, k, &c2)?;
-        let batch_s = t.elapsed().as_secs_f64();
+    // Throughput: blocks of queries at once (parallel, blocked scans), each block's results
+    // written before the next is searched, so memory holds one block's hits, not all.
+    // Latency: queries one by one.
+    let (l2, q2, c2, k) = (loaded.clone(), qvals, chain.clone(), a.k);
+    let (out, file) = embquant::io::AtomicFile::create(&a.output)?;
+    let (writer, batch_s, lat) = tokio::task::spawn_blocking(move || -> Result<_> {
+        let mut writer: Option<embquant::parquet::arrow::ArrowWriter<File>> = None;
+        let mut file = Some(file);
+        let block = results_block(k.min(l2.corpus.rows).max(1));
+        let mut batch_s = 0.0;
+        for (b, qs) in q2.chunks(block * dim).enumerate() {
+            let t = Instant::now();
+            let results = l2.corpus.search(qs, k, &c2)?;
+            batch_s += t.elapsed().as_secs_f64();
+            let batch = results_batch(&results, &qids[b * block..], &l2.ids)?;
+            if writer.is_none() {
+                let f = file.take().expect("one writer");
+                writer = Some(embquant::parquet::arrow::ArrowWriter::try_new(
+                    f,
+                    batch.schema(),
+                    Some(results_props()),
+                )?);
+            }
+            writer.as_mut().expect("created").write(&batch)?;
+        }
+        if writer.is_none() {
+            // No queries: an empty file with the schema.
+            let batch = results_batch(&[], &[], &l2.ids)?;
+            let f = file.take().expect("one writer");
+            writer = Some(embquant::parquet::arrow::ArrowWriter::try_new(
+                f,
+                batch.schema(),
+                None,
+            )?);
+        }
         let mut lat: Vec<f64> = Vec::new();
         for q in q2.chunks_exact(dim).take(200) {
             let t = Instant::now();
@@ -572,10 +601,13 @@ async fn search(a: SearchArgs) -> Result<()> {
             lat.push(t.elapsed().as_secs_f64() * 1e3);
         }
         lat.sort_by(f64::total_cmp);
-        Ok((results, batch_s, lat))
+        Ok((writer, batch_s, lat))
     })
     .await??;
-    write_results(&a.output, &results, &qids, &loaded.ids)?;
+    if let Some(w) = writer {
+        w.close()?;
+    }
+    out.commit()?;
     let pct = |p: f64| {
         lat.get(((lat.len() as f64 - 1.0) * p).round() as usize)
             .copied()
@@ -595,12 +627,27 @@ async fn search(a: SearchArgs) -> Result<()> {
     Ok(())
 }
 
-fn write_results(
-    path: &Path,
+/// Row groups of 128Ki results, so the writer buffers little whatever the output's size.
+fn results_props() -> embquant::parquet::file::properties::WriterProperties {
+    embquant::parquet::file::properties::WriterProperties::builder()
+        .set_max_row_group_row_count(Some(1 << 17))
+        .build()
+}
+
+/// Queries per block of `embquant search`: their hits (k per query, ~64 bytes each with
+/// the batch built from them) stay within ~64 MiB, and a block is never smaller than the
+/// scans' query groups.
+fn results_block(k: usize) -> usize {
+    ((64usize << 20) / (k * 64)).clamp(32, 65_536)
+}
+
+/// The results of `results.len()` queries (ids `qids[..]`) as one batch of
+/// (query_id, rank, id, score, tier).
+fn results_batch(
     results: &[Vec<embquant::search::Hit>],
     qids: &[i64],
     ids: &[i64],
-) -> Result<()> {
+) -> Result<embquant::arrow_array::RecordBatch> {
     use embquant::arrow_array::{Float32Array, Int64Array, RecordBatch, StringArray, UInt32Array};
     let n: usize = results.iter().map(|r| r.len()).sum();
     let (mut q, mut rank, mut id, mut score, mut tier) = (
@@ -619,7 +666,7 @@ fn write_results(
             tier.push(h.tier.to_string());
         }
     }
-    let batch = RecordBatch::try_from_iter([
+    Ok(RecordBatch::try_from_iter([
         (
             "query_id",
             std::sync::Arc::new(Int64Array::from(q)) as embquant::arrow_array::ArrayRef,
@@ -628,12 +675,7 @@ fn write_results(
         ("id", std::sync::Arc::new(Int64Array::from(id)) as _),
         ("score", std::sync::Arc::new(Float32Array::from(score)) as _),
         ("tier", std::sync::Arc::new(StringArray::from(tier)) as _),
-    ])?;
-    let (out, file) = embquant::io::AtomicFile::create(path)?;
-    let mut w = embquant::parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None)?;
-    w.write(&batch)?;
-    w.close()?;
-    Ok(out.commit()?)
+    ])?)
 }
 
 /// The bundled sample: all-MiniLM-L6-v2 embeddings of WordNet glosses (see tests/data/README.md).

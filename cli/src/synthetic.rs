@@ -85,7 +85,11 @@ pub fn generate(
             Arc::new(Float32Array::from(values)),
             None,
         ));
-        w.write(&RecordBatch::try_new(schema.clone(), vec![ids, emb])?)?;
+        let batch = RecordBatch::try_new(schema.clone(), vec![ids, emb])?;
+        // One row group per call at most (arrow's writer recurses once per row group).
+        for start in (0..n).step_by(row_group_rows.max(1)) {
+            w.write(&batch.slice(start, row_group_rows.max(1).min(n - start)))?;
+        }
         row += n as u64;
     }
     w.close()?;

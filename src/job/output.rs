@@ -78,6 +78,7 @@ pub(super) struct PartWriter {
     current: Option<(ArrowWriter<File>, PartInfo)>,
     done: Vec<PartInfo>,
     rows: u64,
+    row_group_rows: usize,
 }
 
 impl PartWriter {
@@ -122,6 +123,7 @@ impl PartWriter {
             current: None,
             done: Vec::new(),
             rows: 0,
+            row_group_rows: opts.row_group_rows.max(1),
         }
     }
 
@@ -158,7 +160,12 @@ impl PartWriter {
             let (w, info) = self.current.as_mut().expect("open");
             let room = self.target.map_or(u64::MAX, |t| t - info.rows);
             let take = (batch.num_rows() as u64).min(room) as usize;
-            w.write(&batch.slice(0, take))?;
+            // At most one row group per call: arrow's writer splits larger batches by
+            // recursing once per row group, which tiny row groups turn into a stack overflow.
+            for start in (0..take).step_by(self.row_group_rows) {
+                let n = self.row_group_rows.min(take - start);
+                w.write(&batch.slice(start, n))?;
+            }
             info.rows += take as u64;
             self.rows += take as u64;
             if let Some((c, v)) = clipped.take() {

@@ -174,3 +174,38 @@ pub fn sample_indices(total: u64, n: u64, seed: u64) -> Vec<u64> {
     }
     chosen.into_iter().collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(groups: Vec<u64>) -> InputFile {
+        InputFile {
+            path: "x.parquet".into(),
+            bytes: 0,
+            rows: groups.iter().sum(),
+            row_groups: groups,
+            footer: None,
+        }
+    }
+
+    #[test]
+    fn tiny_row_groups_merge_and_huge_ones_split() {
+        // 10,000 one-row groups: one reader per 64Ki rows, not one per group.
+        let s = segments(&[file(vec![1; 10_000])]);
+        assert_eq!(s.len(), 1);
+        assert_eq!((s[0].group, s[0].groups, s[0].take), (0, 10_000, 10_000));
+        // Mixed: small runs merge up to MERGE_ROWS, a large group splits in two halves, and
+        // every row is covered once, in order.
+        let groups = vec![40_000, 40_000, 300_000, 10, 70_000, 5];
+        let s = segments(&[file(groups.clone())]);
+        let mut next = 0;
+        for seg in &s {
+            assert_eq!(seg.first_row, next, "{s:?}");
+            next += seg.take;
+        }
+        assert_eq!(next, groups.iter().sum::<u64>());
+        assert!(s.iter().all(|g| g.groups == 1 || g.take <= MERGE_ROWS));
+        assert_eq!(s.iter().filter(|g| g.group == 2).count(), 2, "{s:?}");
+    }
+}

@@ -72,9 +72,9 @@ impl FromStr for Tier {
     }
 }
 
-/// The memory the candidates of one block of queries may take (1 GiB); more queries are
+/// The memory the candidates of one block of queries may take (256 MiB); more queries are
 /// searched in several blocks.
-const CANDIDATE_BUDGET_BYTES: usize = 1 << 30;
+const CANDIDATE_BUDGET_BYTES: usize = 256 << 20;
 
 /// One tier of a chain: every tier but the last keeps `k x factor` candidates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
