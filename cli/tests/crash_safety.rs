@@ -219,6 +219,30 @@ fn search_and_sql_outputs_survive_kill_9() {
     kill_at_moments(p, &search, "-KILL", &|p: &Path| {
         rows(&p.join("res.parquet")) == Some(2000 * 5)
     });
+    // The recall report's files (and its ground-truth cache) are each complete or absent.
+    let recall = [
+        "recall",
+        "--corpus",
+        "in.parquet",
+        "--queries",
+        "q.parquet",
+        "--k",
+        "10",
+        "--configs",
+        "int8;binary:4,int8",
+        "--report",
+        "rep",
+    ];
+    ok(embquant(&recall, p));
+    kill_at_moments(p, &recall, "-KILL", &|p: &Path| {
+        let json: Option<serde_json::Value> = std::fs::read(p.join("rep/report.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        json.is_some_and(|j| j["configs"].as_array().is_some_and(|c| c.len() == 2))
+            && rows(&p.join("rep/ground_truth.parquet")) == Some(2000 * 10)
+    });
+    // The last (normal) run removed what the killed ones left in the report directory.
+    assert_eq!(leftovers(&p.join("rep")), Vec::<String>::new());
     let sql = [
         "sql",
         "--table",
