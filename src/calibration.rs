@@ -513,4 +513,23 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn ranges_that_overflow_f32_are_refused() {
+        // Finite values near the top of f32: hi - lo is infinite.
+        let v = arrow_array::FixedSizeListArray::new(
+            std::sync::Arc::new(arrow_schema::Field::new_list_field(
+                arrow_schema::DataType::Float32,
+                false,
+            )),
+            2,
+            std::sync::Arc::new(arrow_array::Float32Array::from(vec![
+                3.0e38f32, 0.1, -3.0e38, 0.2,
+            ])),
+            None,
+        );
+        let stats = Stats::compute(&v, &StatsOptions::moments_only()).unwrap();
+        let e = Calibration::from_stats(&stats, RangeMethod::MinMax).unwrap_err();
+        assert!(e.to_string().contains("overflows f32"), "{e}");
+    }
 }

@@ -87,10 +87,10 @@ struct InputArgs {
     #[arg(long, default_value = "embedding")]
     column: String,
     /// Rows per batch (small batches stay in cache: 1024 measured fastest here).
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value_t = 1024, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     batch_rows: usize,
     /// Row groups (or halves of large ones) read at once, one thread each.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     concurrency: usize,
 }
 
@@ -158,10 +158,10 @@ struct QuantizeArgs {
     #[arg(long)]
     drop_source: bool,
     /// Rows per output row group.
-    #[arg(long, default_value_t = 65_536)]
+    #[arg(long, default_value_t = 65_536, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     row_group_rows: usize,
     /// Split (compact) the output into files of N rows in the directory OUTPUT.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     target_file_rows: Option<u64>,
     /// int8 layout: binary (FixedSizeBinary(D), default) or list (FixedSizeList<Int8, D>).
     #[arg(long, default_value = "binary")]
@@ -201,13 +201,13 @@ struct GenArgs {
     #[arg(long, default_value_t = 1_000_000)]
     rows: u64,
     /// Dimensions.
-    #[arg(long, default_value_t = 384)]
+    #[arg(long, default_value_t = 384, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     dims: usize,
     /// Seed.
     #[arg(long, default_value_t = 42)]
     seed: u64,
     /// Rows per row group.
-    #[arg(long, default_value_t = 131_072)]
+    #[arg(long, default_value_t = 131_072, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     row_group_rows: usize,
     /// Output Parquet file.
     #[arg(long, short)]

@@ -306,3 +306,56 @@ fn two_jobs_on_one_directory_target_one_wins_completely() {
         assert_eq!(leftovers(p), Vec::<String>::new(), "round {round}");
     }
 }
+
+#[test]
+fn two_jobs_on_one_file_target_one_wins_completely() {
+    let d = setup();
+    let p = d.path();
+    for round in 0..3 {
+        let a = spawn(
+            &[
+                "quantize",
+                "in.parquet",
+                "--scheme",
+                "int8",
+                "-o",
+                "one.parquet",
+            ],
+            p,
+        );
+        let b = spawn(
+            &[
+                "quantize",
+                "in.parquet",
+                "--scheme",
+                "binary",
+                "-o",
+                "one.parquet",
+            ],
+            p,
+        );
+        let (ra, rb) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+        assert!(
+            ra.status.success() && rb.status.success(),
+            "round {round}: {} / {}",
+            text(&ra.stderr),
+            text(&rb.stderr)
+        );
+        // Whole: all rows, and exactly one job's code column.
+        assert_eq!(rows(&p.join("one.parquet")), Some(ROWS), "round {round}");
+        let o = embquant(&["inspect", "one.parquet", "--json"], p);
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let codes: Vec<&str> = v["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["embquant"] == true)
+            .map(|f| f["name"].as_str().unwrap())
+            .collect();
+        assert!(
+            codes == ["embedding_int8"] || codes == ["embedding_bin"],
+            "round {round}: {codes:?}"
+        );
+        assert_eq!(leftovers(p), Vec::<String>::new(), "round {round}");
+    }
+}

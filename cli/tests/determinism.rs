@@ -113,6 +113,31 @@ fn outputs_are_identical_for_1_2_and_8_threads() {
             ]);
             outputs.push(std::fs::read(p.join("r.parquet")).unwrap());
         }
+        // The recall report's numbers (not its timings).
+        run(&[
+            "recall",
+            "--corpus",
+            "in.parquet",
+            "--queries",
+            "q.parquet",
+            "--k",
+            "1,10",
+            "--configs",
+            "int8;binary:4,int8;rabitq:4,int8:2,float",
+            "--report",
+            "rep",
+        ]);
+        let report: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(p.join("rep/report.json")).unwrap()).unwrap();
+        let numbers: Vec<String> = report["configs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| format!("{} {} {}", c["config"], c["recall"], c["loss"]))
+            .collect();
+        outputs.push(numbers.join("\n").into_bytes());
+        outputs.push(std::fs::read(p.join("rep/ground_truth.parquet")).unwrap());
+        std::fs::remove_dir_all(p.join("rep")).unwrap();
         match &first {
             None => first = Some(outputs),
             Some(f) => {

@@ -294,7 +294,8 @@ pub fn load_corpus(
 
 fn float_dims(file: &InputFile, column: &str) -> Result<usize> {
     let b = ParquetRecordBatchReaderBuilder::try_new(
-        File::open(&file.path).map_err(|e| Error::io("opening", e))?,
+        File::open(&file.path)
+            .map_err(|e| Error::io(format!("opening {}", file.path.display()), e))?,
     )?;
     let idx = crate::quantizer::vector_column(b.schema(), column)?;
     crate::quantizer::fixed_dims(b.schema().field(idx).data_type()).ok_or_else(|| {

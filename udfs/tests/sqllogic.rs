@@ -7,8 +7,8 @@
 //! Parquet metadata is kept (`skip_metadata = false`). Besides plain SQL, the runner knows
 //! psql's `\gset`: a query ending in `\gset` stores its one row's columns as variables,
 //! and `:'name'` later in any statement is replaced by the value as a quoted SQL string
-//! (`:name` unquoted). `$__TEST_DIR__` is a fresh temporary directory per file
-//! (`control substitution on`). Run one file with `cargo test -p embquant-udfs --test
+//! (`:name` unquoted). `$__TEST_DIR__` is a fresh temporary directory per file (the
+//! runner replaces it; sqllogictest's own `control substitution` would reject `\gset`). Run one file with `cargo test -p embquant-udfs --test
 //! sqllogic -- NAME`.
 
 use std::collections::HashMap;
@@ -24,6 +24,9 @@ use sqllogictest::{DBOutput, DefaultColumnType};
 struct Db {
     ctx: SessionContext,
     vars: HashMap<String, String>,
+    /// What `$__TEST_DIR__` stands for: a fresh temporary directory per file, removed at
+    /// the end (never a folder in the source tree).
+    dir: tempfile::TempDir,
 }
 
 fn column_type(dt: &DataType) -> DefaultColumnType {
@@ -80,7 +83,7 @@ fn rows(batches: &[RecordBatch]) -> Result<Vec<Vec<String>>, DataFusionError> {
 
 impl Db {
     fn substitute(&self, sql: &str) -> String {
-        let mut s = sql.to_string();
+        let mut s = sql.replace("$__TEST_DIR__", &self.dir.path().to_string_lossy());
         for (k, v) in &self.vars {
             s = s.replace(&format!(":'{k}'"), &format!("'{}'", v.replace('\'', "''")));
             s = s.replace(&format!(":{k}"), v);
@@ -162,6 +165,7 @@ async fn make_db() -> Result<Db, DataFusionError> {
     Ok(Db {
         ctx,
         vars: HashMap::new(),
+        dir: tempfile::tempdir()?,
     })
 }
 
