@@ -107,11 +107,18 @@ fn tier_chains_meet_the_numpy_recall_figures() {
     // The float tier reorders the int8 tier's 40 candidates exactly: at least as good.
     assert!(r("binary:16,int8:4,float", 1000) >= 0.983);
     // RaBitQ as the coarse tier (issue 5's bars: >= 0.975 at 4, >= 0.99 at 8).
-    assert!(r("rabitq:4,int8", 1000) >= 0.975);
+    let rotated = r("rabitq:4,int8", 1000);
+    assert!(rotated >= 0.975);
     assert!(r("rabitq:8,int8", 1000) >= 0.99);
     assert!(r("rabitq:4,int8:2,float", 1000) >= 0.975);
+    // The randomized Hadamard rotation is what the 1-bit codes owe their quality to: without
+    // it the same chain loses about 1% of recall@10 here (measured 0.976 vs 0.986).
     let unrotated = corpus_of(v.values(), dim, Rotation::None);
-    recall(&unrotated, &queries, &truth, "rabitq:4,int8");
+    let unrotated = recall(&unrotated, &queries, &truth, "rabitq:4,int8");
+    assert!(
+        unrotated < rotated - 0.005,
+        "rotated {rotated} vs unrotated {unrotated}"
+    );
 }
 
 /// Held-out data generated without any model: clusters with per-dimension offsets and

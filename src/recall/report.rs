@@ -1308,16 +1308,41 @@ mod tests {
         assert_eq!(r.config("int8@16").unwrap().bytes_per_vector, 16);
         assert_eq!(r.configs.len(), 5);
         assert_eq!(float.recall[&10].mean, 1.0);
-        // Loss attribution adds up: 1 - recall = sum of the tiers' losses.
+        // Loss attribution, checked against an independent run of the same chain: each
+        // tier's candidate recall is the share of the exact top-10 among the rows it passed
+        // on, its loss the drop from the tier above (the first from 1).
         let c = r.config("binary:2,int8:2,float").unwrap();
         let l = &c.loss[&10];
         assert_eq!(l.len(), 3);
-        let lost: f64 = l.iter().map(|t| t.lost).sum();
-        assert!(
-            (1.0 - c.recall[&10].mean - lost).abs() < 1e-9,
-            "{lost} vs {}",
-            c.recall[&10].mean
-        );
+        let cal = calibrate(&corpus, dim, RangeMethod::MinMax).unwrap();
+        let own = build_corpus(corpus.clone(), dim, &cal, None).unwrap();
+        let chain = TierSpec::parse_chain("binary:2,int8:2,float").unwrap();
+        let (hits, trace) = own.search_traced(&q.values, 10, &chain).unwrap();
+        let truth = exact_topk(&corpus, &q.values, dim, 10, None, None);
+        let nq = q.values.len() / dim;
+        let share = |q: usize, rows: &[u32]| {
+            let want: Vec<u32> = truth.rows(q, 10).collect();
+            rows.iter().filter(|r| want.contains(r)).count() as f64 / want.len() as f64
+        };
+        let mut above = 1.0;
+        for (t, loss) in l.iter().enumerate() {
+            let cand = (0..nq).map(|q| share(q, &trace[t][q])).sum::<f64>() / nq as f64;
+            assert!(
+                (loss.candidate_recall - cand).abs() < 1e-12,
+                "tier {t}: {loss:?} vs {cand}"
+            );
+            assert!(
+                (loss.lost - (above - cand)).abs() < 1e-12,
+                "tier {t}: {loss:?}"
+            );
+            above = cand;
+        }
+        assert_eq!((l[0].kept, l[1].kept, l[2].kept), (20, 20, 10));
+        let final_recall = (0..nq)
+            .map(|q| share(q, &hits[q].iter().map(|h| h.row).collect::<Vec<_>>()))
+            .sum::<f64>()
+            / nq as f64;
+        assert!((c.recall[&10].mean - final_recall).abs() < 1e-12);
         assert!(l[0].candidate_recall >= l[1].candidate_recall);
         // Gates: the loose one holds, the impossible one fails.
         assert!(r.gates[0].passed && !r.gates[1].passed && !r.gates_passed());
