@@ -169,8 +169,8 @@ pub async fn recall(a: RecallArgs, quiet: bool) -> Result<()> {
         };
         std::fs::create_dir_all(&dir)
             .map_err(|e| embquant::Error::io(format!("creating {}", dir.display()), e))?;
-        let report = recall::run(
-            &corpus.values,
+        let report = recall::run_owned(
+            corpus.values,
             corpus.dim,
             corpus.valid.as_deref(),
             &queries,

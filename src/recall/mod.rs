@@ -12,7 +12,8 @@ pub mod report;
 pub mod truth;
 
 pub use report::{
-    default_sweep, markdown, run, Config, Gate, Queries, RecallOptions, RecallReport, Target,
+    default_sweep, markdown, run, run_owned, Config, Gate, Queries, RecallOptions, RecallReport,
+    Target,
 };
 
 use std::path::Path;

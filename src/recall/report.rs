@@ -23,7 +23,6 @@ use crate::codec::int8::Int8Codec;
 use crate::codec::matryoshka::truncate_slice;
 use crate::codec::rabitq::{RabitqCodec, Rotation};
 use crate::error::{Error, Result};
-use crate::search::tiered::InMemoryFloats;
 use crate::search::{Corpus, Tier, TierSpec};
 use crate::stats::{Stats, StatsOptions};
 
@@ -407,9 +406,28 @@ fn tier_bytes(tier: Tier, dims: usize, rq: Option<&RabitqCodec>) -> usize {
     }
 }
 
-/// A corpus with every code of `values` (`dim` per row) under `cal`; the floats move into it.
+/// The float tier's rows, shared with the caller's copy of the corpus (not copied per
+/// variant: the corpus's float32 data is held once).
+struct SharedFloats {
+    values: Arc<Vec<f32>>,
+    dim: usize,
+}
+
+impl crate::search::tiered::FloatRows for SharedFloats {
+    fn fetch(&self, rows: &[u32]) -> Result<Vec<f32>> {
+        let mut out = Vec::with_capacity(rows.len() * self.dim);
+        for &r in rows {
+            let r = r as usize;
+            out.extend_from_slice(&self.values[r * self.dim..(r + 1) * self.dim]);
+        }
+        Ok(out)
+    }
+}
+
+/// A corpus with every code of `values` (`dim` per row) under `cal`; the floats are shared
+/// with it.
 fn build_corpus(
-    values: Vec<f32>,
+    values: Arc<Vec<f32>>,
     dim: usize,
     cal: &Calibration,
     valid: Option<&[bool]>,
@@ -438,7 +456,7 @@ fn build_corpus(
     let mut r = vec![0u8; rows * rq.width()];
     rq.encode_slice(&values, &mut r).map_err(bad_row)?;
     corpus.rabitq = Some((r, rq));
-    corpus.floats = Some(Box::new(InMemoryFloats { values, dim }));
+    corpus.floats = Some(Box::new(SharedFloats { values, dim }));
     corpus.valid = valid.map(|v| v.to_vec());
     corpus.prepare();
     Ok(corpus)
@@ -484,7 +502,7 @@ struct Variant {
 impl Variant {
     #[allow(clippy::too_many_arguments)]
     fn new(
-        values: &[f32],
+        values: &Arc<Vec<f32>>,
         dim: usize,
         queries: &[f32],
         exclude: Option<&[u32]>,
@@ -494,13 +512,17 @@ impl Variant {
         valid: Option<&[bool]>,
     ) -> Result<(Self, Calibration)> {
         let (v, q, d) = match dims {
-            Some(d) if d < dim => (prefix(values, dim, d)?, prefix(queries, dim, d)?, d),
+            Some(d) if d < dim => (
+                Arc::new(prefix(values, dim, d)?),
+                prefix(queries, dim, d)?,
+                d,
+            ),
             Some(d) if d > dim => {
                 return Err(Error::InvalidOption(format!(
                     "prefix of {d} dimensions of {dim}-dimensional vectors"
                 )))
             }
-            _ => (values.to_vec(), queries.to_vec(), dim),
+            _ => (values.clone(), queries.to_vec(), dim),
         };
         let cal = match cal {
             Some(c) => c.clone(),
@@ -732,6 +754,21 @@ pub fn run(
     options: &RecallOptions,
     cache_dir: Option<&Path>,
 ) -> Result<RecallReport> {
+    run_owned(corpus.to_vec(), dim, valid, queries, options, cache_dir)
+}
+
+/// [`run`] on a corpus the caller hands over: its float32 data is held once, shared by the
+/// float tier of every configuration, instead of copied.
+pub fn run_owned(
+    corpus: Vec<f32>,
+    dim: usize,
+    valid: Option<&[bool]>,
+    queries: &Queries,
+    options: &RecallOptions,
+    cache_dir: Option<&Path>,
+) -> Result<RecallReport> {
+    let shared = Arc::new(corpus);
+    let corpus: &[f32] = &shared;
     if dim == 0 || corpus.is_empty() || queries.values.is_empty() {
         return Err(Error::InvalidOption(
             "the corpus and the queries must not be empty".into(),
@@ -794,7 +831,7 @@ pub fn run(
     let mut full_cal = None;
     for &d in &variants {
         let (v, cal) = Variant::new(
-            corpus,
+            &shared,
             dim,
             &queries.values,
             queries.exclude.as_deref(),
@@ -901,7 +938,7 @@ pub fn run(
     let calibration_check = match options.calibration_rows {
         None => None,
         Some(n) => Some(calibration_check(
-            corpus,
+            &shared,
             dim,
             valid,
             queries,
@@ -1031,7 +1068,7 @@ fn pareto(results: &[ConfigResult], k: usize) -> Vec<String> {
 
 #[allow(clippy::too_many_arguments)]
 fn calibration_check(
-    corpus: &[f32],
+    shared: &Arc<Vec<f32>>,
     dim: usize,
     valid: Option<&[bool]>,
     queries: &Queries,
@@ -1041,6 +1078,7 @@ fn calibration_check(
     truth: &GroundTruth,
     results: &[ConfigResult],
 ) -> Result<CalibrationCheck> {
+    let corpus: &[f32] = shared;
     let rows = corpus.len() / dim;
     let picks = crate::job::segments::sample_indices(rows as u64, n.min(rows) as u64, options.seed);
     let sample: Vec<f32> = picks
@@ -1058,7 +1096,7 @@ fn calibration_check(
         .map_err(|r| Error::InvalidOption(format!("row {r} holds a NaN or infinity")))?;
     drop(scratch);
     let (v, _) = Variant::new(
-        corpus,
+        shared,
         dim,
         &queries.values,
         queries.exclude.as_deref(),
@@ -1315,7 +1353,7 @@ mod tests {
         let l = &c.loss[&10];
         assert_eq!(l.len(), 3);
         let cal = calibrate(&corpus, dim, RangeMethod::MinMax).unwrap();
-        let own = build_corpus(corpus.clone(), dim, &cal, None).unwrap();
+        let own = build_corpus(Arc::new(corpus.clone()), dim, &cal, None).unwrap();
         let chain = TierSpec::parse_chain("binary:2,int8:2,float").unwrap();
         let (hits, trace) = own.search_traced(&q.values, 10, &chain).unwrap();
         let truth = exact_topk(&corpus, &q.values, dim, 10, None, None);
