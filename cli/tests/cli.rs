@@ -1,20 +1,12 @@
 //! The `embquant` binary end to end: demo, calibrate -> quantize -> inspect, errors, and
 //! an interrupted run.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
-fn embquant(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_embquant"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("run embquant")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use common::{embquant, text};
 
 #[test]
 fn demo_runs_calibrate_quantize_inspect() {

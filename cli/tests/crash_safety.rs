@@ -4,17 +4,13 @@
 //! completely.
 #![cfg(unix)]
 
+mod common;
+
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-fn embquant(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_embquant"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("run embquant")
-}
+use common::{embquant, text};
 
 fn spawn(args: &[&str], cwd: &Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_embquant"))
@@ -24,10 +20,6 @@ fn spawn(args: &[&str], cwd: &Path) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn embquant")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 fn ok(o: Output) -> Output {

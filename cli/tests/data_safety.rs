@@ -2,23 +2,15 @@
 //! foreign files, outputs that are inputs (also through symlinks and other spellings), SQL
 //! writes onto registered tables, and a property test over random layouts.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use proptest::prelude::*;
 
-fn embquant(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_embquant"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("run embquant")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use common::{embquant, text};
 
 /// Every file below `root` (relative path -> bytes); symlinks as "-> target".
 fn snapshot(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {

@@ -2,9 +2,11 @@
 //! data (no alarm) and a copy shifted on purpose (advice, moved dimensions first, the
 //! `--max-clip-rate` check fails) with the calibration stored in the quantized file.
 
+mod common;
+
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::Arc;
 
 use embquant::arrow_array::cast::AsArray;
@@ -13,20 +15,10 @@ use embquant::arrow_array::{Array, ArrayRef, FixedSizeListArray, Float32Array, R
 use embquant::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use embquant::parquet::arrow::ArrowWriter;
 
+use common::{embquant, text};
+
 /// Dimensions moved on purpose in the shifted copy.
 const MOVED: std::ops::Range<usize> = 0..10;
-
-fn embquant(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_embquant"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("run embquant")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 fn sample() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/minilm-wordnet-5k.parquet")

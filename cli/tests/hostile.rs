@@ -2,6 +2,8 @@
 //! (or a result), never a panic or an abort. Sizes the user controls are capped where they
 //! enter, tampered metadata is caught before any kernel sees it.
 
+mod common;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -12,17 +14,7 @@ use embquant::arrow_schema::{Field, Schema};
 use embquant::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use embquant::parquet::arrow::ArrowWriter;
 
-fn embquant(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_embquant"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("run embquant")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use common::{embquant, text};
 
 /// The case ran to an end: exit 0 or 1 with `error: ...`, no panic, no abort, and no
 /// clause said twice.
@@ -353,44 +345,30 @@ fn hostile_cli_and_sql_inputs_end_in_errors_not_panics() {
     ] {
         cases.push(sql(q));
     }
-    for args in &cases {
+    let run = |args: &[String]| {
         let a: Vec<&str> = args.iter().map(String::as_str).collect();
         let o = embquant(&a, p);
         clean(&a, &o);
+        o
+    };
+    for args in &cases {
+        run(args);
     }
     // The tampered files are refused with the reason, not searched.
-    let o = embquant(
-        &search("10", "binary:4,int8", "other_dim.parquet")
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
-        p,
-    );
+    let o = run(&search("10", "binary:4,int8", "other_dim.parquet"));
     assert!(
         text(&o.stderr).contains("dimension 16, the codes 48"),
         "{}",
         text(&o.stderr)
     );
-    let o = embquant(
-        &search("10", "int8", "wrong_fp.parquet")
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
-        p,
-    );
+    let o = run(&search("10", "int8", "wrong_fp.parquet"));
     assert!(
         text(&o.stderr).contains("fingerprint"),
         "{}",
         text(&o.stderr)
     );
     // Capped sizes still answer: k above the corpus gives every row.
-    let o = embquant(
-        &search("1000000000000", "binary:8,int8", "c.parquet")
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
-        p,
-    );
+    let o = run(&search("1000000000000", "binary:8,int8", "c.parquet"));
     assert!(o.status.success(), "{}", text(&o.stderr));
 }
 

@@ -415,12 +415,7 @@ struct SharedFloats {
 
 impl crate::search::tiered::FloatRows for SharedFloats {
     fn fetch(&self, rows: &[u32]) -> Result<Vec<f32>> {
-        let mut out = Vec::with_capacity(rows.len() * self.dim);
-        for &r in rows {
-            let r = r as usize;
-            out.extend_from_slice(&self.values[r * self.dim..(r + 1) * self.dim]);
-        }
-        Ok(out)
+        Ok(crate::search::tiered::rows_of(&self.values, self.dim, rows))
     }
 }
 

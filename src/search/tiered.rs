@@ -158,13 +158,18 @@ pub struct InMemoryFloats {
 
 impl FloatRows for InMemoryFloats {
     fn fetch(&self, rows: &[u32]) -> Result<Vec<f32>> {
-        let mut out = Vec::with_capacity(rows.len() * self.dim);
-        for &r in rows {
-            let r = r as usize;
-            out.extend_from_slice(&self.values[r * self.dim..(r + 1) * self.dim]);
-        }
-        Ok(out)
+        Ok(rows_of(&self.values, self.dim, rows))
     }
+}
+
+/// The vectors of `rows` from row-major `values` (`dim` per row), in that order.
+pub(crate) fn rows_of(values: &[f32], dim: usize, rows: &[u32]) -> Vec<f32> {
+    let mut out = Vec::with_capacity(rows.len() * dim);
+    for &r in rows {
+        let r = r as usize;
+        out.extend_from_slice(&values[r * dim..(r + 1) * dim]);
+    }
+    out
 }
 
 /// The searchable corpus: codes in memory, floats on demand.
