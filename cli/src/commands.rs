@@ -803,6 +803,7 @@ async fn demo(dir: &Path, quiet: bool) -> Result<()> {
             calibration_rows: None,
             method: "minmax".into(),
             seed: 42,
+            code_budget_mb: 1024,
             report,
         },
         quiet,

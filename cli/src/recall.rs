@@ -1,11 +1,13 @@
 //! `embquant recall`: the recall report of quantization configurations against exact search.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Result};
 use clap::Args;
 use embquant::job;
+use embquant::recall::source::{ParquetSource, ScanRows, VectorSource};
 use embquant::recall::{self, Config, Gate, Queries, RecallOptions, Target};
 use embquant::RangeMethod;
 
@@ -50,6 +52,10 @@ pub struct RecallArgs {
     /// Seed of the query and calibration samples.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Memory for codes, in MiB: codes of schemes beyond it are dropped and encoded again
+    /// when a configuration needs them (the numbers do not change, only the time).
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    pub code_budget_mb: u64,
     /// Directory of the report (report.json, report.md, recall.svg, ground_truth.parquet).
     #[arg(long)]
     pub report: PathBuf,
@@ -102,6 +108,8 @@ pub async fn recall(a: RecallArgs, quiet: bool) -> Result<()> {
         calibration_rows: a.calibration_rows,
         range: a.method.parse::<RangeMethod>()?,
         seed: a.seed,
+        code_budget: usize::try_from(a.code_budget_mb.saturating_mul(1 << 20))
+            .unwrap_or(usize::MAX),
     };
     let column = a.column.clone();
     let queries_file = a.queries.clone();
@@ -116,15 +124,17 @@ pub async fn recall(a: RecallArgs, quiet: bool) -> Result<()> {
         );
     }
     let report = embquant::quantizer::spawn_rayon(move || -> embquant::Result<_> {
-        let corpus = recall::read_vectors(&files, &column)?;
+        // The corpus is streamed from its files on every pass, never held in memory.
+        let corpus = ParquetSource::open(files, &column)?;
+        let dim = corpus.dim();
         let queries = match (queries_file, sample) {
             (Some(q), _) => {
                 let qf = job::discover(&[q])?;
                 let qv = recall::read_vectors(&qf, &column)?;
-                if qv.dim != corpus.dim {
+                if qv.dim != dim {
                     return Err(embquant::Error::DimensionMismatch {
                         context: "queries".into(),
-                        expected: corpus.dim,
+                        expected: dim,
                         found: qv.dim,
                     });
                 }
@@ -144,20 +154,15 @@ pub async fn recall(a: RecallArgs, quiet: bool) -> Result<()> {
                 }
             }
             (None, Some(n)) => {
-                let rows = corpus.values.len() / corpus.dim.max(1);
+                let rows = corpus.rows();
                 let picks: Vec<u32> =
                     embquant::job::sample_rows(rows as u64, n.min(rows) as u64, seed)
                         .into_iter()
                         .map(|r| r as u32)
-                        .filter(|&r| corpus.valid.as_ref().is_none_or(|v| v[r as usize]))
+                        .filter(|&r| corpus.valid().is_none_or(|v| v[r as usize]))
                         .collect();
-                let d = corpus.dim;
-                let values = picks
-                    .iter()
-                    .flat_map(|&r| corpus.values[r as usize * d..(r as usize + 1) * d].to_vec())
-                    .collect();
                 Queries {
-                    values,
+                    values: corpus.floats(None).fetch(&picks)?,
                     exclude: Some(picks),
                 }
             }
@@ -169,14 +174,7 @@ pub async fn recall(a: RecallArgs, quiet: bool) -> Result<()> {
         };
         std::fs::create_dir_all(&dir)
             .map_err(|e| embquant::Error::io(format!("creating {}", dir.display()), e))?;
-        let report = recall::run_owned(
-            corpus.values,
-            corpus.dim,
-            corpus.valid.as_deref(),
-            &queries,
-            &options,
-            Some(&dir),
-        )?;
+        let report = recall::run_source(Arc::new(corpus), &queries, &options, Some(&dir))?;
         recall::write_outputs(&report, &dir)?;
         Ok(report)
     })

@@ -1,5 +1,7 @@
 //! Recall reports: how much retrieval quality each quantization configuration keeps.
 //!
+//! - [`source`]: the corpus's float vectors, streamed in blocks (from memory or Parquet):
+//!   the report holds codes, not the float column.
 //! - [`truth`]: exact top-k by inner product (blocked float32 scan, float64 rescoring of the
 //!   finalists), cached as Parquet under a fingerprint of its inputs.
 //! - [`report`]: recall@k per configuration (mean, 5th percentile, 95% confidence interval),
@@ -9,21 +11,19 @@
 
 pub mod plot;
 pub mod report;
+pub mod source;
 pub mod truth;
+mod variant;
 
 pub use report::{
-    default_sweep, markdown, run, run_owned, Config, Gate, Queries, RecallOptions, RecallReport,
-    Target,
+    default_sweep, markdown, run, run_owned, run_source, Config, Gate, Queries, RecallOptions,
+    RecallReport, Target,
 };
 
 use std::path::Path;
 
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::arrow::ProjectionMask;
-
 use crate::error::{Error, Result};
 use crate::job::InputFile;
-use crate::vectors::Vectors;
 
 /// Vectors read from Parquet into memory: row-major values, dimension, row validity (None
 /// when no row is null) and the value of an id column per row (the row number without one).
@@ -42,50 +42,22 @@ pub fn read_vectors(files: &[InputFile], column: &str) -> Result<LoadedVectors> 
     let mut values = Vec::new();
     let mut valid: Vec<bool> = Vec::new();
     let mut dim = 0usize;
-    for file in files {
-        let ctx = |e: Error| e.in_file(file.path.display(), column);
-        let f = std::fs::File::open(&file.path).map_err(|e| ctx(Error::io("opening", e)))?;
-        let b = ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| ctx(e.into()))?;
-        let idx = crate::quantizer::vector_column(b.schema(), column).map_err(ctx)?;
-        let mask = ProjectionMask::roots(b.parquet_schema(), [idx]);
-        let reader = b
-            .with_projection(mask)
-            .with_batch_size(8192)
-            .build()
-            .map_err(|e| ctx(e.into()))?;
-        let mut row = 0u64;
-        for batch in reader {
-            let batch = batch.map_err(|e| ctx(e.into()))?;
-            let col = batch.column(0);
-            let v = Vectors::try_new(col.as_ref()).map_err(|e| ctx(e.offset_rows(row)))?;
-            if dim == 0 {
-                dim = v.dim();
-            } else if !v.is_empty() && v.dim() != dim {
-                return Err(ctx(Error::DimensionMismatch {
-                    context: format!("rows from {row}"),
-                    expected: dim,
-                    found: v.dim(),
-                }));
-            }
-            if let Some(bad) =
-                (0..v.len()).find(|&r| v.is_valid(r) && v.row(r).iter().any(|x| !x.is_finite()))
-            {
-                v.find_non_finite(bad..bad + 1)
-                    .map_err(|e| ctx(e.offset_rows(row)))?;
-            }
-            values.extend_from_slice(v.values());
-            valid.extend((0..v.len()).map(|r| v.is_valid(r)));
-            row += v.len() as u64;
+    source::read_batches(files, column, true, &mut |_, v| {
+        if dim == 0 && !v.is_empty() {
+            dim = v.dim();
         }
-    }
+        for r in 0..v.len() {
+            // Null rows read as zeros.
+            if v.is_valid(r) {
+                values.extend_from_slice(v.row(r));
+            } else {
+                values.resize(values.len() + dim, 0.0);
+            }
+            valid.push(v.is_valid(r));
+        }
+        Ok(())
+    })?;
     let valid = valid.iter().any(|v| !v).then_some(valid);
-    if let Some(v) = &valid {
-        for (r, ok) in v.iter().enumerate() {
-            if !ok {
-                values[r * dim..(r + 1) * dim].fill(0.0);
-            }
-        }
-    }
     Ok(LoadedVectors { values, dim, valid })
 }
 

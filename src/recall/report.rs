@@ -9,22 +9,16 @@ use std::time::Instant;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::Float32Type;
-use arrow_array::{FixedSizeListArray, Float32Array};
-use arrow_buffer::ScalarBuffer;
-use arrow_schema::{DataType, Field};
+use arrow_array::FixedSizeListArray;
 use serde::{Deserialize, Serialize};
 
-use super::truth::{exact_topk, fingerprint, read_cache, write_cache, GroundTruth};
-use crate::calibration::{Calibration, RangeMethod};
-use crate::codec::binary::BinaryCodec;
-use crate::codec::half::{HalfCodec, HalfKind};
-use crate::codec::int4::Int4Codec;
+use super::source::{MemorySource, ScanRows, SliceRows, VectorSource, SCAN_ROWS};
+use super::truth::{exact_topk_scan, read_cache, write_cache, Fingerprinter, GroundTruth};
+use super::variant::{calibrate, Variant};
+use crate::calibration::RangeMethod;
 use crate::codec::int8::Int8Codec;
-use crate::codec::matryoshka::truncate_slice;
-use crate::codec::rabitq::{RabitqCodec, Rotation};
 use crate::error::{Error, Result};
-use crate::search::{Corpus, Tier, TierSpec};
-use crate::stats::{Stats, StatsOptions};
+use crate::search::{Tier, TierSpec};
 
 /// Version of `report.json`.
 pub const REPORT_VERSION: u32 = 1;
@@ -165,7 +159,14 @@ pub struct RecallOptions {
     pub range: RangeMethod,
     /// Seed of the calibration sample.
     pub seed: u64,
+    /// Bytes of codes held in memory at most (codes of other schemes are dropped and encoded
+    /// again when needed; one chain's own codes are always held). The report's numbers do
+    /// not depend on it.
+    pub code_budget: usize,
 }
+
+/// The default [`RecallOptions::code_budget`]: 1 GiB.
+pub const DEFAULT_CODE_BUDGET: usize = 1 << 30;
 
 impl Default for RecallOptions {
     fn default() -> Self {
@@ -178,6 +179,7 @@ impl Default for RecallOptions {
             calibration_rows: None,
             range: RangeMethod::MinMax,
             seed: 42,
+            code_budget: DEFAULT_CODE_BUDGET,
         }
     }
 }
@@ -222,7 +224,7 @@ pub struct RecallStat {
 }
 
 impl RecallStat {
-    fn of(per_query: &[f64]) -> Self {
+    pub(crate) fn of(per_query: &[f64]) -> Self {
         let n = per_query.len().max(1) as f64;
         let mean = per_query.iter().sum::<f64>() / n;
         let var = per_query
@@ -394,288 +396,6 @@ impl RecallReport {
     }
 }
 
-/// Bytes of one vector's code for a tier (`dims` encoded dimensions).
-fn tier_bytes(tier: Tier, dims: usize, rq: Option<&RabitqCodec>) -> usize {
-    match tier {
-        Tier::Binary => dims.div_ceil(8),
-        Tier::Int8 => dims,
-        Tier::Int4 => dims.div_ceil(2),
-        Tier::F16 => 2 * dims,
-        Tier::Float => 4 * dims,
-        Tier::Rabitq => rq.map_or(dims.div_ceil(8) + 8, |c| c.width()),
-    }
-}
-
-/// The float tier's rows, shared with the caller's copy of the corpus (not copied per
-/// variant: the corpus's float32 data is held once).
-struct SharedFloats {
-    values: Arc<Vec<f32>>,
-    dim: usize,
-}
-
-impl crate::search::tiered::FloatRows for SharedFloats {
-    fn fetch(&self, rows: &[u32]) -> Result<Vec<f32>> {
-        Ok(crate::search::tiered::rows_of(&self.values, self.dim, rows))
-    }
-}
-
-/// A corpus with every code of `values` (`dim` per row) under `cal`; the floats are shared
-/// with it.
-fn build_corpus(
-    values: Arc<Vec<f32>>,
-    dim: usize,
-    cal: &Calibration,
-    valid: Option<&[bool]>,
-) -> Result<Corpus> {
-    let rows = values.len() / dim;
-    let bad_row = |r: usize| Error::InvalidOption(format!("row {r} holds a NaN or infinity"));
-    let mut corpus = Corpus::new(rows, dim);
-    let bc = BinaryCodec::new(dim);
-    let mut bits = vec![0u8; rows * bc.width()];
-    bc.encode_slice(&values, &mut bits).map_err(bad_row)?;
-    corpus.binary = Some((bits, bc));
-    let i8c = Int8Codec::new(cal);
-    let mut codes = vec![0u8; rows * dim];
-    i8c.encode_slice(&values, &mut codes, 0x80)
-        .map_err(bad_row)?;
-    corpus.int8 = Some((codes.into_iter().map(|c| c as i8).collect(), i8c));
-    let i4c = Int4Codec::new(cal);
-    let mut n4 = vec![0u8; rows * i4c.width()];
-    i4c.encode_slice(&values, &mut n4).map_err(bad_row)?;
-    corpus.int4 = Some((n4, i4c));
-    let hc = HalfCodec::new(dim, HalfKind::F16);
-    let mut h = vec![0u16; rows * dim];
-    hc.encode_slice(&values, &mut h).map_err(bad_row)?;
-    corpus.f16 = Some(h.into_iter().map(half::f16::from_bits).collect());
-    let rq = RabitqCodec::new(cal, Rotation::default());
-    let mut r = vec![0u8; rows * rq.width()];
-    rq.encode_slice(&values, &mut r).map_err(bad_row)?;
-    corpus.rabitq = Some((r, rq));
-    corpus.floats = Some(Box::new(SharedFloats { values, dim }));
-    corpus.valid = valid.map(|v| v.to_vec());
-    corpus.prepare();
-    Ok(corpus)
-}
-
-fn calibrate(values: &[f32], dim: usize, range: RangeMethod) -> Result<Calibration> {
-    let arr = vectors_array(values.to_vec(), dim);
-    let opts = match range {
-        RangeMethod::Quantile { .. } => StatsOptions::default(),
-        _ => StatsOptions::moments_only(),
-    };
-    Calibration::from_stats(&Stats::compute(&arr, &opts)?, range)
-}
-
-fn vectors_array(values: Vec<f32>, dim: usize) -> FixedSizeListArray {
-    FixedSizeListArray::new(
-        Arc::new(Field::new_list_field(DataType::Float32, false)),
-        dim as i32,
-        Arc::new(Float32Array::new(ScalarBuffer::from(values), None)),
-        None,
-    )
-}
-
-/// The first `keep` dimensions of every row, re-normalized.
-fn prefix(values: &[f32], dim: usize, keep: usize) -> Result<Vec<f32>> {
-    let mut out = vec![0f32; values.len() / dim * keep];
-    truncate_slice(values, dim, &mut out, keep, true)
-        .map_err(|r| Error::InvalidOption(format!("row {r} holds a NaN or infinity")))?;
-    Ok(out)
-}
-
-/// One encoded variant of the data (all dimensions or a prefix).
-struct Variant {
-    /// Recall per query of (chain, k) already measured.
-    memo: std::sync::Mutex<std::collections::HashMap<(String, usize), Vec<f64>>>,
-    dims: usize,
-    corpus: Corpus,
-    queries: Vec<f32>,
-    /// Each query's own corpus row, never returned (queries sampled from the corpus).
-    exclude: Option<Vec<u32>>,
-}
-
-impl Variant {
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        values: &Arc<Vec<f32>>,
-        dim: usize,
-        queries: &[f32],
-        exclude: Option<&[u32]>,
-        dims: Option<usize>,
-        cal: Option<&Calibration>,
-        range: RangeMethod,
-        valid: Option<&[bool]>,
-    ) -> Result<(Self, Calibration)> {
-        let (v, q, d) = match dims {
-            Some(d) if d < dim => (
-                Arc::new(prefix(values, dim, d)?),
-                prefix(queries, dim, d)?,
-                d,
-            ),
-            Some(d) if d > dim => {
-                return Err(Error::InvalidOption(format!(
-                    "prefix of {d} dimensions of {dim}-dimensional vectors"
-                )))
-            }
-            _ => (values.clone(), queries.to_vec(), dim),
-        };
-        let cal = match cal {
-            Some(c) => c.clone(),
-            None => calibrate(&v, d, range)?,
-        };
-        let corpus = build_corpus(v, d, &cal, valid)?;
-        Ok((
-            Variant {
-                memo: Default::default(),
-                dims: d,
-                corpus,
-                queries: q,
-                exclude: exclude.map(|e| e.to_vec()),
-            },
-            cal,
-        ))
-    }
-
-    /// Recall@k per query of a chain, measured once.
-    fn recall_of(&self, tiers: &[TierSpec], k: usize, truth: &GroundTruth) -> Result<Vec<f64>> {
-        let key = (chain_string(tiers), k);
-        if let Some(v) = self.memo.lock().expect("memo").get(&key) {
-            return Ok(v.clone());
-        }
-        let (pq, _, _) = self.measure(tiers, k, truth)?;
-        Ok(pq)
-    }
-
-    /// Recall@k per query, and per tier the candidate recall, for one chain at one k.
-    fn measure(
-        &self,
-        tiers: &[TierSpec],
-        k: usize,
-        truth: &GroundTruth,
-    ) -> Result<(Vec<f64>, Vec<TierLoss>, f64)> {
-        let t = Instant::now();
-        // A query sampled from the corpus finds its own row: ask for one more and drop it.
-        let extra = self.exclude.is_some() as usize;
-        let (mut hits, mut trace) = self.corpus.search_traced(&self.queries, k + extra, tiers)?;
-        let secs = t.elapsed().as_secs_f64();
-        if let Some(ex) = &self.exclude {
-            for (q, h) in hits.iter_mut().enumerate() {
-                h.retain(|h| h.row != ex[q]);
-                h.truncate(k);
-            }
-            for tier in trace.iter_mut() {
-                for (q, rows) in tier.iter_mut().enumerate() {
-                    rows.retain(|&r| r != ex[q]);
-                }
-            }
-            if let Some(last) = trace.last_mut() {
-                last.iter_mut().for_each(|r| r.truncate(k));
-            }
-        }
-        let nq = hits.len();
-        let sets: Vec<std::collections::HashSet<u32>> =
-            (0..nq).map(|q| truth.rows(q, k).collect()).collect();
-        let share = |q: usize, rows: &[u32]| -> f64 {
-            let want = sets[q].len().max(1);
-            rows.iter().filter(|r| sets[q].contains(r)).count() as f64 / want as f64
-        };
-        let per_query: Vec<f64> = hits
-            .iter()
-            .enumerate()
-            .map(|(q, h)| share(q, &h.iter().map(|h| h.row).collect::<Vec<_>>()))
-            .collect();
-        self.memo
-            .lock()
-            .expect("memo")
-            .insert((chain_string(tiers), k), per_query.clone());
-        let mut above = 1.0;
-        let loss = trace
-            .iter()
-            .zip(tiers)
-            .enumerate()
-            .map(|(i, (rows, spec))| {
-                let r = (0..nq).map(|q| share(q, &rows[q])).sum::<f64>() / nq.max(1) as f64;
-                let kept = if i + 1 == tiers.len() {
-                    k
-                } else {
-                    k * spec.factor
-                };
-                let l = TierLoss {
-                    tier: spec.tier.to_string(),
-                    kept,
-                    candidate_recall: r,
-                    lost: above - r,
-                };
-                above = r;
-                l
-            })
-            .collect();
-        Ok((per_query, loss, nq as f64 / secs.max(1e-9)))
-    }
-
-    fn bytes_read(&self, tiers: &[TierSpec], k: usize) -> u64 {
-        let rq = self.corpus.rabitq.as_ref().map(|(_, c)| c);
-        let mut total = (self.corpus.rows * tier_bytes(tiers[0].tier, self.dims, rq)) as u64;
-        for i in 1..tiers.len() {
-            let cands = (k * tiers[i - 1].factor).min(self.corpus.rows);
-            total += (cands * tier_bytes(tiers[i].tier, self.dims, rq)) as u64;
-        }
-        total
-    }
-
-    fn stored_bytes(&self, tiers: &[TierSpec]) -> usize {
-        let rq = self.corpus.rabitq.as_ref().map(|(_, c)| c);
-        let mut seen = Vec::new();
-        tiers
-            .iter()
-            .filter(|t| t.tier != Tier::Float)
-            .filter(|t| {
-                let new = !seen.contains(&t.tier);
-                seen.push(t.tier);
-                new
-            })
-            .map(|t| tier_bytes(t.tier, self.dims, rq))
-            .sum()
-    }
-
-    fn evaluate(
-        &self,
-        config: &Config,
-        ks: &[usize],
-        truth: &GroundTruth,
-        dim: usize,
-    ) -> Result<ConfigResult> {
-        let kmax = *ks.iter().max().expect("ks");
-        let mut recall = BTreeMap::new();
-        let mut loss = BTreeMap::new();
-        let mut qps = 0.0;
-        for &k in ks {
-            let (per_query, l, q) = self.measure(&config.tiers, k, truth)?;
-            recall.insert(k, RecallStat::of(&per_query));
-            loss.insert(k, l);
-            if k == kmax {
-                qps = q;
-            }
-        }
-        let stored = self.stored_bytes(&config.tiers);
-        Ok(ConfigResult {
-            config: config.to_string(),
-            tiers: chain_string(&config.tiers),
-            dims: self.dims,
-            recall,
-            loss,
-            bytes_per_vector: stored,
-            compression: if stored > 0 {
-                (4 * dim) as f64 / stored as f64
-            } else {
-                1.0
-            },
-            bytes_read_per_query: self.bytes_read(&config.tiers, kmax),
-            queries_per_s: qps,
-        })
-    }
-}
-
 /// Families the tuner searches: chains whose `{f}` (and `{g}`) oversampling it varies.
 const TUNE_FAMILIES: [&str; 9] = [
     "int4",
@@ -689,7 +409,8 @@ const TUNE_FAMILIES: [&str; 9] = [
     "rabitq:{f},int8:{g},float",
 ];
 
-/// Ground truth from the cache in `cache_dir` when it matches, computed (and cached) otherwise.
+/// Ground truth from the cache in `cache_dir` when it matches, computed (and cached)
+/// otherwise.
 pub fn ground_truth(
     corpus: &[f32],
     dim: usize,
@@ -698,8 +419,30 @@ pub fn ground_truth(
     valid: Option<&[bool]>,
     cache_dir: Option<&Path>,
 ) -> Result<(GroundTruth, GroundTruthInfo)> {
+    let rows = SliceRows {
+        values: corpus,
+        dim,
+        valid,
+    };
+    ground_truth_scan(&rows, queries, k, cache_dir)
+}
+
+/// [`ground_truth`] over a corpus read block by block: one pass for the fingerprint, and two
+/// more when the cache does not hold it.
+pub fn ground_truth_scan(
+    corpus: &dyn ScanRows,
+    queries: &Queries,
+    k: usize,
+    cache_dir: Option<&Path>,
+) -> Result<(GroundTruth, GroundTruthInfo)> {
     let t = Instant::now();
-    let fp = fingerprint(corpus, &queries.values, dim, k, queries.exclude.as_deref());
+    let dim = corpus.dim();
+    let mut h = Fingerprinter::new(dim, k, corpus.rows() * dim, queries.values.len());
+    corpus.scan(SCAN_ROWS, &mut |_, values| {
+        h.corpus(values);
+        Ok(())
+    })?;
+    let fp = h.finish(&queries.values, queries.exclude.as_deref());
     let path = cache_dir.map(|d| d.join("ground_truth.parquet"));
     if let Some(p) = &path {
         if let Some(gt) = read_cache(p, &fp)? {
@@ -715,14 +458,13 @@ pub fn ground_truth(
             ));
         }
     }
-    let gt = exact_topk(
+    let gt = exact_topk_scan(
         corpus,
         &queries.values,
-        dim,
         k,
         queries.exclude.as_deref(),
-        valid,
-    );
+        fp.clone(),
+    )?;
     let secs = t.elapsed().as_secs_f64();
     if let Some(p) = &path {
         write_cache(&gt, p)?;
@@ -739,8 +481,8 @@ pub fn ground_truth(
     ))
 }
 
-/// Runs the report on `corpus` (row-major, `dim` per row; `valid[r]` false for null rows)
-/// against `queries`, caching the ground truth in `cache_dir`.
+/// Runs the report on `corpus` (row-major, `dim` per row; `valid[r]` false for null rows,
+/// whose values must be zeros) against `queries`, caching the ground truth in `cache_dir`.
 pub fn run(
     corpus: &[f32],
     dim: usize,
@@ -752,8 +494,7 @@ pub fn run(
     run_owned(corpus.to_vec(), dim, valid, queries, options, cache_dir)
 }
 
-/// [`run`] on a corpus the caller hands over: its float32 data is held once, shared by the
-/// float tier of every configuration, instead of copied.
+/// [`run`] on a corpus the caller hands over (not copied).
 pub fn run_owned(
     corpus: Vec<f32>,
     dim: usize,
@@ -762,9 +503,27 @@ pub fn run_owned(
     options: &RecallOptions,
     cache_dir: Option<&Path>,
 ) -> Result<RecallReport> {
-    let shared = Arc::new(corpus);
-    let corpus: &[f32] = &shared;
-    if dim == 0 || corpus.is_empty() || queries.values.is_empty() {
+    if dim == 0 || corpus.is_empty() {
+        return Err(Error::InvalidOption(
+            "the corpus and the queries must not be empty".into(),
+        ));
+    }
+    let source = MemorySource::new(corpus, dim, valid.map(<[bool]>::to_vec))?;
+    run_source(Arc::new(source), queries, options, cache_dir)
+}
+
+/// [`run`] on a corpus read in passes from `source` (e.g. [`super::source::ParquetSource`]):
+/// memory holds the codes of the configurations being measured (within
+/// [`RecallOptions::code_budget`]) and the queries, never the float vectors.
+pub fn run_source(
+    source: Arc<dyn VectorSource>,
+    queries: &Queries,
+    options: &RecallOptions,
+    cache_dir: Option<&Path>,
+) -> Result<RecallReport> {
+    let dim = source.dim();
+    let rows = source.rows();
+    if dim == 0 || rows == 0 || queries.values.is_empty() {
         return Err(Error::InvalidOption(
             "the corpus and the queries must not be empty".into(),
         ));
@@ -784,7 +543,6 @@ pub fn run_owned(
         return Err(Error::InvalidOption("no k to measure".into()));
     }
     let kmax = *ks.last().expect("non-empty");
-    let rows = corpus.len() / dim;
     if kmax > rows {
         return Err(Error::InvalidOption(format!(
             "recall@{kmax} needs at least {kmax} corpus rows; the corpus has {rows}"
@@ -802,8 +560,6 @@ pub fn run_owned(
             )));
         }
     }
-    let nq = queries.values.len() / dim;
-    let (truth, gt_info) = ground_truth(corpus, dim, queries, kmax, valid, cache_dir)?;
     let configs = options.configs.clone().unwrap_or_else(default_sweep);
     // Every prefix asked for, by --dims or by a configuration or gate naming one.
     let mut variants: Vec<Option<usize>> = vec![None];
@@ -821,19 +577,31 @@ pub fn run_owned(
             variants.push(Some(d));
         }
     }
+    for g in &options.gates {
+        let name = g.config.to_string();
+        if g.min.k > kmax && !configs.iter().any(|c| c.to_string() == name) {
+            check_k(g.min.k, kmax)?;
+        }
+    }
+    if let Some(t) = options.target {
+        check_k(t.k, kmax)?;
+    }
+    let nq = queries.values.len() / dim;
+    let (truth, gt_info) = ground_truth_scan(source.as_ref(), queries, kmax, cache_dir)?;
+    // One variant at a time: its configurations, its gates, its tuning; then its codes go.
     let mut results = Vec::new();
-    let mut built: Vec<(Option<usize>, Variant)> = Vec::new();
+    let mut gate_recall: Vec<Option<f64>> = vec![None; options.gates.len()];
+    let mut best: Option<(u64, usize, String, f64)> = None;
     let mut full_cal = None;
     for &d in &variants {
-        let (v, cal) = Variant::new(
-            &shared,
-            dim,
+        let (mut v, cal) = Variant::new(
+            &source,
             &queries.values,
             queries.exclude.as_deref(),
             d,
             None,
             options.range,
-            valid,
+            options.code_budget,
         )?;
         if d.is_none() {
             full_cal = Some(cal);
@@ -848,94 +616,92 @@ pub fn run_owned(
             tracing::info!(config = %c, "measuring");
             results.push(v.evaluate(&c, &ks, &truth, dim)?);
         }
-        built.push((d, v));
-    }
-    let variant = |d: Option<usize>| built.iter().find(|(x, _)| *x == d).map(|(_, v)| v);
-    // Gates: measured configurations, or measured now.
-    let mut gates = Vec::new();
-    for g in &options.gates {
-        let name = g.config.to_string();
-        let recall = match results
-            .iter()
-            .find(|r| r.config == name)
-            .and_then(|r| r.recall.get(&g.min.k))
-        {
-            Some(s) => s.mean,
-            None => {
-                let v = variant(g.config.dims.filter(|&d| d < dim)).ok_or_else(|| {
-                    Error::InvalidOption(format!(
-                        "gate {name}: prefix {:?} not measured (add it to --dims)",
-                        g.config.dims
-                    ))
-                })?;
-                check_k(g.min.k, kmax)?;
-                RecallStat::of(&v.recall_of(&g.config.tiers, g.min.k, &truth)?).mean
+        // Gates on this variant: measured configurations, or measured now.
+        for (i, g) in options.gates.iter().enumerate() {
+            if g.config.dims.filter(|&x| x < dim) != d {
+                continue;
             }
-        };
+            let name = g.config.to_string();
+            gate_recall[i] = Some(
+                match results
+                    .iter()
+                    .find(|r| r.config == name)
+                    .and_then(|r| r.recall.get(&g.min.k))
+                {
+                    Some(s) => s.mean,
+                    None => {
+                        check_k(g.min.k, kmax)?;
+                        RecallStat::of(&v.recall_of(&g.config.tiers, g.min.k, &truth)?).mean
+                    }
+                },
+            );
+        }
+        // Tuning: the cheapest configuration meeting the target, over every variant.
+        if let Some(t) = options.target {
+            for fam in TUNE_FAMILIES {
+                if let Some((cfg, r)) = tune_family(&mut v, fam, t, &truth)? {
+                    let mut cfg = cfg;
+                    cfg.dims = d;
+                    let cost = v.bytes_read(&cfg.tiers, t.k);
+                    let cands: usize = (0..cfg.tiers.len().saturating_sub(1))
+                        .map(|i| t.k * cfg.factor_of(i))
+                        .sum();
+                    let better = best
+                        .as_ref()
+                        .is_none_or(|(bc, bn, _, _)| (cost, cands) < (*bc, *bn));
+                    if better {
+                        best = Some((cost, cands, cfg.to_string(), r));
+                    }
+                }
+            }
+        }
+    }
+    let mut gates = Vec::new();
+    for (g, recall) in options.gates.iter().zip(gate_recall) {
+        let name = g.config.to_string();
+        let recall = recall.ok_or_else(|| {
+            Error::InvalidOption(format!(
+                "gate {name}: prefix {:?} not measured (add it to --dims)",
+                g.config.dims
+            ))
+        })?;
         gates.push(GateResult {
             gate: format!("{name}={}@{}", g.min.recall, g.min.k),
             recall,
             passed: recall >= g.min.recall,
         });
     }
-    // Tuning.
-    let (recommendation, target_unmet) = match options.target {
-        None => (None, None),
-        Some(t) => {
-            check_k(t.k, kmax)?;
-            let mut best: Option<(u64, usize, String, f64)> = None;
-            for (d, v) in &built {
-                for fam in TUNE_FAMILIES {
-                    if let Some((cfg, r)) = tune_family(v, fam, t, &truth)? {
-                        let mut cfg = cfg;
-                        cfg.dims = *d;
-                        let cost = v.bytes_read(&cfg.tiers, t.k);
-                        let cands: usize = (0..cfg.tiers.len().saturating_sub(1))
-                            .map(|i| t.k * cfg.factor_of(i))
-                            .sum();
-                        let better = best
-                            .as_ref()
-                            .is_none_or(|(bc, bn, _, _)| (cost, cands) < (*bc, *bn));
-                        if better {
-                            best = Some((cost, cands, cfg.to_string(), r));
-                        }
-                    }
-                }
-            }
-            match best {
-                Some((cost, cands, name, r)) => {
-                    let cfg = Config::parse(&name)?;
-                    (
-                        Some(Recommendation {
-                            target: format!("{}@{}", t.recall, t.k),
-                            config: name,
-                            recall: r,
-                            bytes_read_per_query: cost,
-                            candidates: cands,
-                            commands: deploy_commands(&cfg, t.k),
-                        }),
-                        None,
-                    )
-                }
-                None => (
-                    None,
-                    Some(format!(
-                        "no configuration reaches recall@{} >= {} (oversampling up to {}x)",
-                        t.k,
-                        t.recall,
-                        TUNE_FACTORS[TUNE_FACTORS.len() - 1]
-                    )),
-                ),
-            }
+    let (recommendation, target_unmet) = match (options.target, best) {
+        (None, _) => (None, None),
+        (Some(t), Some((cost, cands, name, r))) => {
+            let cfg = Config::parse(&name)?;
+            (
+                Some(Recommendation {
+                    target: format!("{}@{}", t.recall, t.k),
+                    config: name,
+                    recall: r,
+                    bytes_read_per_query: cost,
+                    candidates: cands,
+                    commands: deploy_commands(&cfg, t.k),
+                }),
+                None,
+            )
         }
+        (Some(t), None) => (
+            None,
+            Some(format!(
+                "no configuration reaches recall@{} >= {} (oversampling up to {}x)",
+                t.k,
+                t.recall,
+                TUNE_FACTORS[TUNE_FACTORS.len() - 1]
+            )),
+        ),
     };
     // Calibration on a sample.
     let calibration_check = match options.calibration_rows {
         None => None,
         Some(n) => Some(calibration_check(
-            &shared,
-            dim,
-            valid,
+            &source,
             queries,
             options,
             n,
@@ -948,7 +714,7 @@ pub fn run_owned(
     let cal = full_cal.expect("full variant built");
     Ok(RecallReport {
         version: REPORT_VERSION,
-        corpus_rows: corpus.len() / dim,
+        corpus_rows: rows,
         dim,
         queries: nq,
         sampled_queries: queries.exclude.is_some(),
@@ -975,17 +741,17 @@ fn check_k(k: usize, kmax: usize) -> Result<()> {
 
 /// The smallest oversampling of a family meeting the target, with its recall.
 fn tune_family(
-    v: &Variant,
+    v: &mut Variant,
     family: &str,
     t: Target,
     truth: &GroundTruth,
 ) -> Result<Option<(Config, f64)>> {
-    let recall_of = |chain: &str| -> Result<f64> {
+    let recall_of = |v: &mut Variant, chain: &str| -> Result<f64> {
         let c = Config::parse(chain)?;
         Ok(RecallStat::of(&v.recall_of(&c.tiers, t.k, truth)?).mean)
     };
     if !family.contains("{f}") {
-        let r = recall_of(family)?;
+        let r = recall_of(v, family)?;
         return Ok((r >= t.recall).then(|| (Config::parse(family).expect("valid"), r)));
     }
     let gs: &[usize] = if family.contains("{g}") {
@@ -1002,7 +768,7 @@ fn tune_family(
             let chain = family
                 .replace("{f}", &f.to_string())
                 .replace("{g}", &g.to_string());
-            let r = recall_of(&chain)?;
+            let r = recall_of(v, &chain)?;
             if r >= t.recall {
                 let c = Config::parse(&chain)?;
                 let cost = v.bytes_read(&c.tiers, t.k);
@@ -1061,11 +827,8 @@ fn pareto(results: &[ConfigResult], k: usize) -> Vec<String> {
     out.into_iter().map(|r| r.config.clone()).collect()
 }
 
-#[allow(clippy::too_many_arguments)]
 fn calibration_check(
-    shared: &Arc<Vec<f32>>,
-    dim: usize,
-    valid: Option<&[bool]>,
+    source: &Arc<dyn VectorSource>,
     queries: &Queries,
     options: &RecallOptions,
     n: usize,
@@ -1073,32 +836,37 @@ fn calibration_check(
     truth: &GroundTruth,
     results: &[ConfigResult],
 ) -> Result<CalibrationCheck> {
-    let corpus: &[f32] = shared;
-    let rows = corpus.len() / dim;
+    let (rows, dim) = (source.rows(), source.dim());
     let picks = crate::job::segments::sample_indices(rows as u64, n.min(rows) as u64, options.seed);
-    let sample: Vec<f32> = picks
+    let picked: Vec<u32> = picks
         .iter()
-        .flat_map(|&r| {
-            corpus[r as usize * dim..(r as usize + 1) * dim]
-                .iter()
-                .copied()
-        })
+        .map(|&r| r as u32)
+        .filter(|&r| source.valid().is_none_or(|v| v[r as usize]))
         .collect();
-    let cal = calibrate(&sample, dim, options.range)?;
-    let mut scratch = vec![0u8; corpus.len()];
-    let clipped = Int8Codec::new(&cal)
-        .encode_slice(corpus, &mut scratch, 0x80)
-        .map_err(|r| Error::InvalidOption(format!("row {r} holds a NaN or infinity")))?;
+    let sample = MemorySource::new(source.floats(None).fetch(&picked)?, dim, None)?;
+    let cal = calibrate(&sample, None, options.range)?;
+    // Values of the corpus outside the sample's ranges.
+    let codec = Int8Codec::new(&cal);
+    let mut clipped = 0u64;
+    let mut scratch = Vec::new();
+    source.scan(SCAN_ROWS, &mut |first, values| {
+        scratch.resize(values.len(), 0u8);
+        clipped += codec
+            .encode_slice(values, &mut scratch, 0x80)
+            .map_err(|r| {
+                Error::InvalidOption(format!("row {} holds a NaN or infinity", first + r))
+            })?;
+        Ok(())
+    })?;
     drop(scratch);
-    let (v, _) = Variant::new(
-        shared,
-        dim,
+    let (mut v, _) = Variant::new(
+        source,
         &queries.values,
         queries.exclude.as_deref(),
         None,
         Some(&cal),
         options.range,
-        valid,
+        options.code_budget,
     )?;
     let mut configs = Vec::new();
     for name in ["int8", "int4", "binary:4,int8", "rabitq:4,int8"] {
@@ -1121,8 +889,8 @@ fn calibration_check(
         });
     }
     Ok(CalibrationCheck {
-        rows: picks.len(),
-        clip_rate: clipped as f64 / corpus.len() as f64,
+        rows: picked.len(),
+        clip_rate: clipped as f64 / (rows * dim) as f64,
         configs,
         k,
     })
@@ -1260,6 +1028,46 @@ pub fn values_of(array: &FixedSizeListArray) -> &[f32] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::calibration::Calibration;
+    use crate::codec::binary::BinaryCodec;
+    use crate::codec::int4::Int4Codec;
+    use crate::codec::rabitq::{RabitqCodec, Rotation};
+    use crate::recall::truth::exact_topk;
+    use crate::search::tiered::InMemoryFloats;
+    use crate::search::Corpus;
+    use crate::stats::{Stats, StatsOptions};
+
+    /// A corpus with the codes a chain of binary, int8, int4 and RaBitQ tiers and the float
+    /// tier read, built directly from the codecs (independently of the report's variants).
+    fn own_corpus(values: &[f32], dim: usize) -> Corpus {
+        let arr = super::super::variant::vectors_array(values.to_vec(), dim, None);
+        let stats = Stats::compute(&arr, &StatsOptions::moments_only()).unwrap();
+        let cal = Calibration::from_stats(&stats, RangeMethod::MinMax).unwrap();
+        let rows = values.len() / dim;
+        let mut c = Corpus::new(rows, dim);
+        let bc = BinaryCodec::new(dim);
+        let mut bits = vec![0u8; rows * bc.width()];
+        bc.encode_slice(values, &mut bits).unwrap();
+        c.binary = Some((bits, bc));
+        let i8c = Int8Codec::new(&cal);
+        let mut codes = vec![0u8; rows * dim];
+        i8c.encode_slice(values, &mut codes, 0x80).unwrap();
+        c.int8 = Some((codes.into_iter().map(|x| x as i8).collect(), i8c));
+        let i4c = Int4Codec::new(&cal);
+        let mut n4 = vec![0u8; rows * i4c.width()];
+        i4c.encode_slice(values, &mut n4).unwrap();
+        c.int4 = Some((n4, i4c));
+        let rq = RabitqCodec::new(&cal, Rotation::default());
+        let mut r = vec![0u8; rows * rq.width()];
+        rq.encode_slice(values, &mut r).unwrap();
+        c.rabitq = Some((r, rq));
+        c.floats = Some(Box::new(InMemoryFloats {
+            values: values.to_vec(),
+            dim,
+        }));
+        c.prepare();
+        c
+    }
 
     fn data(rows: usize, dim: usize, seed: u64) -> Vec<f32> {
         let mut s = seed | 1;
@@ -1347,8 +1155,7 @@ mod tests {
         let c = r.config("binary:2,int8:2,float").unwrap();
         let l = &c.loss[&10];
         assert_eq!(l.len(), 3);
-        let cal = calibrate(&corpus, dim, RangeMethod::MinMax).unwrap();
-        let own = build_corpus(Arc::new(corpus.clone()), dim, &cal, None).unwrap();
+        let own = own_corpus(&corpus, dim);
         let chain = TierSpec::parse_chain("binary:2,int8:2,float").unwrap();
         let (hits, trace) = own.search_traced(&q.values, 10, &chain).unwrap();
         let truth = exact_topk(&corpus, &q.values, dim, 10, None, None);

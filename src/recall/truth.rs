@@ -25,6 +25,7 @@ use parquet::arrow::ArrowWriter;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
+use super::source::{ScanRows, SliceRows, SCAN_ROWS};
 use crate::error::{Error, Result};
 use crate::kernels::matmul::QueryBlock;
 use crate::search::topk::TopK;
@@ -63,31 +64,51 @@ pub fn fingerprint(
     k: usize,
     exclude: Option<&[u32]>,
 ) -> String {
-    let mut h = Sha256::new();
-    h.update(b"embquant ground truth v1");
-    for v in [
-        dim as u64,
-        k as u64,
-        corpus.len() as u64,
-        queries.len() as u64,
-    ] {
-        h.update(v.to_le_bytes());
+    let mut h = Fingerprinter::new(dim, k, corpus.len(), queries.len());
+    h.corpus(corpus);
+    h.finish(queries, exclude)
+}
+
+/// [`fingerprint`] fed the corpus a block at a time, in row order.
+pub struct Fingerprinter(Sha256);
+
+impl Fingerprinter {
+    /// A fingerprint of `corpus_values` corpus and `query_values` query values (not rows).
+    pub fn new(dim: usize, k: usize, corpus_values: usize, query_values: usize) -> Self {
+        let mut h = Sha256::new();
+        h.update(b"embquant ground truth v1");
+        for v in [
+            dim as u64,
+            k as u64,
+            corpus_values as u64,
+            query_values as u64,
+        ] {
+            h.update(v.to_le_bytes());
+        }
+        Fingerprinter(h)
     }
-    for chunk in [corpus, queries] {
-        for c in chunk.chunks(1 << 16) {
+
+    /// Adds the next corpus values.
+    pub fn corpus(&mut self, values: &[f32]) {
+        for c in values.chunks(1 << 16) {
             let bytes: Vec<u8> = c.iter().flat_map(|x| x.to_le_bytes()).collect();
-            h.update(&bytes);
+            self.0.update(&bytes);
         }
     }
-    if let Some(e) = exclude {
-        for r in e {
-            h.update(r.to_le_bytes());
+
+    /// The fingerprint, after the corpus: adds the queries and the excluded rows.
+    pub fn finish(mut self, queries: &[f32], exclude: Option<&[u32]>) -> String {
+        self.corpus(queries);
+        if let Some(e) = exclude {
+            for r in e {
+                self.0.update(r.to_le_bytes());
+            }
         }
+        self.0.finalize()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
-    h.finalize()[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// Computes the exact top-`k` of every query (row-major `queries`, `dim` each) over `corpus`
@@ -103,78 +124,157 @@ pub fn exact_topk(
     valid: Option<&[bool]>,
 ) -> GroundTruth {
     let fp = fingerprint(corpus, queries, dim, k, exclude);
-    let nq = queries.len() / dim;
-    let keep = k + MARGIN;
-    let groups: Vec<Vec<Vec<(u32, f64)>>> = queries
-        .par_chunks(64 * dim)
-        .enumerate()
-        .map(|(g, qs)| {
-            let block = QueryBlock::new(qs, dim);
-            let n = block.len();
-            let stride = block.stride();
-            let mut tops: Vec<TopK> = (0..n).map(|_| TopK::new(keep)).collect();
-            let mut thr = vec![f32::NEG_INFINITY; n];
-            let mut scores = vec![0f32; BLOCK_ROWS * stride];
-            let rows = corpus.len() / dim;
-            for start in (0..rows).step_by(BLOCK_ROWS) {
-                let end = (start + BLOCK_ROWS).min(rows);
-                let s = &mut scores[..(end - start) * stride];
-                block.scores(&corpus[start * dim..end * dim], s);
-                for (i, row) in s.chunks_exact(stride).enumerate() {
-                    let r = start + i;
-                    if valid.is_some_and(|v| !v[r]) {
-                        continue;
-                    }
-                    // 16 comparisons folded into a mask (one vector compare), then only the
-                    // queries whose threshold the row beats.
-                    for c in (0..n).step_by(16) {
-                        let e = (c + 16).min(n);
-                        let mut m = row[c..e]
-                            .iter()
-                            .zip(&thr[c..e])
-                            .enumerate()
-                            .fold(0u32, |m, (j, (x, t))| m | ((x >= t) as u32) << j);
-                        while m != 0 {
-                            let q = c + m.trailing_zeros() as usize;
-                            m &= m - 1;
-                            if exclude.is_some_and(|e| e[g * 64 + q] as usize == r) {
-                                continue;
-                            }
-                            tops[q].push(row[q], r as u32);
-                            if let Some(th) = tops[q].threshold() {
-                                thr[q] = th;
-                            }
+    let rows = SliceRows {
+        values: corpus,
+        dim,
+        valid,
+    };
+    exact_topk_scan(&rows, queries, k, exclude, fp).expect("an in-memory scan does not fail")
+}
+
+/// One group of up to 64 queries of the scan, with its state across corpus blocks.
+struct Group {
+    /// Index of its first query.
+    first: usize,
+    block: QueryBlock,
+    tops: Vec<TopK>,
+    thr: Vec<f32>,
+    scores: Vec<f32>,
+}
+
+impl Group {
+    /// Scans corpus rows `first..` (`values`, row-major) in blocks of [`BLOCK_ROWS`].
+    fn scan(
+        &mut self,
+        first: usize,
+        values: &[f32],
+        dim: usize,
+        valid: Option<&[bool]>,
+        exclude: Option<&[u32]>,
+    ) {
+        let n = self.block.len();
+        let stride = self.block.stride();
+        let rows = values.len() / dim;
+        for start in (0..rows).step_by(BLOCK_ROWS) {
+            let end = (start + BLOCK_ROWS).min(rows);
+            let s = &mut self.scores[..(end - start) * stride];
+            self.block.scores(&values[start * dim..end * dim], s);
+            for (i, row) in s.chunks_exact(stride).enumerate() {
+                let r = first + start + i;
+                if valid.is_some_and(|v| !v[r]) {
+                    continue;
+                }
+                // 16 comparisons folded into a mask (one vector compare), then only the
+                // queries whose threshold the row beats.
+                for c in (0..n).step_by(16) {
+                    let e = (c + 16).min(n);
+                    let mut m = row[c..e]
+                        .iter()
+                        .zip(&self.thr[c..e])
+                        .enumerate()
+                        .fold(0u32, |m, (j, (x, t))| m | ((x >= t) as u32) << j);
+                    while m != 0 {
+                        let q = c + m.trailing_zeros() as usize;
+                        m &= m - 1;
+                        if exclude.is_some_and(|e| e[self.first + q] as usize == r) {
+                            continue;
+                        }
+                        self.tops[q].push(row[q], r as u32);
+                        if let Some(th) = self.tops[q].threshold() {
+                            self.thr[q] = th;
                         }
                     }
                 }
             }
-            tops.into_iter()
-                .enumerate()
-                .map(|(q, t)| {
-                    let qv = &qs[q * dim..(q + 1) * dim];
-                    let mut exact: Vec<(u32, f64)> = t
-                        .into_sorted()
-                        .into_iter()
-                        .map(|(r, _)| {
-                            let x = &corpus[r as usize * dim..(r as usize + 1) * dim];
-                            let s: f64 = qv.iter().zip(x).map(|(a, b)| *a as f64 * *b as f64).sum();
-                            (r, s)
-                        })
-                        .collect();
-                    exact.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-                    exact.truncate(k);
-                    exact
-                })
-                .collect()
+        }
+    }
+}
+
+/// [`exact_topk`] over a corpus read block by block (two passes: the float32 scan, then the
+/// float64 rescoring of each query's finalists), with the fingerprint `fp` of its inputs.
+/// Memory beyond a block is the queries' candidates.
+pub fn exact_topk_scan(
+    corpus: &dyn ScanRows,
+    queries: &[f32],
+    k: usize,
+    exclude: Option<&[u32]>,
+    fp: String,
+) -> Result<GroundTruth> {
+    let dim = corpus.dim();
+    let valid = corpus.valid();
+    let keep = k + MARGIN;
+    let mut groups: Vec<Group> = queries
+        .chunks(64 * dim)
+        .enumerate()
+        .map(|(g, qs)| {
+            let block = QueryBlock::new(qs, dim);
+            let n = block.len();
+            let scores = vec![0f32; BLOCK_ROWS * block.stride()];
+            Group {
+                first: g * 64,
+                block,
+                tops: (0..n).map(|_| TopK::new(keep)).collect(),
+                thr: vec![f32::NEG_INFINITY; n],
+                scores,
+            }
         })
         .collect();
-    let neighbors: Vec<Vec<(u32, f64)>> = groups.into_iter().flatten().collect();
-    debug_assert_eq!(neighbors.len(), nq);
-    GroundTruth {
-        k,
-        neighbors,
-        fingerprint: fp,
+    corpus.scan(SCAN_ROWS, &mut |first, values| {
+        groups
+            .par_iter_mut()
+            .for_each(|g| g.scan(first, values, dim, valid, exclude));
+        Ok(())
+    })?;
+    // The finalists of every query, rescored in float64 as their rows stream past.
+    let finalists: Vec<Vec<u32>> = groups
+        .into_iter()
+        .flat_map(|g| g.tops)
+        .map(|t| t.into_sorted().into_iter().map(|(r, _)| r).collect())
+        .collect();
+    let mut pairs: Vec<(u32, u32, u32)> = finalists
+        .iter()
+        .enumerate()
+        .flat_map(|(q, rows)| {
+            rows.iter()
+                .enumerate()
+                .map(move |(j, &r)| (r, q as u32, j as u32))
+        })
+        .collect();
+    pairs.sort_unstable();
+    let mut exact: Vec<Vec<(u32, f64)>> = finalists
+        .iter()
+        .map(|rows| rows.iter().map(|&r| (r, 0.0)).collect())
+        .collect();
+    let mut at = 0usize;
+    corpus.scan(SCAN_ROWS, &mut |first, values| {
+        let end_row = first + values.len() / dim;
+        let end = at + pairs[at..].partition_point(|p| (p.0 as usize) < end_row);
+        let part = &pairs[at..end];
+        let s: Vec<f64> = part
+            .par_iter()
+            .map(|&(r, q, _)| {
+                let q = q as usize;
+                let qv = &queries[q * dim..(q + 1) * dim];
+                let i = r as usize - first;
+                let x = &values[i * dim..(i + 1) * dim];
+                qv.iter().zip(x).map(|(a, b)| *a as f64 * *b as f64).sum()
+            })
+            .collect();
+        for (&(_, q, j), s) in part.iter().zip(s) {
+            exact[q as usize][j as usize].1 = s;
+        }
+        at = end;
+        Ok(())
+    })?;
+    for e in exact.iter_mut() {
+        e.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        e.truncate(k);
     }
+    Ok(GroundTruth {
+        k,
+        neighbors: exact,
+        fingerprint: fp,
+    })
 }
 
 /// Writes `gt` to `path` (through a temporary file renamed into place).

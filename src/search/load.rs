@@ -343,66 +343,85 @@ fn arrow_cast_i64(c: &ArrayRef) -> Result<Vec<i64>> {
 }
 
 /// Float vectors read from the corpus Parquet files, only the rows asked for: a row
-/// selection per file, with the page index so pages holding no candidate are skipped.
-struct ParquetFloats {
+/// selection per file, with the page index so pages holding no candidate are skipped, one
+/// batch of rows in memory at a time.
+pub struct ParquetFloats {
     files: Vec<InputFile>,
     column: String,
     truncation: Option<Truncation>,
 }
 
+impl ParquetFloats {
+    /// The float column `column` of `files` (row numbers run on across the files in order),
+    /// cut to a Matryoshka prefix when `truncation` is given.
+    pub fn new(files: Vec<InputFile>, column: &str, truncation: Option<Truncation>) -> Self {
+        ParquetFloats {
+            files,
+            column: column.to_string(),
+            truncation,
+        }
+    }
+}
+
 impl FloatRows for ParquetFloats {
-    fn fetch(&self, rows: &[u32]) -> Result<Vec<f32>> {
-        let mut out = Vec::new();
+    fn visit(&self, rows: &[u32], f: &mut dyn FnMut(usize, &[f32]) -> Result<()>) -> Result<()> {
         let mut start = 0u64;
         let mut k = 0usize;
         for file in &self.files {
             let end = start + file.rows;
-            let mut local = Vec::new();
+            let first = k;
+            let mut sel = Vec::new();
+            let mut at = 0u64;
             while k < rows.len() && (rows[k] as u64) < end {
-                local.push(rows[k] as u64 - start);
+                let r = rows[k] as u64 - start;
+                if r > at {
+                    sel.push(RowSelector::skip((r - at) as usize));
+                }
+                sel.push(RowSelector::select(1));
+                at = r + 1;
                 k += 1;
             }
-            if !local.is_empty() {
+            if k > first {
                 let ctx = |e: Error| e.in_file(file.path.display(), &self.column);
-                let mut sel = Vec::new();
-                let mut at = 0u64;
-                for &r in &local {
-                    if r > at {
-                        sel.push(RowSelector::skip((r - at) as usize));
-                    }
-                    sel.push(RowSelector::select(1));
-                    at = r + 1;
-                }
-                let f = File::open(&file.path).map_err(|e| ctx(Error::io("opening", e)))?;
+                let f_in = File::open(&file.path).map_err(|e| ctx(Error::io("opening", e)))?;
                 let opts =
                     ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
-                let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(f, opts)
+                let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(f_in, opts)
                     .map_err(|e| ctx(e.into()))?;
                 let idx =
                     crate::quantizer::vector_column(builder.schema(), &self.column).map_err(ctx)?;
                 let mask = ProjectionMask::roots(builder.parquet_schema(), [idx]);
                 let reader = builder
                     .with_projection(mask)
+                    .with_batch_size(4096)
                     .with_row_selection(RowSelection::from(sel))
                     .build()
                     .map_err(|e| ctx(e.into()))?;
+                let mut i = first;
                 for batch in reader {
                     let batch = batch.map_err(|e| ctx(e.into()))?;
+                    if batch.num_rows() == 0 {
+                        continue;
+                    }
                     let col: Arc<dyn Array> = match self.truncation {
-                        Some(t) => Arc::new(truncate(
-                            batch.column(0).as_ref(),
-                            &MatryoshkaOptions {
-                                dims: t.dims,
-                                normalize: t.normalized,
-                            },
-                        )?),
+                        Some(t) => Arc::new(
+                            truncate(
+                                batch.column(0).as_ref(),
+                                &MatryoshkaOptions {
+                                    dims: t.dims,
+                                    normalize: t.normalized,
+                                },
+                            )
+                            .map_err(ctx)?,
+                        ),
                         None => batch.column(0).clone(),
                     };
-                    out.extend_from_slice(Vectors::try_new(col.as_ref())?.values());
+                    f(i, Vectors::try_new(col.as_ref()).map_err(ctx)?.values())?;
+                    i += batch.num_rows();
                 }
             }
             start = end;
         }
-        Ok(out)
+        Ok(())
     }
 }

@@ -1,0 +1,449 @@
+//! One measured variant of the corpus (all dimensions, or a Matryoshka prefix): its
+//! calibration, its queries, its codes and the recall of every chain measured on it.
+//!
+//! The float vectors stay where the [`VectorSource`] keeps them (Parquet for the CLI): the
+//! calibration and the codes are computed by streaming them, and the float tier reads its
+//! candidate rows. Codes are encoded when a chain first needs them and held within a memory
+//! budget: when a chain needs a scheme that does not fit, the schemes used least recently
+//! (and not needed by that chain) are dropped, and encoded again if a later chain needs
+//! them. Every code is a function of its row and the calibration, so a re-encoded scheme is
+//! identical and the measured recall does not depend on the budget.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow_array::{FixedSizeListArray, Float32Array};
+use arrow_buffer::{NullBuffer, ScalarBuffer};
+use arrow_schema::{DataType, Field};
+
+use super::report::{chain_string, Config, ConfigResult, RecallStat, TierLoss};
+use super::source::{prefix, scan_prefix, VectorSource, SCAN_ROWS};
+use super::truth::GroundTruth;
+use crate::calibration::{Calibration, RangeMethod};
+use crate::codec::binary::BinaryCodec;
+use crate::codec::half::{HalfCodec, HalfKind};
+use crate::codec::int4::Int4Codec;
+use crate::codec::int8::Int8Codec;
+use crate::codec::rabitq::{RabitqCodec, Rotation};
+use crate::error::{Error, Result};
+use crate::search::{Corpus, Tier, TierSpec};
+use crate::stats::{Stats, StatsOptions};
+
+/// Bytes of one vector's code for a tier (`dims` encoded dimensions; `rabitq_width` the
+/// RaBitQ code width).
+pub(crate) fn tier_bytes(tier: Tier, dims: usize, rabitq_width: usize) -> usize {
+    match tier {
+        Tier::Binary => dims.div_ceil(8),
+        Tier::Int8 => dims,
+        Tier::Int4 => dims.div_ceil(2),
+        Tier::F16 => 2 * dims,
+        Tier::Float => 4 * dims,
+        Tier::Rabitq => rabitq_width,
+    }
+}
+
+/// The calibration of `source` (cut to `keep` dimensions) from statistics over every valid
+/// row, streamed.
+pub(crate) fn calibrate(
+    source: &dyn VectorSource,
+    keep: Option<usize>,
+    range: RangeMethod,
+) -> Result<Calibration> {
+    let dims = keep.unwrap_or(source.dim());
+    let opts = match range {
+        RangeMethod::Quantile { .. } => StatsOptions::default(),
+        _ => StatsOptions::moments_only(),
+    };
+    let valid = source.valid();
+    let mut stats = Stats::new(dims, &opts);
+    scan_prefix(source, keep, SCAN_ROWS, &mut |first, values| {
+        let n = values.len() / dims;
+        let nulls = valid.map(|v| NullBuffer::from(&v[first..first + n]));
+        stats.update(&vectors_array(values.to_vec(), dims, nulls))
+    })?;
+    Calibration::from_stats(&stats, range)
+}
+
+/// Row-major `values` (`dim` per row) as a vector column.
+pub(crate) fn vectors_array(
+    values: Vec<f32>,
+    dim: usize,
+    nulls: Option<NullBuffer>,
+) -> FixedSizeListArray {
+    FixedSizeListArray::new(
+        Arc::new(Field::new_list_field(DataType::Float32, false)),
+        dim as i32,
+        Arc::new(Float32Array::new(ScalarBuffer::from(values), None)),
+        nulls,
+    )
+}
+
+/// One encoded variant of the data (all dimensions or a prefix).
+pub(crate) struct Variant {
+    /// Recall per query of (chain, k) already measured.
+    memo: HashMap<(String, usize), Vec<f64>>,
+    /// Encoded dimensions.
+    pub dims: usize,
+    /// The prefix kept (None: every dimension).
+    keep: Option<usize>,
+    source: Arc<dyn VectorSource>,
+    cal: Calibration,
+    /// The corpus, with the codes of the schemes in `held`.
+    pub corpus: Corpus,
+    /// Bytes of codes held at most (unless one chain alone needs more).
+    budget: usize,
+    /// Schemes whose codes are held, least recently used first.
+    held: Vec<Tier>,
+    rabitq_width: usize,
+    rabitq_groups: usize,
+    queries: Vec<f32>,
+    /// Each query's own corpus row, never returned (queries sampled from the corpus).
+    exclude: Option<Vec<u32>>,
+}
+
+impl Variant {
+    /// The variant of `source` on its first `dims` dimensions (all when None), calibrated
+    /// with `cal` or, without one, on the variant's own rows with `range`; codes are held
+    /// within `budget` bytes.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        source: &Arc<dyn VectorSource>,
+        queries: &[f32],
+        exclude: Option<&[u32]>,
+        dims: Option<usize>,
+        cal: Option<&Calibration>,
+        range: RangeMethod,
+        budget: usize,
+    ) -> Result<(Self, Calibration)> {
+        let dim = source.dim();
+        let keep = match dims {
+            Some(d) if d == 0 || d > dim => {
+                return Err(Error::InvalidOption(format!(
+                    "prefix of {d} dimensions of {dim}-dimensional vectors"
+                )))
+            }
+            Some(d) if d < dim => Some(d),
+            _ => None,
+        };
+        let d = keep.unwrap_or(dim);
+        let queries = match keep {
+            Some(k) => prefix(queries, dim, k)?,
+            None => queries.to_vec(),
+        };
+        let cal = match cal {
+            Some(c) => c.clone(),
+            None => calibrate(source.as_ref(), keep, range)?,
+        };
+        let mut corpus = Corpus::new(source.rows(), d);
+        corpus.floats = Some(source.floats(keep));
+        corpus.valid = source.valid().map(<[bool]>::to_vec);
+        let rq = RabitqCodec::new(&cal, Rotation::default());
+        let (rabitq_width, rabitq_groups) = (rq.width(), rq.groups());
+        Ok((
+            Variant {
+                memo: HashMap::new(),
+                dims: d,
+                keep,
+                source: source.clone(),
+                cal: cal.clone(),
+                corpus,
+                budget,
+                held: Vec::new(),
+                rabitq_width,
+                rabitq_groups,
+                queries,
+                exclude: exclude.map(<[u32]>::to_vec),
+            },
+            cal,
+        ))
+    }
+
+    /// Bytes the codes of `tier` take in memory (with their scan layout).
+    fn held_bytes(&self, tier: Tier) -> usize {
+        let rows = self.corpus.rows;
+        rows * match tier {
+            // The codes and their transposed copy.
+            Tier::Binary => 2 * self.dims.div_ceil(8),
+            // The codes, their patterns (one byte per 4 dimensions) and two factors.
+            Tier::Rabitq => self.rabitq_width + self.rabitq_groups + 8,
+            t => tier_bytes(t, self.dims, self.rabitq_width),
+        }
+    }
+
+    fn drop_codes(&mut self, tier: Tier) {
+        let c = &mut self.corpus;
+        match tier {
+            Tier::Binary => (c.binary, c.binary_words) = (None, None),
+            Tier::Int8 => c.int8 = None,
+            Tier::Int4 => c.int4 = None,
+            Tier::F16 => c.f16 = None,
+            Tier::Rabitq => (c.rabitq, c.rabitq_blocks) = (None, None),
+            Tier::Float => {}
+        }
+        self.held.retain(|&t| t != tier);
+    }
+
+    /// Makes sure the codes `chain` reads are held: encodes the missing ones in one pass over
+    /// the source, after dropping the least recently used others as the budget requires.
+    fn ensure(&mut self, chain: &[TierSpec]) -> Result<()> {
+        let mut need: Vec<Tier> = Vec::new();
+        for s in chain {
+            if s.tier != Tier::Float && !need.contains(&s.tier) {
+                need.push(s.tier);
+            }
+        }
+        // Most recently used last.
+        for t in &need {
+            if let Some(i) = self.held.iter().position(|h| h == t) {
+                let t = self.held.remove(i);
+                self.held.push(t);
+            }
+        }
+        let missing: Vec<Tier> = need
+            .iter()
+            .copied()
+            .filter(|t| !self.held.contains(t))
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let add: usize = missing.iter().map(|&t| self.held_bytes(t)).sum();
+        let mut total: usize = self.held.iter().map(|&t| self.held_bytes(t)).sum();
+        while total + add > self.budget {
+            let Some(&old) = self.held.iter().find(|t| !need.contains(t)) else {
+                break;
+            };
+            total -= self.held_bytes(old);
+            tracing::debug!(tier = %old, "codes dropped to stay within the memory budget");
+            self.drop_codes(old);
+        }
+        self.encode(&missing)?;
+        self.held.extend(missing);
+        Ok(())
+    }
+
+    /// Encodes the codes of `tiers` in one pass over the source.
+    fn encode(&mut self, tiers: &[Tier]) -> Result<()> {
+        let t0 = Instant::now();
+        let (rows, d, cal) = (self.corpus.rows, self.dims, &self.cal);
+        let has = |t: Tier| tiers.contains(&t);
+        let mut bin = has(Tier::Binary).then(|| {
+            let c = BinaryCodec::new(d);
+            let w = c.width();
+            (c, vec![0u8; rows * w], w)
+        });
+        let mut i8s = has(Tier::Int8).then(|| (Int8Codec::new(cal), vec![0u8; rows * d]));
+        let mut i4s = has(Tier::Int4).then(|| {
+            let c = Int4Codec::new(cal);
+            let w = c.width();
+            (c, vec![0u8; rows * w], w)
+        });
+        let mut h16 =
+            has(Tier::F16).then(|| (HalfCodec::new(d, HalfKind::F16), vec![0u16; rows * d]));
+        let mut rq = has(Tier::Rabitq).then(|| {
+            let c = RabitqCodec::new(cal, Rotation::default());
+            let w = c.width();
+            (c, vec![0u8; rows * w], w)
+        });
+        scan_prefix(
+            self.source.as_ref(),
+            self.keep,
+            SCAN_ROWS,
+            &mut |first, values| {
+                let n = values.len() / d;
+                let bad = |r: usize| {
+                    Error::InvalidOption(format!("row {} holds a NaN or infinity", first + r))
+                };
+                if let Some((c, out, w)) = &mut bin {
+                    c.encode_slice(values, &mut out[first * *w..(first + n) * *w])
+                        .map_err(bad)?;
+                }
+                if let Some((c, out)) = &mut i8s {
+                    c.encode_slice(values, &mut out[first * d..(first + n) * d], 0x80)
+                        .map_err(bad)?;
+                }
+                if let Some((c, out, w)) = &mut i4s {
+                    c.encode_slice(values, &mut out[first * *w..(first + n) * *w])
+                        .map_err(bad)?;
+                }
+                if let Some((c, out)) = &mut h16 {
+                    c.encode_slice(values, &mut out[first * d..(first + n) * d])
+                        .map_err(bad)?;
+                }
+                if let Some((c, out, w)) = &mut rq {
+                    c.encode_slice(values, &mut out[first * *w..(first + n) * *w])
+                        .map_err(bad)?;
+                }
+                Ok(())
+            },
+        )?;
+        let c = &mut self.corpus;
+        if let Some((codec, codes, _)) = bin {
+            c.binary = Some((codes, codec));
+        }
+        if let Some((codec, codes)) = i8s {
+            // In place: u8 and i8 share a layout.
+            c.int8 = Some((codes.into_iter().map(|x| x as i8).collect(), codec));
+        }
+        if let Some((codec, codes, _)) = i4s {
+            c.int4 = Some((codes, codec));
+        }
+        if let Some((_, h)) = h16 {
+            c.f16 = Some(h.into_iter().map(half::f16::from_bits).collect());
+        }
+        if let Some((codec, codes, _)) = rq {
+            c.rabitq = Some((codes, codec));
+        }
+        c.prepare();
+        tracing::info!(
+            ?tiers,
+            dims = d,
+            seconds = t0.elapsed().as_secs_f64(),
+            "codes encoded"
+        );
+        Ok(())
+    }
+
+    /// Recall@k per query of a chain, measured once.
+    pub(crate) fn recall_of(
+        &mut self,
+        tiers: &[TierSpec],
+        k: usize,
+        truth: &GroundTruth,
+    ) -> Result<Vec<f64>> {
+        let key = (chain_string(tiers), k);
+        if let Some(v) = self.memo.get(&key) {
+            return Ok(v.clone());
+        }
+        let (pq, _, _) = self.measure(tiers, k, truth)?;
+        Ok(pq)
+    }
+
+    /// Recall@k per query, and per tier the candidate recall, for one chain at one k.
+    pub(crate) fn measure(
+        &mut self,
+        tiers: &[TierSpec],
+        k: usize,
+        truth: &GroundTruth,
+    ) -> Result<(Vec<f64>, Vec<TierLoss>, f64)> {
+        self.ensure(tiers)?;
+        let t = Instant::now();
+        // A query sampled from the corpus finds its own row: ask for one more and drop it.
+        let extra = self.exclude.is_some() as usize;
+        let (mut hits, mut trace) = self.corpus.search_traced(&self.queries, k + extra, tiers)?;
+        let secs = t.elapsed().as_secs_f64();
+        if let Some(ex) = &self.exclude {
+            for (q, h) in hits.iter_mut().enumerate() {
+                h.retain(|h| h.row != ex[q]);
+                h.truncate(k);
+            }
+            for tier in trace.iter_mut() {
+                for (q, rows) in tier.iter_mut().enumerate() {
+                    rows.retain(|&r| r != ex[q]);
+                }
+            }
+            if let Some(last) = trace.last_mut() {
+                last.iter_mut().for_each(|r| r.truncate(k));
+            }
+        }
+        let nq = hits.len();
+        let sets: Vec<std::collections::HashSet<u32>> =
+            (0..nq).map(|q| truth.rows(q, k).collect()).collect();
+        let share = |q: usize, rows: &[u32]| -> f64 {
+            let want = sets[q].len().max(1);
+            rows.iter().filter(|r| sets[q].contains(r)).count() as f64 / want as f64
+        };
+        let per_query: Vec<f64> = hits
+            .iter()
+            .enumerate()
+            .map(|(q, h)| share(q, &h.iter().map(|h| h.row).collect::<Vec<_>>()))
+            .collect();
+        self.memo
+            .insert((chain_string(tiers), k), per_query.clone());
+        let mut above = 1.0;
+        let loss = trace
+            .iter()
+            .zip(tiers)
+            .enumerate()
+            .map(|(i, (rows, spec))| {
+                let r = (0..nq).map(|q| share(q, &rows[q])).sum::<f64>() / nq.max(1) as f64;
+                let kept = if i + 1 == tiers.len() {
+                    k
+                } else {
+                    k * spec.factor
+                };
+                let l = TierLoss {
+                    tier: spec.tier.to_string(),
+                    kept,
+                    candidate_recall: r,
+                    lost: above - r,
+                };
+                above = r;
+                l
+            })
+            .collect();
+        Ok((per_query, loss, nq as f64 / secs.max(1e-9)))
+    }
+
+    pub(crate) fn bytes_read(&self, tiers: &[TierSpec], k: usize) -> u64 {
+        let b = |t: Tier| tier_bytes(t, self.dims, self.rabitq_width);
+        let mut total = (self.corpus.rows * b(tiers[0].tier)) as u64;
+        for i in 1..tiers.len() {
+            let cands = (k * tiers[i - 1].factor).min(self.corpus.rows);
+            total += (cands * b(tiers[i].tier)) as u64;
+        }
+        total
+    }
+
+    fn stored_bytes(&self, tiers: &[TierSpec]) -> usize {
+        let mut seen = Vec::new();
+        tiers
+            .iter()
+            .filter(|t| t.tier != Tier::Float)
+            .filter(|t| {
+                let new = !seen.contains(&t.tier);
+                seen.push(t.tier);
+                new
+            })
+            .map(|t| tier_bytes(t.tier, self.dims, self.rabitq_width))
+            .sum()
+    }
+
+    pub(crate) fn evaluate(
+        &mut self,
+        config: &Config,
+        ks: &[usize],
+        truth: &GroundTruth,
+        dim: usize,
+    ) -> Result<ConfigResult> {
+        let kmax = *ks.iter().max().expect("ks");
+        let mut recall = std::collections::BTreeMap::new();
+        let mut loss = std::collections::BTreeMap::new();
+        let mut qps = 0.0;
+        for &k in ks {
+            let (per_query, l, q) = self.measure(&config.tiers, k, truth)?;
+            recall.insert(k, RecallStat::of(&per_query));
+            loss.insert(k, l);
+            if k == kmax {
+                qps = q;
+            }
+        }
+        let stored = self.stored_bytes(&config.tiers);
+        Ok(ConfigResult {
+            config: config.to_string(),
+            tiers: chain_string(&config.tiers),
+            dims: self.dims,
+            recall,
+            loss,
+            bytes_per_vector: stored,
+            compression: if stored > 0 {
+                (4 * dim) as f64 / stored as f64
+            } else {
+                1.0
+            },
+            bytes_read_per_query: self.bytes_read(&config.tiers, kmax),
+            queries_per_s: qps,
+        })
+    }
+}
