@@ -8,6 +8,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use embquant_udfs::datafusion::arrow::util::pretty::pretty_format_batches;
 use embquant_udfs::datafusion::dataframe::DataFrameWriteOptions;
+use embquant_udfs::datafusion::datasource::listing::ListingTable;
 use embquant_udfs::datafusion::logical_expr::LogicalPlan;
 use embquant_udfs::datafusion::prelude::{CsvReadOptions, JsonReadOptions, SessionContext};
 
@@ -55,6 +56,36 @@ impl Inputs {
     }
 }
 
+/// The local files and directories of every listing table registered in the session.
+async fn session_table_paths(ctx: &SessionContext) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for cat in ctx.catalog_names() {
+        let Some(catalog) = ctx.catalog(&cat) else {
+            continue;
+        };
+        for name in catalog.schema_names() {
+            let Some(schema) = catalog.schema(&name) else {
+                continue;
+            };
+            for table in schema.table_names() {
+                let Ok(Some(provider)) = schema.table(&table).await else {
+                    continue;
+                };
+                if let Some(listing) = provider.downcast_ref::<ListingTable>() {
+                    out.extend(
+                        listing
+                            .table_paths()
+                            .iter()
+                            .filter(|u| u.scheme() == "file")
+                            .filter_map(|u| u.get_url().to_file_path().ok()),
+                    );
+                }
+            }
+        }
+    }
+    out
+}
+
 async fn register(ctx: &SessionContext, spec: &str) -> Result<()> {
     let Some((name, path)) = spec.split_once('=') else {
         bail!("--table {spec:?}: expected NAME=PATH");
@@ -97,7 +128,11 @@ async fn execute(
         let url = copy.output_url.as_str();
         let local = url.strip_prefix("file://").unwrap_or(url);
         if !local.contains("://") {
-            inputs.check(Path::new(local), true)?;
+            // The --table paths, and every table the session registered since (CREATE
+            // EXTERNAL TABLE in the REPL or an earlier statement).
+            let mut all = Inputs(inputs.0.clone());
+            all.0.extend(session_table_paths(ctx).await);
+            all.check(Path::new(local), true)?;
         }
     }
     match output {

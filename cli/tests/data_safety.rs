@@ -270,6 +270,51 @@ fn outputs_that_are_inputs_are_refused() {
 }
 
 #[test]
+fn sql_copy_onto_a_table_the_session_created_is_refused() {
+    // Tables made by CREATE EXTERNAL TABLE in the REPL are guarded like --table ones.
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    corpus(p, "a.parquet");
+    std::fs::create_dir(p.join("t")).unwrap();
+    corpus(&p.join("t"), "b.parquet");
+    let before = snapshot(p);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_embquant"))
+        .arg("sql")
+        .current_dir(p)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(
+            b"CREATE EXTERNAL TABLE e STORED AS PARQUET LOCATION 'a.parquet';\n\
+              COPY (SELECT id FROM e) TO 'a.parquet';\n\
+              CREATE EXTERNAL TABLE d STORED AS PARQUET LOCATION 't/';\n\
+              COPY (SELECT id FROM d) TO 't/x.parquet';\n\
+              COPY (SELECT id FROM e) TO 'elsewhere.parquet';\n",
+        )
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let e = text(&out.stderr);
+    assert!(e.contains("would replace the input"), "{e}");
+    assert!(e.contains("registered table directory"), "{e}");
+    assert!(!e.contains("panicked"), "{e}");
+    // Only the write elsewhere happened.
+    let mut after = snapshot(p);
+    assert!(
+        after.remove(Path::new("elsewhere.parquet")).is_some(),
+        "{e}"
+    );
+    assert_eq!(after, before);
+}
+
+#[test]
 fn sql_writes_onto_registered_tables_are_refused() {
     let d = tempfile::tempdir().unwrap();
     let p = d.path();
