@@ -7,23 +7,23 @@ use datafusion::logical_expr::{
     Volatility,
 };
 use datafusion_macros::user_doc;
-use embquant::kernels::float::cosine;
 
-use crate::pairwise::{float_pair, float_pair_field};
+use crate::builtin_pair::{builtin_pair, float64_field, CosineDistance};
+use crate::pairwise::float_pair_field;
 
 const NAME: &str = "cosine_distance";
 
 #[user_doc(
     doc_section(label = "embquant Functions"),
-    description = "Cosine distance 1 - cos(a, b) of two float vectors, as pgvector's cosine_distance (0 for identical directions, 2 for opposite; 1 when either vector is zero). Either argument may be a column or a literal; `FixedSizeList` and equal-length `List` of numbers are accepted. Returns `Float32`; NULL when either vector is NULL; different dimensions are an error.",
+    description = "Cosine distance `1 - dot(a, b) / (|a| |b|)` computed in Float64: exactly DataFusion's built-in `cosine_distance` (which this replaces under the same name), without copying `FixedSizeList<Float32>` columns to `List<Float64>` first. 0 for identical directions, 2 for opposite. Either argument may be a column or a literal; `FixedSizeList`, `List` and `LargeList` of numbers are accepted. Returns `Float64`; NULL when either vector is NULL, holds a NULL item or is all zeros; different dimensions are an error.",
     syntax_example = "cosine_distance(a, b)",
     sql_example = r#"```sql
 > SELECT cosine_distance([1.0, 2.0], [3.0, 4.0]) AS d;
-+-----------+
-| d         |
-+-----------+
-| 0.01613009 |
-+-----------+
++---------------------+
+| d                   |
++---------------------+
+| 0.01613008990009257 |
++---------------------+
 ```"#,
     argument(name = "a", description = "First vector."),
     argument(name = "b", description = "Second vector, of the same dimension.")
@@ -32,6 +32,8 @@ const NAME: &str = "cosine_distance";
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct CosineDistanceFunc {
     signature: Signature,
+    /// DataFusion's function of the same name, for the inputs the fast path does not read.
+    builtin: std::sync::Arc<datafusion::logical_expr::ScalarUDF>,
 }
 
 impl Default for CosineDistanceFunc {
@@ -45,6 +47,7 @@ impl CosineDistanceFunc {
     pub fn new() -> Self {
         Self {
             signature: Signature::any(2, Volatility::Immutable),
+            builtin: datafusion::functions_nested::cosine_distance::cosine_distance_udf(),
         }
     }
 }
@@ -63,11 +66,13 @@ impl ScalarUDFImpl for CosineDistanceFunc {
     }
 
     fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
-        float_pair_field(NAME, &args)
+        // The vector checks of the other distance functions, the built-in's result type.
+        float_pair_field(NAME, &args)?;
+        Ok(float64_field(NAME))
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        float_pair(NAME, &args, |a, b| 1.0 - cosine(a, b))
+        builtin_pair::<CosineDistance>(NAME, &args, &self.builtin)
     }
 
     fn documentation(&self) -> Option<&Documentation> {

@@ -23,7 +23,8 @@
 //! | `int4_quantize(v [, calibration])`, `int4_dequantize(codes [, calibration])` | packed int4 |
 //! | `subvector(v, start, len)`, `l2_normalize(v)` | Matryoshka prefixes, unit length |
 //! | `hamming_distance(a, b)` | bits |
-//! | `inner_product(a, b)`, `cosine_distance(a, b)`, `l2_distance(a, b)` | floats |
+//! | `inner_product(a, b)` (`dot_product`), `cosine_distance(a, b)` | floats, exactly as the DataFusion built-ins they replace (see [`builtin_pair`]) |
+//! | `l2_distance(a, b)` | floats |
 //! | `int8_inner_product(query, codes [, calibration])` | asymmetric float x int8 |
 //! | `rabitq_quantize(v [, calibration])`, `rabitq_inner_product(query, codes [, calibration])` | RaBitQ codes and their estimator |
 //! | `recall_at_k(approx_ids, exact_ids)` | share of the exact ids found |
@@ -49,6 +50,7 @@ pub use datafusion;
 
 pub mod args;
 pub mod binary_quantize;
+pub mod builtin_pair;
 pub mod cosine_distance;
 pub mod embedding_calibration;
 pub mod hamming_distance;
