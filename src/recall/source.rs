@@ -327,28 +327,45 @@ impl ScanRows for ParquetSource {
         f: &mut dyn FnMut(usize, &[f32]) -> Result<()>,
     ) -> Result<()> {
         let (dim, block_rows) = (self.dim, block_rows.max(1));
-        let mut buf: Vec<f32> = Vec::with_capacity(block_rows * dim);
-        let mut first = 0usize;
-        read_batches(&self.files, &self.column, false, &mut |_, v| {
-            for r in 0..v.len() {
-                // Null rows read as zeros (whatever the column holds under them).
-                if v.is_valid(r) {
-                    buf.extend_from_slice(v.row(r));
-                } else {
-                    buf.resize(buf.len() + dim, 0.0);
-                }
-                if buf.len() == block_rows * dim {
-                    f(first, &buf)?;
-                    first += block_rows;
-                    buf.clear();
-                }
+        // Decoding (one thread) runs a block ahead of `f`, which usually runs on rayon: two
+        // blocks in memory at most besides the one `f` holds.
+        std::thread::scope(|s| {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Result<(usize, Vec<f32>)>>(1);
+            s.spawn(move || {
+                let mut buf: Vec<f32> = Vec::with_capacity(block_rows * dim);
+                let mut first = 0usize;
+                let read = read_batches(&self.files, &self.column, false, &mut |_, v| {
+                    for r in 0..v.len() {
+                        // Null rows read as zeros (whatever the column holds under them).
+                        if v.is_valid(r) {
+                            buf.extend_from_slice(v.row(r));
+                        } else {
+                            buf.resize(buf.len() + dim, 0.0);
+                        }
+                        if buf.len() == block_rows * dim {
+                            let next = Vec::with_capacity(block_rows * dim);
+                            let block = std::mem::replace(&mut buf, next);
+                            tx.send(Ok((first, block)))
+                                .map_err(|_| Error::Cancelled)?;
+                            first += block_rows;
+                        }
+                    }
+                    Ok(())
+                });
+                let last = match read {
+                    Ok(()) if buf.is_empty() => return,
+                    Ok(()) => Ok((first, buf)),
+                    Err(e) => Err(e),
+                };
+                // The receiver has gone only when `f` failed; its error is the one reported.
+                let _ = tx.send(last);
+            });
+            for block in rx {
+                let (first, values) = block?;
+                f(first, &values)?;
             }
             Ok(())
-        })?;
-        if !buf.is_empty() {
-            f(first, &buf)?;
-        }
-        Ok(())
+        })
     }
 }
 
