@@ -345,8 +345,7 @@ impl ScanRows for ParquetSource {
                         if buf.len() == block_rows * dim {
                             let next = Vec::with_capacity(block_rows * dim);
                             let block = std::mem::replace(&mut buf, next);
-                            tx.send(Ok((first, block)))
-                                .map_err(|_| Error::Cancelled)?;
+                            tx.send(Ok((first, block))).map_err(|_| Error::Cancelled)?;
                             first += block_rows;
                         }
                     }
