@@ -81,6 +81,7 @@ pub enum Error {
     Arrow(#[from] ArrowError),
     /// A Parquet error (not a Parquet file, truncated, corrupt ...).
     #[error("parquet: {0}")]
+    #[cfg(feature = "job")]
     Parquet(parquet::errors::ParquetError),
     /// An I/O error.
     #[error("{context}: {cause}")]
@@ -189,6 +190,7 @@ impl From<serde_json::Error> for Error {
     }
 }
 
+#[cfg(feature = "job")]
 impl From<parquet::errors::ParquetError> for Error {
     fn from(e: parquet::errors::ParquetError) -> Self {
         Error::Parquet(e)

@@ -32,22 +32,31 @@
 //! assert_eq!(decoded.len(), 2);
 //! # Ok::<(), embquant::Error>(())
 //! ```
+//!
+//! Features: `job` (default) adds Parquet: input discovery, the streaming calibrate and
+//! quantize job, [`drift`], loading a quantized corpus for search, `quantize_stream`;
+//! `recall` (default) adds recall reports. Without them (`default-features = false`) the
+//! crate is the codecs, calibration, kernels and in-memory tiered search over Arrow arrays.
 #![warn(missing_docs)]
 
 // The Arrow and Parquet crates embquant is built on, for callers that need the same versions.
 pub use arrow_array;
 pub use arrow_schema;
+#[cfg(feature = "job")]
 pub use parquet;
 
 pub mod calibration;
 pub mod codec;
+#[cfg(feature = "job")]
 pub mod drift;
 pub mod error;
 pub mod io;
+#[cfg(feature = "job")]
 pub mod job;
 pub mod kernels;
 pub mod metadata;
 pub mod quantizer;
+#[cfg(feature = "recall")]
 pub mod recall;
 pub mod search;
 pub(crate) mod simd;
@@ -68,6 +77,8 @@ pub use codec::rabitq::{RabitqCodec, Rotation};
 pub use codec::Encoded;
 pub use error::{Error, Result};
 pub use metadata::{ColumnRecipe, FileMetadata, Int8Layout, Scheme, METADATA_KEY};
-pub use quantizer::{quantize_stream, QuantizeOptions, QuantizedBatch, Quantizer};
+#[cfg(feature = "job")]
+pub use quantizer::quantize_stream;
+pub use quantizer::{QuantizeOptions, QuantizedBatch, Quantizer};
 pub use stats::{Stats, StatsOptions};
 pub use vectors::Vectors;

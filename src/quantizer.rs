@@ -27,6 +27,7 @@ use std::sync::Arc;
 use arrow_array::cast::AsArray;
 use arrow_array::{Array, ArrayRef, FixedSizeBinaryArray, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
+#[cfg(feature = "job")]
 use futures::{Stream, StreamExt};
 
 use crate::calibration::Calibration;
@@ -377,6 +378,7 @@ impl Quantizer {
 }
 
 /// Runs `f` on the rayon pool and awaits its result without blocking the async runtime.
+#[cfg(feature = "job")]
 pub async fn spawn_rayon<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     rayon::spawn(move || {
@@ -389,6 +391,7 @@ pub async fn spawn_rayon<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'stat
 /// Quantizes a stream of batches: each batch is encoded on rayon, at most `in_flight`
 /// batches are encoded at once (backpressure: the input is not polled further ahead), and
 /// the output keeps the input order. Rows in errors count from the start of the stream.
+#[cfg(feature = "job")]
 pub fn quantize_stream<S>(
     input: S,
     quantizer: Arc<Quantizer>,

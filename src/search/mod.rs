@@ -4,9 +4,11 @@
 //! - [`topk`]: bounded top-k selection with deterministic ties (lower row id first).
 //! - [`tiered`]: the in-memory corpus of codes and the tier chain.
 
+#[cfg(feature = "job")]
 pub mod load;
 pub mod tiered;
 pub mod topk;
 
+#[cfg(feature = "job")]
 pub use load::{load_corpus, LoadedCorpus};
 pub use tiered::{Corpus, Hit, Tier, TierSpec};
