@@ -1,9 +1,12 @@
 //! `embquant`: calibrate, quantize and inspect embedding columns in Parquet.
 
 mod commands;
+mod demo;
 mod drift;
+mod inspect;
 mod progress;
 mod recall;
+mod search;
 mod signals;
 mod sql;
 mod synthetic;

@@ -4,15 +4,22 @@
 //!   the report holds codes, not the float column.
 //! - [`truth`]: exact top-k by inner product (blocked float32 scan, float64 rescoring of the
 //!   finalists), cached as Parquet under a fingerprint of its inputs.
+//! - [`config`]: what is measured (chains on prefixes, targets, gates, options); [`model`]:
+//!   the results (`report.json`).
 //! - [`report`]: recall@k per configuration (mean, 5th percentile, 95% confidence interval),
 //!   the recall each tier loses, bytes and speed, the cheapest configuration meeting a target
 //!   recall, gates, and calibration on a sample; as JSON and Markdown.
 //! - [`plot`]: the report's plot, `recall.svg`.
 
+mod calibration_check;
+pub mod config;
+pub mod model;
 pub mod plot;
+mod render;
 pub mod report;
 pub mod source;
 pub mod truth;
+mod tune;
 mod variant;
 
 pub use report::{

@@ -1,0 +1,125 @@
+//! `embquant inspect`: a Parquet file's schema, row groups and embquant recipes.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::Args;
+use embquant::metadata::{ColumnRecipe, FileMetadata, METADATA_KEY};
+use embquant::parquet::file::reader::{FileReader, SerializedFileReader};
+
+#[derive(Debug, Args)]
+pub(crate) struct InspectArgs {
+    /// A Parquet file.
+    pub(crate) file: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+pub(crate) fn inspect(path: &Path, json: bool) -> Result<()> {
+    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let reader = SerializedFileReader::new(file)
+        .with_context(|| format!("{}: not a readable Parquet file", path.display()))?;
+    let meta = reader.metadata();
+    let fm = meta.file_metadata();
+    let kv = fm
+        .key_value_metadata()
+        .and_then(|kv| kv.iter().find(|k| k.key == METADATA_KEY))
+        .and_then(|k| k.value.clone());
+    let recipe = kv
+        .as_deref()
+        .map(FileMetadata::from_json)
+        .transpose()
+        .with_context(|| format!("{}: embquant metadata", path.display()))?;
+    let builder = embquant::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        File::open(path).with_context(|| format!("opening {}", path.display()))?,
+    )?;
+    let schema = builder.schema().clone();
+    if json {
+        let fields: Vec<serde_json::Value> = schema
+            .fields()
+            .iter()
+            .map(|f| serde_json::json!({"name": f.name(), "type": f.data_type().to_string(), "nullable": f.is_nullable(), "embquant": f.metadata().contains_key(METADATA_KEY)}))
+            .collect();
+        let out = serde_json::json!({
+            "file": path.display().to_string(),
+            "rows": fm.num_rows(),
+            "row_groups": meta.num_row_groups(),
+            "fields": fields,
+            "embquant": recipe,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    println!(
+        "{}: {} rows, {} row group(s), {} bytes",
+        path.display(),
+        fm.num_rows(),
+        meta.num_row_groups(),
+        std::fs::metadata(path)?.len()
+    );
+    println!("schema:");
+    for f in schema.fields() {
+        let tag = match ColumnRecipe::from_field_metadata(f.metadata())? {
+            Some((r, cal)) => format!(
+                "  <- {} of {:?}, {} B/vector{}{}",
+                r.scheme,
+                r.source_column,
+                r.bytes_per_vector,
+                match (r.rotation, r.code_bits) {
+                    (Some(embquant::Rotation::Hadamard { rounds, seed }), Some(b)) => format!(
+                        ", {b} bits after a randomized Hadamard rotation ({rounds} rounds, seed {seed})"
+                    ),
+                    (Some(embquant::Rotation::None), Some(b)) => format!(", {b} bits, not rotated"),
+                    _ => String::new(),
+                },
+                cal.map_or(String::new(), |c| format!(
+                    ", calibration {}",
+                    c.fingerprint()
+                ))
+            ),
+            None => String::new(),
+        };
+        println!("  {}: {}{}", f.name(), f.data_type(), tag);
+    }
+    match recipe {
+        None => println!("no embquant metadata"),
+        Some(m) => {
+            let c = &m.calibration;
+            println!(
+                "embquant {} (format {}): source column {:?}, {} input file(s), {} input rows",
+                m.embquant_version,
+                m.format_version,
+                m.lineage.source_column,
+                m.lineage.inputs.len(),
+                m.lineage.input_rows
+            );
+            println!(
+                "calibration: {} over {} rows, dim {}, fingerprint {}, degenerate dims {:?}",
+                c.method(),
+                c.rows(),
+                c.dim(),
+                c.fingerprint(),
+                c.degenerate_dims()
+            );
+            let w: Vec<f32> = c.lo().iter().zip(c.hi()).map(|(l, h)| h - l).collect();
+            let (wmin, wmax) = w
+                .iter()
+                .fold((f32::INFINITY, 0f32), |(a, b), &x| (a.min(x), b.max(x)));
+            println!("  range widths {wmin:.3e} .. {wmax:.3e}");
+            for col in &m.columns {
+                println!(
+                    "  {}: {} ({}), {} B/vector, clipped {} ({:.4}%)",
+                    col.recipe.name,
+                    col.recipe.scheme,
+                    col.recipe.arrow_type,
+                    col.recipe.bytes_per_vector,
+                    col.clipped,
+                    100.0 * col.clip_rate
+                );
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,236 @@
+//! `embquant search`: top-k over quantized Parquet files with a tier chain, results written
+//! block by block.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use embquant::job::{self};
+use embquant::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use embquant::search::{load_corpus, TierSpec};
+use embquant::MatryoshkaOptions;
+
+use crate::commands::*;
+
+#[derive(Debug, Args)]
+pub(crate) struct SearchArgs {
+    /// Corpus files written by `embquant quantize` (files, directories or globs).
+    #[arg(long, required = true, num_args = 1..)]
+    pub(crate) corpus: Vec<String>,
+    /// Parquet file with the float query vectors.
+    #[arg(long)]
+    pub(crate) queries: String,
+    /// Results per query.
+    #[arg(long, default_value_t = 10)]
+    pub(crate) k: usize,
+    /// Tier chain: each tier but the last is scheme:factor and keeps k x factor candidates.
+    #[arg(long, default_value = "binary:8,int8:2,float")]
+    pub(crate) tiers: String,
+    /// The embedding column (source of the corpus codes, and the query column).
+    #[arg(long, default_value = "embedding")]
+    pub(crate) column: String,
+    /// Corpus id column reported in the results (row numbers when absent).
+    #[arg(long)]
+    pub(crate) id_column: Option<String>,
+    /// Query id column (row numbers when absent).
+    #[arg(long)]
+    pub(crate) query_id_column: Option<String>,
+    /// Results: Parquet with (query_id, rank, id, score, tier).
+    #[arg(long, short)]
+    pub(crate) output: PathBuf,
+}
+
+pub(crate) async fn search(a: SearchArgs) -> Result<()> {
+    let chain = TierSpec::parse_chain(&a.tiers)?;
+    if a.k == 0 {
+        bail!("--k must be at least 1");
+    }
+    let t = Instant::now();
+    let files = job::discover(&a.corpus)?;
+    let mut inputs = input_paths(&files);
+    inputs.push(Path::new(&a.queries));
+    check_output(&a.output, false, &inputs)?;
+    let (column, id_column) = (a.column.clone(), a.id_column.clone());
+    let chain2 = chain.clone();
+    let loaded = tokio::task::spawn_blocking(move || {
+        load_corpus(&files, &column, id_column.as_deref(), &chain2)
+    })
+    .await??;
+    let load_s = t.elapsed().as_secs_f64();
+    // Queries: the float column, truncated like the corpus codes.
+    let qfile = File::open(&a.queries).with_context(|| format!("opening {}", a.queries))?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(qfile)
+        .with_context(|| format!("{}: not a readable Parquet file", a.queries))?
+        .build()?;
+    let mut qvals: Vec<f32> = Vec::new();
+    let mut qids: Vec<i64> = Vec::new();
+    for batch in reader {
+        let batch = batch?;
+        let col = batch
+            .column_by_name(&a.column)
+            .with_context(|| format!("{}: no column {:?}", a.queries, a.column))?
+            .clone();
+        let col: embquant::arrow_array::ArrayRef = match loaded.truncation {
+            Some(tr) => std::sync::Arc::new(embquant::truncate(
+                col.as_ref(),
+                &MatryoshkaOptions {
+                    dims: tr.dims,
+                    normalize: tr.normalized,
+                },
+            )?),
+            None => col,
+        };
+        let v = embquant::Vectors::try_new(col.as_ref())
+            .with_context(|| format!("{}: column {:?}", a.queries, a.column))?;
+        if v.dim() != loaded.corpus.dim {
+            bail!(
+                "{}: queries have {} dimensions, the corpus codes {}",
+                a.queries,
+                v.dim(),
+                loaded.corpus.dim
+            );
+        }
+        if v.null_count() > 0 {
+            bail!("{}: null query vectors are not supported", a.queries);
+        }
+        qvals.extend_from_slice(v.values());
+        match &a.query_id_column {
+            Some(name) => {
+                let c = batch
+                    .column_by_name(name)
+                    .with_context(|| format!("{}: no column {name:?}", a.queries))?;
+                let c = embquant::arrow_array::cast::AsArray::as_primitive_opt::<
+                    embquant::arrow_array::types::Int64Type,
+                >(c.as_ref())
+                .with_context(|| format!("{}: {name:?} must be Int64", a.queries))?;
+                qids.extend(c.values().iter());
+            }
+            None => {
+                let s = qids.len() as i64;
+                qids.extend(s..s + v.len() as i64);
+            }
+        }
+    }
+    let nq = qids.len();
+    let dim = loaded.corpus.dim;
+    let loaded = std::sync::Arc::new(loaded);
+    // Throughput: blocks of queries at once (parallel, blocked scans), each block's results
+    // written before the next is searched, so memory holds one block's hits, not all.
+    // Latency: queries one by one.
+    let (l2, q2, c2, k) = (loaded.clone(), qvals, chain.clone(), a.k);
+    let (out, file) = embquant::io::AtomicFile::create(&a.output)?;
+    let (writer, batch_s, lat) = tokio::task::spawn_blocking(move || -> Result<_> {
+        let mut writer: Option<embquant::parquet::arrow::ArrowWriter<File>> = None;
+        let mut file = Some(file);
+        let block = results_block(k.min(l2.corpus.rows).max(1));
+        let mut batch_s = 0.0;
+        for (b, qs) in q2.chunks(block * dim).enumerate() {
+            let t = Instant::now();
+            let results = l2.corpus.search(qs, k, &c2)?;
+            batch_s += t.elapsed().as_secs_f64();
+            let batch = results_batch(&results, &qids[b * block..], &l2.ids)?;
+            if writer.is_none() {
+                let f = file.take().expect("one writer");
+                writer = Some(embquant::parquet::arrow::ArrowWriter::try_new(
+                    f,
+                    batch.schema(),
+                    Some(results_props()),
+                )?);
+            }
+            writer.as_mut().expect("created").write(&batch)?;
+        }
+        if writer.is_none() {
+            // No queries: an empty file with the schema.
+            let batch = results_batch(&[], &[], &l2.ids)?;
+            let f = file.take().expect("one writer");
+            writer = Some(embquant::parquet::arrow::ArrowWriter::try_new(
+                f,
+                batch.schema(),
+                None,
+            )?);
+        }
+        let mut lat: Vec<f64> = Vec::new();
+        for q in q2.chunks_exact(dim).take(200) {
+            let t = Instant::now();
+            l2.corpus.search(q, k, &c2)?;
+            lat.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        lat.sort_by(f64::total_cmp);
+        Ok((writer, batch_s, lat))
+    })
+    .await??;
+    if let Some(w) = writer {
+        w.close()?;
+    }
+    out.commit()?;
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64 - 1.0) * p).round() as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
+    println!(
+        "searched {nq} queries over {} rows ({} dims) with {}: {:.0} queries/s; latency one query at a time p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms; corpus loaded in {load_s:.2} s; wrote {}",
+        loaded.corpus.rows,
+        dim,
+        a.tiers,
+        nq as f64 / batch_s.max(1e-9),
+        pct(0.5),
+        pct(0.9),
+        pct(0.99),
+        a.output.display()
+    );
+    Ok(())
+}
+
+/// Row groups of 128Ki results, so the writer buffers little whatever the output's size.
+fn results_props() -> embquant::parquet::file::properties::WriterProperties {
+    embquant::parquet::file::properties::WriterProperties::builder()
+        .set_max_row_group_row_count(Some(1 << 17))
+        .build()
+}
+
+/// Queries per block of `embquant search`: their hits (k per query, ~64 bytes each with
+/// the batch built from them) stay within ~64 MiB, and a block is never smaller than the
+/// scans' query groups.
+fn results_block(k: usize) -> usize {
+    ((64usize << 20) / (k * 64)).clamp(32, 65_536)
+}
+
+/// The results of `results.len()` queries (ids `qids[..]`) as one batch of
+/// (query_id, rank, id, score, tier).
+fn results_batch(
+    results: &[Vec<embquant::search::Hit>],
+    qids: &[i64],
+    ids: &[i64],
+) -> Result<embquant::arrow_array::RecordBatch> {
+    use embquant::arrow_array::{Float32Array, Int64Array, RecordBatch, StringArray, UInt32Array};
+    let n: usize = results.iter().map(|r| r.len()).sum();
+    let (mut q, mut rank, mut id, mut score, mut tier) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for (qi, hits) in results.iter().enumerate() {
+        for (r, h) in hits.iter().enumerate() {
+            q.push(qids[qi]);
+            rank.push(r as u32 + 1);
+            id.push(ids[h.row as usize]);
+            score.push(h.score);
+            tier.push(h.tier.to_string());
+        }
+    }
+    Ok(RecordBatch::try_from_iter([
+        (
+            "query_id",
+            std::sync::Arc::new(Int64Array::from(q)) as embquant::arrow_array::ArrayRef,
+        ),
+        ("rank", std::sync::Arc::new(UInt32Array::from(rank)) as _),
+        ("id", std::sync::Arc::new(Int64Array::from(id)) as _),
+        ("score", std::sync::Arc::new(Float32Array::from(score)) as _),
+        ("tier", std::sync::Arc::new(StringArray::from(tier)) as _),
+    ])?)
+}
