@@ -12,8 +12,9 @@ use crate::codec::matryoshka::truncate_slice;
 use crate::error::{Error, Result};
 use crate::job::InputFile;
 use crate::metadata::Truncation;
+use crate::search::floats::{rows_of, visit_rows};
 use crate::search::load::ParquetFloats;
-use crate::search::tiered::{rows_of, visit_rows, FloatRows};
+use crate::search::tiered::FloatRows;
 use crate::vectors::Vectors;
 
 /// Rows per block of the report's passes over the corpus: a multiple of the ground truth's

@@ -4,8 +4,12 @@
 //! - [`topk`]: bounded top-k selection with deterministic ties (lower row id first).
 //! - [`tiered`]: the in-memory corpus of codes and the tier chain.
 
+pub mod chain;
+pub(crate) mod floats;
 #[cfg(feature = "job")]
 pub mod load;
+mod scan;
+mod select;
 pub mod tiered;
 pub mod topk;
 
