@@ -50,6 +50,7 @@ pub mod codec;
 #[cfg(feature = "job")]
 pub mod drift;
 pub mod error;
+pub mod ids;
 pub mod io;
 #[cfg(feature = "job")]
 pub mod job;

@@ -241,6 +241,17 @@ impl ColumnRecipe {
         Ok(found)
     }
 
+    /// The rotation of RaBitQ codes (an error for a recipe without one; see
+    /// [`ColumnRecipe::validate`]).
+    pub fn rabitq_rotation(&self) -> Result<crate::codec::rabitq::Rotation> {
+        self.rotation.ok_or_else(|| {
+            Error::InvalidCalibration(format!(
+                "recipe {:?}: RaBitQ codes without a rotation: cannot tell how they were made",
+                self.name
+            ))
+        })
+    }
+
     /// Checks the recipe's own fields and its calibration against each other: a supported
     /// format version, dimensions within [`MAX_DIMS`], and a calibration of the recipe's
     /// dimension whose fingerprint is the one the recipe recorded. Tampered or mismatched
@@ -269,6 +280,11 @@ impl ColumnRecipe {
                 "bytes_per_vector {} is not plausible",
                 self.bytes_per_vector
             ));
+        }
+        // Every writer records the rotation of RaBitQ codes: a recipe without one cannot say
+        // how its codes were made (one rule for CLI search, SQL and the estimator function).
+        if self.scheme == Scheme::Rabitq && self.rotation.is_none() {
+            return bad("RaBitQ codes without a rotation: cannot tell how they were made".into());
         }
         let expected = match self.scheme {
             Scheme::Int8 => Some(self.dims),

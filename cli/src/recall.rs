@@ -138,16 +138,14 @@ pub async fn recall(a: RecallArgs, quiet: bool) -> Result<()> {
                         found: qv.dim,
                     });
                 }
-                let values = match &qv.valid {
-                    None => qv.values,
-                    Some(v) => qv
-                        .values
-                        .chunks_exact(qv.dim)
-                        .zip(v)
-                        .filter(|(_, ok)| **ok)
-                        .flat_map(|(r, _)| r.iter().copied())
-                        .collect(),
-                };
+                // Null queries are an error, as in `search` and SQL (not silently dropped).
+                if let Some(r) = qv.valid.as_ref().and_then(|v| v.iter().position(|ok| !ok)) {
+                    return Err(embquant::Error::InvalidOption(format!(
+                        "the query at row {r} is NULL (every query must be a vector)"
+                    ))
+                    .in_file(qf[0].path.display(), &column));
+                }
+                let values = qv.values;
                 Queries {
                     values,
                     exclude: None,

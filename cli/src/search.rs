@@ -92,8 +92,12 @@ pub(crate) async fn search(a: SearchArgs) -> Result<()> {
                 loaded.corpus.dim
             );
         }
-        if v.null_count() > 0 {
-            bail!("{}: null query vectors are not supported", a.queries);
+        if let Some(r) = (0..v.len()).find(|&r| !v.is_valid(r)) {
+            bail!(
+                "{}: the query at row {} is NULL (every query must be a vector)",
+                a.queries,
+                qids.len() + r
+            );
         }
         qvals.extend_from_slice(v.values());
         match &a.query_id_column {
@@ -101,11 +105,10 @@ pub(crate) async fn search(a: SearchArgs) -> Result<()> {
                 let c = batch
                     .column_by_name(name)
                     .with_context(|| format!("{}: no column {name:?}", a.queries))?;
-                let c = embquant::arrow_array::cast::AsArray::as_primitive_opt::<
-                    embquant::arrow_array::types::Int64Type,
-                >(c.as_ref())
-                .with_context(|| format!("{}: {name:?} must be Int64", a.queries))?;
-                qids.extend(c.values().iter());
+                // The library's one rule for ids (integers fitting in Int64, no NULLs).
+                let v = embquant::ids::id_values(c.as_ref(), qids.len() as u64)
+                    .with_context(|| format!("{}: query id column {name:?}", a.queries))?;
+                qids.extend(v);
             }
             None => {
                 let s = qids.len() as i64;

@@ -6,7 +6,7 @@ use std::fs::File;
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Float16Type, Int64Type, Int8Type};
+use arrow_array::types::{Float16Type, Int8Type};
 use arrow_array::{Array, ArrayRef};
 use arrow_schema::{DataType, Schema};
 use parquet::arrow::arrow_reader::{
@@ -21,7 +21,7 @@ use crate::codec::binary::{BinaryCodec, BinaryThreshold};
 use crate::codec::int4::Int4Codec;
 use crate::codec::int8::Int8Codec;
 use crate::codec::matryoshka::{truncate, MatryoshkaOptions};
-use crate::codec::rabitq::{RabitqCodec, Rotation};
+use crate::codec::rabitq::RabitqCodec;
 use crate::error::{Error, Result};
 use crate::job::InputFile;
 use crate::metadata::{ColumnRecipe, Scheme, Truncation};
@@ -158,6 +158,7 @@ pub fn load_corpus(
             .with_batch_size(8192)
             .build()
             .map_err(|e| ctx(e.into()))?;
+        let mut file_row = 0u64;
         for batch in reader {
             let batch = batch.map_err(|e| ctx(e.into()))?;
             for (scheme, rec) in schemes.iter().zip(&recs) {
@@ -203,7 +204,8 @@ pub fn load_corpus(
             };
             match id_col {
                 Some(c) => {
-                    let c = arrow_cast_i64(c)?;
+                    let c = crate::ids::id_values(c.as_ref(), file_row)
+                        .map_err(|e| ctx(Error::InvalidOption(format!("id column: {e}"))))?;
                     ids.extend(c);
                 }
                 None => {
@@ -211,6 +213,7 @@ pub fn load_corpus(
                     ids.extend(s..s + batch.num_rows() as i64);
                 }
             }
+            file_row += batch.num_rows() as u64;
         }
     }
     let (recs, calibration) =
@@ -256,7 +259,7 @@ pub fn load_corpus(
             Scheme::Rabitq => {
                 let codec = RabitqCodec::new(
                     calibration.as_ref().ok_or_else(need_cal)?,
-                    r.rotation.unwrap_or(Rotation::None),
+                    r.rabitq_rotation()?,
                 );
                 if Some(codec.bits()) != r.code_bits && r.code_bits.is_some() {
                     return Err(Error::InvalidOption(format!(
@@ -312,33 +315,6 @@ fn fixed_bytes(col: &ArrayRef) -> Result<&[u8]> {
             expected: "FixedSizeBinary codes".into(),
             found: other.clone(),
         }),
-    }
-}
-
-fn arrow_cast_i64(c: &ArrayRef) -> Result<Vec<i64>> {
-    match c.data_type() {
-        DataType::Int64 => Ok(c.as_primitive::<Int64Type>().values().to_vec()),
-        DataType::Int32 => Ok(c
-            .as_primitive::<arrow_array::types::Int32Type>()
-            .values()
-            .iter()
-            .map(|&v| v as i64)
-            .collect()),
-        DataType::UInt32 => Ok(c
-            .as_primitive::<arrow_array::types::UInt32Type>()
-            .values()
-            .iter()
-            .map(|&v| v as i64)
-            .collect()),
-        DataType::UInt64 => Ok(c
-            .as_primitive::<arrow_array::types::UInt64Type>()
-            .values()
-            .iter()
-            .map(|&v| v as i64)
-            .collect()),
-        other => Err(Error::InvalidOption(format!(
-            "the id column must be an integer column, found {other}"
-        ))),
     }
 }
 

@@ -15,18 +15,23 @@ use embquant::metadata::ColumnRecipe;
 use embquant::{RabitqCodec, Rotation};
 
 use crate::args::{
-    batch_calibration, batch_rows, check_vector_type, output, plan_calibration, read, vector_arg,
+    batch_calibration, batch_rows, check_vector_type, ext, output, plan_calibration, read,
+    vector_arg,
 };
 
 const NAME: &str = "rabitq_inner_product";
 
-/// The rotation recorded in a code field's recipe (the default rotation without one).
-fn field_rotation(field: &Field) -> Rotation {
-    ColumnRecipe::from_field_metadata(field.metadata())
-        .ok()
-        .flatten()
-        .and_then(|(r, _)| r.rotation)
-        .unwrap_or_default()
+/// The rotation recorded in a code field's recipe; the default rotation (what
+/// `rabitq_quantize` uses) for codes without a recipe. A recipe that does not parse, or a
+/// RaBitQ recipe without a rotation, is an error (the one rule of
+/// [`ColumnRecipe::rabitq_rotation`]).
+fn field_rotation(field: &Field) -> Result<Rotation> {
+    match ColumnRecipe::from_field_metadata(field.metadata()).map_err(|e| ext(NAME, e))? {
+        Some((r, _)) if r.scheme == embquant::Scheme::Rabitq => {
+            r.rabitq_rotation().map_err(|e| ext(NAME, e))
+        }
+        _ => Ok(Rotation::default()),
+    }
 }
 
 #[user_doc(
@@ -116,7 +121,7 @@ impl ScalarUDFImpl for RabitqInnerProductFunc {
             ColumnarValue::Array(a) => (Arc::clone(a), false),
         };
         let cal = batch_calibration(NAME, &args.args, &args.arg_fields, 2, 1)?;
-        let codec = RabitqCodec::new(&cal, field_rotation(&args.arg_fields[1]));
+        let codec = RabitqCodec::new(&cal, field_rotation(&args.arg_fields[1])?);
         let dim = cal.dim();
         let vq = read(NAME, "1 (query)", &q)?;
         if vq.dim() != dim {

@@ -17,7 +17,6 @@ use async_trait::async_trait;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Float32Array, Int64Array, RecordBatch, StringArray, UInt32Array,
 };
-use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Float16Type, Int8Type, Schema, SchemaRef};
 use datafusion::catalog::{Session, TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::common::tree_node::TreeNodeRecursion;
@@ -566,20 +565,17 @@ fn column<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a ArrayRef> {
     }
 }
 
+/// The id column's values (row numbers without one), by the library's one rule for ids
+/// ([`embquant::ids`]): integers fitting in Int64, no NULLs.
 fn ids(batches: &[RecordBatch], name: Option<&str>) -> Result<Vec<i64>> {
     let mut out = Vec::new();
     for b in batches {
         match name {
             Some(n) => {
-                let c = cast(column(b, n)?, &DataType::Int64)?;
-                if c.null_count() > 0 {
-                    return exec_err!("{NAME}: the id column {n:?} holds NULLs");
-                }
-                out.extend(
-                    c.as_primitive::<datafusion::arrow::datatypes::Int64Type>()
-                        .values()
-                        .iter(),
-                );
+                let first = out.len() as u64;
+                let v = embquant::ids::id_values(column(b, n)?.as_ref(), first)
+                    .map_err(|e| ext(NAME, e))?;
+                out.extend(v);
             }
             None => {
                 let s = out.len() as i64;
@@ -730,7 +726,7 @@ fn search(
                 }
                 let cal = spec.calibration.as_ref().ok_or_else(need_cal)?;
                 let codec =
-                    embquant::RabitqCodec::new(cal, r.rotation.unwrap_or(embquant::Rotation::None));
+                    embquant::RabitqCodec::new(cal, r.rabitq_rotation().map_err(|e| ext(NAME, e))?);
                 c.rabitq = Some((bytes, codec));
             }
         }
