@@ -133,7 +133,8 @@ pub(crate) async fn search(a: SearchArgs) -> Result<()> {
             let t = Instant::now();
             let results = l2.corpus.search(qs, k, &c2)?;
             batch_s += t.elapsed().as_secs_f64();
-            let batch = results_batch(&results, &qids[b * block..], &l2.ids)?;
+            let batch =
+                embquant::search::results::results_batch(&results, &qids[b * block..], &l2.ids)?;
             if writer.is_none() {
                 let f = file.take().expect("one writer");
                 writer = Some(embquant::parquet::arrow::ArrowWriter::try_new(
@@ -146,7 +147,7 @@ pub(crate) async fn search(a: SearchArgs) -> Result<()> {
         }
         if writer.is_none() {
             // No queries: an empty file with the schema.
-            let batch = results_batch(&[], &[], &l2.ids)?;
+            let batch = embquant::search::results::results_batch(&[], &[], &l2.ids)?;
             let f = file.take().expect("one writer");
             writer = Some(embquant::parquet::arrow::ArrowWriter::try_new(
                 f,
@@ -199,41 +200,4 @@ fn results_props() -> embquant::parquet::file::properties::WriterProperties {
 /// scans' query groups.
 fn results_block(k: usize) -> usize {
     ((64usize << 20) / (k * 64)).clamp(32, 65_536)
-}
-
-/// The results of `results.len()` queries (ids `qids[..]`) as one batch of
-/// (query_id, rank, id, score, tier).
-fn results_batch(
-    results: &[Vec<embquant::search::Hit>],
-    qids: &[i64],
-    ids: &[i64],
-) -> Result<embquant::arrow_array::RecordBatch> {
-    use embquant::arrow_array::{Float32Array, Int64Array, RecordBatch, StringArray, UInt32Array};
-    let n: usize = results.iter().map(|r| r.len()).sum();
-    let (mut q, mut rank, mut id, mut score, mut tier) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    for (qi, hits) in results.iter().enumerate() {
-        for (r, h) in hits.iter().enumerate() {
-            q.push(qids[qi]);
-            rank.push(r as u32 + 1);
-            id.push(ids[h.row as usize]);
-            score.push(h.score);
-            tier.push(h.tier.to_string());
-        }
-    }
-    Ok(RecordBatch::try_from_iter([
-        (
-            "query_id",
-            std::sync::Arc::new(Int64Array::from(q)) as embquant::arrow_array::ArrayRef,
-        ),
-        ("rank", std::sync::Arc::new(UInt32Array::from(rank)) as _),
-        ("id", std::sync::Arc::new(Int64Array::from(id)) as _),
-        ("score", std::sync::Arc::new(Float32Array::from(score)) as _),
-        ("tier", std::sync::Arc::new(StringArray::from(tier)) as _),
-    ])?)
 }

@@ -8,6 +8,7 @@ pub mod chain;
 pub(crate) mod floats;
 #[cfg(feature = "job")]
 pub mod load;
+pub mod results;
 mod scan;
 mod select;
 pub mod tiered;

@@ -14,10 +14,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Float32Array, Int64Array, RecordBatch, StringArray, UInt32Array,
-};
-use datafusion::arrow::datatypes::{DataType, Field, Float16Type, Int8Type, Schema, SchemaRef};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use datafusion::arrow::datatypes::{DataType, Float16Type, Int8Type, Schema, SchemaRef};
 use datafusion::catalog::{Session, TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{
@@ -34,6 +32,7 @@ use datafusion::physical_plan::{
 };
 use embquant::codec::binary::{BinaryCodec, BinaryThreshold};
 use embquant::metadata::{ColumnRecipe, Scheme, Truncation};
+use embquant::search::results::{results_batch, results_schema};
 use embquant::search::tiered::InMemoryFloats;
 use embquant::search::{Corpus, Tier, TierSpec};
 use embquant::{Calibration, Int4Codec, Int8Codec, MatryoshkaOptions, Vectors};
@@ -46,15 +45,9 @@ const NAME: &str = "tiered_search";
 /// The default tier chain.
 pub const DEFAULT_TIERS: &str = "binary:8,int8:2,float";
 
-/// The output schema.
+/// The output schema (the library's search results).
 pub fn output_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("query_id", DataType::Int64, false),
-        Field::new("rank", DataType::UInt32, false),
-        Field::new("id", DataType::Int64, false),
-        Field::new("score", DataType::Float32, false),
-        Field::new("tier", DataType::Utf8, false),
-    ]))
+    results_schema()
 }
 
 /// The `tiered_search` table function.
@@ -790,31 +783,5 @@ fn search(
             .map_err(|e| ext(NAME, e))?
     };
     tracing::debug!(queries = qids.len(), rows, "tiered search done");
-    let n: usize = results.iter().map(|r| r.len()).sum();
-    let (mut q, mut rank, mut id, mut score, mut tier) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    for (qi, hits) in results.iter().enumerate() {
-        for (r, h) in hits.iter().enumerate() {
-            q.push(qids[qi]);
-            rank.push(r as u32 + 1);
-            id.push(cids[h.row as usize]);
-            score.push(h.score);
-            tier.push(h.tier.to_string());
-        }
-    }
-    Ok(RecordBatch::try_new(
-        output_schema(),
-        vec![
-            Arc::new(Int64Array::from(q)),
-            Arc::new(UInt32Array::from(rank)),
-            Arc::new(Int64Array::from(id)),
-            Arc::new(Float32Array::from(score)),
-            Arc::new(StringArray::from(tier)),
-        ],
-    )?)
+    results_batch(&results, &qids, &cids).map_err(|e| ext(NAME, e))
 }
