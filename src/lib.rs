@@ -56,6 +56,7 @@ pub mod io;
 pub mod job;
 pub mod kernels;
 pub mod metadata;
+pub mod panic_guard;
 pub mod quantizer;
 #[cfg(feature = "recall")]
 pub mod recall;

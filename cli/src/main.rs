@@ -23,6 +23,9 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    // A dependency's panic on malformed input that the library turns into an error prints
+    // nothing: the user sees that error, once.
+    embquant::panic_guard::install_quiet_hook();
     let cli = commands::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -131,13 +131,18 @@ pub fn discover(patterns: &[String]) -> Result<Vec<InputFile>> {
                 .metadata()
                 .map_err(|e| Error::io(path.display().to_string(), e))?
                 .len();
-            let footer =
-                ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).map_err(|e| {
-                    Error::io(
-                        format!("{}: not a readable Parquet file", path.display()),
-                        std::io::Error::other(e),
-                    )
-                })?;
+            // arrow-ipc panics on some corrupt Arrow schemas in the footer: an error here.
+            let not_parquet = |e: String| {
+                Error::io(
+                    format!("{}: not a readable Parquet file", path.display()),
+                    std::io::Error::other(e),
+                )
+            };
+            let footer = crate::panic_guard::guard(|| {
+                ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
+            })
+            .map_err(not_parquet)?
+            .map_err(|e| not_parquet(e.to_string()))?;
             let meta = footer.metadata();
             let bad = |what: String| {
                 Error::io(
