@@ -54,12 +54,7 @@ pub fn read_vectors(files: &[InputFile], column: &str) -> Result<LoadedVectors> 
             dim = v.dim();
         }
         for r in 0..v.len() {
-            // Null rows read as zeros.
-            if v.is_valid(r) {
-                values.extend_from_slice(v.row(r));
-            } else {
-                values.resize(values.len() + dim, 0.0);
-            }
+            source::push_row(v, r, &mut values);
             valid.push(v.is_valid(r));
         }
         Ok(())

@@ -214,6 +214,16 @@ impl FloatRows for MemoryFloats {
     }
 }
 
+/// Appends row `r` of `v` to `out`: its values, or zeros for a null row (whatever the
+/// column holds under it).
+pub(crate) fn push_row(v: &Vectors<'_>, r: usize, out: &mut Vec<f32>) {
+    if v.is_valid(r) {
+        out.extend_from_slice(v.row(r));
+    } else {
+        out.resize(out.len() + v.dim(), 0.0);
+    }
+}
+
 /// Rows per batch read from Parquet.
 const BATCH_ROWS: usize = 8192;
 
@@ -337,12 +347,7 @@ impl ScanRows for ParquetSource {
                 let mut first = 0usize;
                 let read = read_batches(&self.files, &self.column, false, &mut |_, v| {
                     for r in 0..v.len() {
-                        // Null rows read as zeros (whatever the column holds under them).
-                        if v.is_valid(r) {
-                            buf.extend_from_slice(v.row(r));
-                        } else {
-                            buf.resize(buf.len() + dim, 0.0);
-                        }
+                        push_row(v, r, &mut buf);
                         if buf.len() == block_rows * dim {
                             let next = Vec::with_capacity(block_rows * dim);
                             let block = std::mem::replace(&mut buf, next);
