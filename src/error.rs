@@ -73,6 +73,19 @@ pub enum Error {
     /// An option is out of range.
     #[error("invalid option: {0}")]
     InvalidOption(String),
+    /// A table or file lacks a column the operation needs, or holds it in another form
+    /// (e.g. no code columns for a tier, the float column dropped, an id column that is not
+    /// an integer).
+    #[error("{0}")]
+    Schema(String),
+    /// A row that must hold a value is NULL (a query vector, an id).
+    #[error("the {what} at row {row} is NULL (every {what} must be given)")]
+    NullRow {
+        /// What is NULL (`query`, `id`).
+        what: &'static str,
+        /// Row, counted from the start of its file or table.
+        row: u64,
+    },
     /// JSON (de)serialization failed.
     #[error("calibration JSON: {0}")]
     Json(serde_json::Error),
@@ -148,6 +161,10 @@ impl Error {
                 value,
             },
             Error::NullItem { row, dim } => Error::NullItem { row: f(row), dim },
+            Error::NullRow { what, row } => Error::NullRow {
+                what,
+                row: f(row as usize) as u64,
+            },
             Error::RaggedList {
                 row,
                 found,

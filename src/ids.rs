@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 pub fn id_values(array: &dyn Array, first_row: u64) -> Result<Vec<i64>> {
     if let Some(r) = (0..array.len()).find(|&r| array.is_null(r)) {
         let r = first_row + r as u64;
-        return Err(Error::InvalidOption(format!("the id at row {r} is NULL")));
+        return Err(Error::NullRow { what: "id", row: r });
     }
     fn widen<T: arrow_array::ArrowPrimitiveType>(a: &dyn Array) -> Vec<i64>
     where

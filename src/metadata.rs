@@ -137,6 +137,21 @@ pub struct Truncation {
     pub normalized: bool,
 }
 
+/// The codec of a stored code column, built by [`ColumnRecipe::codec`].
+#[derive(Debug, Clone)]
+pub enum RecipeCodec {
+    /// Sign bits against a threshold.
+    Binary(crate::codec::binary::BinaryCodec),
+    /// Per-dimension affine int8.
+    Int8(crate::codec::int8::Int8Codec),
+    /// Per-dimension affine int4.
+    Int4(crate::codec::int4::Int4Codec),
+    /// f16 or bf16.
+    Half(crate::codec::half::HalfCodec),
+    /// 1-bit RaBitQ with its rotation.
+    Rabitq(crate::codec::rabitq::RabitqCodec),
+}
+
 /// The recipe of one quantized column: everything a reader needs besides the calibration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ColumnRecipe {
@@ -163,7 +178,7 @@ pub struct ColumnRecipe {
     pub int8_layout: Option<Int8Layout>,
     /// Binary threshold (binary only): zero, mean or median.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub threshold: Option<String>,
+    pub threshold: Option<crate::codec::binary::BinaryThreshold>,
     /// Rotation before taking signs (rabitq only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rotation: Option<crate::codec::rabitq::Rotation>,
@@ -249,6 +264,45 @@ impl ColumnRecipe {
                 "recipe {:?}: RaBitQ codes without a rotation: cannot tell how they were made",
                 self.name
             ))
+        })
+    }
+
+    /// The codec that made (and decodes and scores) these codes, from the recipe and its
+    /// calibration: an error when the scheme needs a calibration and none is given.
+    pub fn codec(&self, cal: Option<&Calibration>) -> Result<RecipeCodec> {
+        use crate::codec::binary::{BinaryCodec, BinaryThreshold};
+        let need = || {
+            cal.ok_or(Error::MissingCalibrationData(
+                "the codes' calibration (field metadata embquant.calibration)",
+            ))
+        };
+        Ok(match self.scheme {
+            Scheme::Binary => match self.threshold.unwrap_or_default() {
+                BinaryThreshold::Zero => RecipeCodec::Binary(BinaryCodec::new(self.dims)),
+                t => RecipeCodec::Binary(BinaryCodec::with_calibration(need()?, t)?),
+            },
+            Scheme::Int8 => RecipeCodec::Int8(crate::codec::int8::Int8Codec::new(need()?)),
+            Scheme::Int4 => RecipeCodec::Int4(crate::codec::int4::Int4Codec::new(need()?)),
+            Scheme::F16 | Scheme::Bf16 => RecipeCodec::Half(crate::codec::half::HalfCodec::new(
+                self.dims,
+                if self.scheme == Scheme::F16 {
+                    crate::codec::half::HalfKind::F16
+                } else {
+                    crate::codec::half::HalfKind::Bf16
+                },
+            )),
+            Scheme::Rabitq => {
+                let c = crate::codec::rabitq::RabitqCodec::new(need()?, self.rabitq_rotation()?);
+                if self.code_bits.is_some_and(|b| b != c.bits()) {
+                    return Err(Error::InvalidCalibration(format!(
+                        "recipe {:?}: {} code bits stored, {} from its rotation",
+                        self.name,
+                        self.code_bits.unwrap_or(0),
+                        c.bits()
+                    )));
+                }
+                RecipeCodec::Rabitq(c)
+            }
         })
     }
 

@@ -112,14 +112,6 @@ pub struct Quantizer {
     schema: SchemaRef,
 }
 
-fn threshold_name(t: BinaryThreshold) -> &'static str {
-    match t {
-        BinaryThreshold::Zero => "zero",
-        BinaryThreshold::Mean => "mean",
-        BinaryThreshold::Median => "median",
-    }
-}
-
 /// The vector dimension of a vector column's type (None for `List`, whose length is only
 /// known from the data).
 pub fn fixed_dims(dt: &DataType) -> Option<usize> {
@@ -271,8 +263,7 @@ impl Quantizer {
                 arrow_type: arrow_type.to_string(),
                 encoding: ColumnRecipe::encoding_for(scheme, options.int8_layout),
                 int8_layout: (scheme == Scheme::Int8).then_some(options.int8_layout),
-                threshold: (scheme == Scheme::Binary)
-                    .then(|| threshold_name(options.binary_threshold).to_string()),
+                threshold: (scheme == Scheme::Binary).then_some(options.binary_threshold),
                 rotation: (scheme == Scheme::Rabitq).then_some(options.rabitq_rotation),
                 code_bits: match &codec {
                     Codec::Rabitq(c) => Some(c.bits()),

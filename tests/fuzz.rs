@@ -180,7 +180,7 @@ fn exercise(bytes: &[u8], chain: &str, k: usize) -> Result<(), TestCaseError> {
         };
         if let Ok(loaded) = load_corpus(&files, "embedding", None, &chain) {
             REACHED[1].fetch_add(1, Ordering::Relaxed);
-            let q = vec![0.1f32; loaded.corpus.dim * 3];
+            let q = vec![0.1f32; loaded.corpus.dim() * 3];
             if loaded.corpus.search(&q, k, &chain).is_ok() {
                 REACHED[2].fetch_add(1, Ordering::Relaxed);
             }

@@ -7,7 +7,7 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::Int64Type;
 use common::{column, shared};
 use embquant::search::tiered::InMemoryFloats;
-use embquant::search::{Corpus, TierSpec};
+use embquant::search::{Codes, Corpus, TierSpec};
 use embquant::{
     BinaryCodec, Calibration, Int8Codec, RabitqCodec, RangeMethod, Rotation, Stats, StatsOptions,
     Vectors,
@@ -40,14 +40,18 @@ fn corpus_of(values: &[f32], dim: usize, rotation: Rotation) -> Corpus {
     let mut rcodes = vec![0u8; rows * rq.width()];
     rq.encode_slice(values, &mut rcodes).unwrap();
     let mut corpus = Corpus::new(rows, dim);
-    corpus.binary = Some((bits, bc));
-    corpus.int8 = Some((codes.into_iter().map(|c| c as i8).collect(), i8c));
-    corpus.rabitq = Some((rcodes, rq));
-    corpus.floats = Some(Box::new(InMemoryFloats {
+    corpus.insert(Codes::Binary(bits, bc)).unwrap();
+    corpus
+        .insert(Codes::Int8(
+            codes.into_iter().map(|c| c as i8).collect(),
+            i8c,
+        ))
+        .unwrap();
+    corpus.insert(Codes::Rabitq(rcodes, rq)).unwrap();
+    corpus.set_floats(Box::new(InMemoryFloats {
         values: values.to_vec(),
         dim,
     }));
-    corpus.prepare();
     corpus
 }
 
@@ -56,7 +60,7 @@ fn recall(corpus: &Corpus, queries: &[f32], truth: &[Vec<i64>], chain: &str) -> 
     let nq = truth.len();
     let res = corpus
         .search(
-            &queries[..nq * corpus.dim],
+            &queries[..nq * corpus.dim()],
             10,
             &TierSpec::parse_chain(chain).unwrap(),
         )

@@ -9,6 +9,7 @@ use clap::Args;
 use embquant::job;
 use embquant::recall::source::{ParquetSource, ScanRows, VectorSource};
 use embquant::recall::{self, Config, Gate, Queries, RecallOptions, Target};
+use embquant::search::QueryReader;
 use embquant::RangeMethod;
 
 /// Arguments of `embquant recall`.
@@ -129,25 +130,11 @@ pub async fn recall(a: RecallArgs, quiet: bool) -> Result<()> {
         let dim = corpus.dim();
         let queries = match (queries_file, sample) {
             (Some(q), _) => {
+                // The library's one rule for queries (NULL rows are an error).
                 let qf = job::discover(&[q])?;
-                let qv = recall::read_vectors(&qf, &column)?;
-                if qv.dim != dim {
-                    return Err(embquant::Error::DimensionMismatch {
-                        context: "queries".into(),
-                        expected: dim,
-                        found: qv.dim,
-                    });
-                }
-                // Null queries are an error, as in `search` and SQL (not silently dropped).
-                if let Some(r) = qv.valid.as_ref().and_then(|v| v.iter().position(|ok| !ok)) {
-                    return Err(embquant::Error::InvalidOption(format!(
-                        "the query at row {r} is NULL (every query must be a vector)"
-                    ))
-                    .in_file(qf[0].path.display(), &column));
-                }
-                let values = qv.values;
+                let qs = QueryReader::new(&column, None, None, dim).read_files(&qf)?;
                 Queries {
-                    values,
+                    values: qs.values,
                     exclude: None,
                 }
             }

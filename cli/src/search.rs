@@ -5,12 +5,10 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::Args;
 use embquant::job::{self};
-use embquant::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use embquant::search::{load_corpus, TierSpec};
-use embquant::MatryoshkaOptions;
+use embquant::search::{load_corpus, QueryReader, QuerySet, TierSpec};
 
 use crate::commands::*;
 
@@ -59,65 +57,19 @@ pub(crate) async fn search(a: SearchArgs) -> Result<()> {
     })
     .await??;
     let load_s = t.elapsed().as_secs_f64();
-    // Queries: the float column, truncated like the corpus codes.
-    let qfile = File::open(&a.queries).with_context(|| format!("opening {}", a.queries))?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(qfile)
-        .with_context(|| format!("{}: not a readable Parquet file", a.queries))?
-        .build()?;
-    let mut qvals: Vec<f32> = Vec::new();
-    let mut qids: Vec<i64> = Vec::new();
-    for batch in reader {
-        let batch = batch?;
-        let col = batch
-            .column_by_name(&a.column)
-            .with_context(|| format!("{}: no column {:?}", a.queries, a.column))?
-            .clone();
-        let col: embquant::arrow_array::ArrayRef = match loaded.truncation {
-            Some(tr) => std::sync::Arc::new(embquant::truncate(
-                col.as_ref(),
-                &MatryoshkaOptions {
-                    dims: tr.dims,
-                    normalize: tr.normalized,
-                },
-            )?),
-            None => col,
-        };
-        let v = embquant::Vectors::try_new(col.as_ref())
-            .with_context(|| format!("{}: column {:?}", a.queries, a.column))?;
-        if v.dim() != loaded.corpus.dim {
-            bail!(
-                "{}: queries have {} dimensions, the corpus codes {}",
-                a.queries,
-                v.dim(),
-                loaded.corpus.dim
-            );
-        }
-        if let Some(r) = (0..v.len()).find(|&r| !v.is_valid(r)) {
-            bail!(
-                "{}: the query at row {} is NULL (every query must be a vector)",
-                a.queries,
-                qids.len() + r
-            );
-        }
-        qvals.extend_from_slice(v.values());
-        match &a.query_id_column {
-            Some(name) => {
-                let c = batch
-                    .column_by_name(name)
-                    .with_context(|| format!("{}: no column {name:?}", a.queries))?;
-                // The library's one rule for ids (integers fitting in Int64, no NULLs).
-                let v = embquant::ids::id_values(c.as_ref(), qids.len() as u64)
-                    .with_context(|| format!("{}: query id column {name:?}", a.queries))?;
-                qids.extend(v);
-            }
-            None => {
-                let s = qids.len() as i64;
-                qids.extend(s..s + v.len() as i64);
-            }
-        }
-    }
+    // Queries: the float column, by the library's one rule (NULLs, ids, truncation).
+    let QuerySet {
+        values: qvals,
+        ids: qids,
+    } = QueryReader::new(
+        &a.column,
+        a.query_id_column.as_deref(),
+        loaded.truncation,
+        loaded.corpus.dim(),
+    )
+    .read_files(&job::discover(std::slice::from_ref(&a.queries))?)?;
     let nq = qids.len();
-    let dim = loaded.corpus.dim;
+    let dim = loaded.corpus.dim();
     let loaded = std::sync::Arc::new(loaded);
     // Throughput: blocks of queries at once (parallel, blocked scans), each block's results
     // written before the next is searched, so memory holds one block's hits, not all.
@@ -127,7 +79,7 @@ pub(crate) async fn search(a: SearchArgs) -> Result<()> {
     let (writer, batch_s, lat) = tokio::task::spawn_blocking(move || -> Result<_> {
         let mut writer: Option<embquant::parquet::arrow::ArrowWriter<File>> = None;
         let mut file = Some(file);
-        let block = results_block(k.min(l2.corpus.rows).max(1));
+        let block = results_block(k.min(l2.corpus.rows()).max(1));
         let mut batch_s = 0.0;
         for (b, qs) in q2.chunks(block * dim).enumerate() {
             let t = Instant::now();
@@ -176,7 +128,7 @@ pub(crate) async fn search(a: SearchArgs) -> Result<()> {
     };
     println!(
         "searched {nq} queries over {} rows ({} dims) with {}: {:.0} queries/s; latency one query at a time p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms; corpus loaded in {load_s:.2} s; wrote {}",
-        loaded.corpus.rows,
+        loaded.corpus.rows(),
         dim,
         a.tiers,
         nq as f64 / batch_s.max(1e-9),

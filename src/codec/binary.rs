@@ -22,8 +22,9 @@ use super::{
 use crate::calibration::Calibration;
 use crate::error::{Error, Result};
 
-/// Where the bit threshold sits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Where the bit threshold sits (named `zero`, `mean`, `median` in options and recipes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum BinaryThreshold {
     /// Sign bits: value > 0.
     #[default]

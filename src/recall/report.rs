@@ -373,8 +373,8 @@ mod tests {
     use crate::codec::rabitq::{RabitqCodec, Rotation};
     use crate::recall::truth::exact_topk;
     use crate::search::tiered::InMemoryFloats;
-    use crate::search::Corpus;
     use crate::search::TierSpec;
+    use crate::search::{Codes, Corpus};
     use crate::stats::{Stats, StatsOptions};
 
     /// A corpus with the codes a chain of binary, int8, int4 and RaBitQ tiers and the float
@@ -388,24 +388,27 @@ mod tests {
         let bc = BinaryCodec::new(dim);
         let mut bits = vec![0u8; rows * bc.width()];
         bc.encode_slice(values, &mut bits).unwrap();
-        c.binary = Some((bits, bc));
+        c.insert(Codes::Binary(bits, bc)).unwrap();
         let i8c = Int8Codec::new(&cal);
         let mut codes = vec![0u8; rows * dim];
         i8c.encode_slice(values, &mut codes, 0x80).unwrap();
-        c.int8 = Some((codes.into_iter().map(|x| x as i8).collect(), i8c));
+        c.insert(Codes::Int8(
+            codes.into_iter().map(|x| x as i8).collect(),
+            i8c,
+        ))
+        .unwrap();
         let i4c = Int4Codec::new(&cal);
         let mut n4 = vec![0u8; rows * i4c.width()];
         i4c.encode_slice(values, &mut n4).unwrap();
-        c.int4 = Some((n4, i4c));
+        c.insert(Codes::Int4(n4, i4c)).unwrap();
         let rq = RabitqCodec::new(&cal, Rotation::default());
         let mut r = vec![0u8; rows * rq.width()];
         rq.encode_slice(values, &mut r).unwrap();
-        c.rabitq = Some((r, rq));
-        c.floats = Some(Box::new(InMemoryFloats {
+        c.insert(Codes::Rabitq(r, rq)).unwrap();
+        c.set_floats(Box::new(InMemoryFloats {
             values: values.to_vec(),
             dim,
         }));
-        c.prepare();
         c
     }
 

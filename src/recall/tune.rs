@@ -47,7 +47,7 @@ pub(crate) fn tune_family(
     let mut best: Option<(Config, f64, u64)> = None;
     for &g in gs {
         for &f in TUNE_FACTORS.iter().filter(|&&f| f >= g) {
-            if t.k * f > v.corpus.rows && f > 1 {
+            if t.k * f > v.corpus.rows() && f > 1 {
                 break;
             }
             let chain = family

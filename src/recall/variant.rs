@@ -27,7 +27,7 @@ use crate::codec::int4::Int4Codec;
 use crate::codec::int8::Int8Codec;
 use crate::codec::rabitq::{RabitqCodec, Rotation};
 use crate::error::{Error, Result};
-use crate::search::{Corpus, Tier, TierSpec};
+use crate::search::{Codes, Corpus, Tier, TierSpec};
 use crate::stats::{Stats, StatsOptions};
 
 /// Bytes of one vector's code for a tier (`dims` encoded dimensions; `rabitq_width` the
@@ -136,8 +136,8 @@ impl Variant {
             None => calibrate(source.as_ref(), keep, range)?,
         };
         let mut corpus = Corpus::new(source.rows(), d);
-        corpus.floats = Some(source.floats(keep));
-        corpus.valid = source.valid().map(<[bool]>::to_vec);
+        corpus.set_floats(source.floats(keep));
+        corpus.set_valid(source.valid().map(<[bool]>::to_vec))?;
         let rq = RabitqCodec::new(&cal, Rotation::default());
         let (rabitq_width, rabitq_groups) = (rq.width(), rq.groups());
         Ok((
@@ -161,7 +161,7 @@ impl Variant {
 
     /// Bytes the codes of `tier` take in memory (with their scan layout).
     fn held_bytes(&self, tier: Tier) -> usize {
-        let rows = self.corpus.rows;
+        let rows = self.corpus.rows();
         rows * match tier {
             // The codes and their transposed copy.
             Tier::Binary => 2 * self.dims.div_ceil(8),
@@ -172,15 +172,7 @@ impl Variant {
     }
 
     fn drop_codes(&mut self, tier: Tier) {
-        let c = &mut self.corpus;
-        match tier {
-            Tier::Binary => (c.binary, c.binary_words) = (None, None),
-            Tier::Int8 => c.int8 = None,
-            Tier::Int4 => c.int4 = None,
-            Tier::F16 => c.f16 = None,
-            Tier::Rabitq => (c.rabitq, c.rabitq_blocks) = (None, None),
-            Tier::Float => {}
-        }
+        self.corpus.remove(tier);
         self.held.retain(|&t| t != tier);
     }
 
@@ -226,7 +218,7 @@ impl Variant {
     /// Encodes the codes of `tiers` in one pass over the source.
     fn encode(&mut self, tiers: &[Tier]) -> Result<()> {
         let t0 = Instant::now();
-        let (rows, d, cal) = (self.corpus.rows, self.dims, &self.cal);
+        let (rows, d, cal) = (self.corpus.rows(), self.dims, &self.cal);
         let has = |t: Tier| tiers.contains(&t);
         let mut bin = has(Tier::Binary).then(|| {
             let c = BinaryCodec::new(d);
@@ -280,22 +272,26 @@ impl Variant {
         )?;
         let c = &mut self.corpus;
         if let Some((codec, codes, _)) = bin {
-            c.binary = Some((codes, codec));
+            c.insert(Codes::Binary(codes, codec))?;
         }
         if let Some((codec, codes)) = i8s {
             // In place: u8 and i8 share a layout.
-            c.int8 = Some((codes.into_iter().map(|x| x as i8).collect(), codec));
+            c.insert(Codes::Int8(
+                codes.into_iter().map(|x| x as i8).collect(),
+                codec,
+            ))?;
         }
         if let Some((codec, codes, _)) = i4s {
-            c.int4 = Some((codes, codec));
+            c.insert(Codes::Int4(codes, codec))?;
         }
         if let Some((_, h)) = h16 {
-            c.f16 = Some(h.into_iter().map(half::f16::from_bits).collect());
+            c.insert(Codes::F16(
+                h.into_iter().map(half::f16::from_bits).collect(),
+            ))?;
         }
         if let Some((codec, codes, _)) = rq {
-            c.rabitq = Some((codes, codec));
+            c.insert(Codes::Rabitq(codes, codec))?;
         }
-        c.prepare();
         tracing::info!(
             ?tiers,
             dims = d,
@@ -388,9 +384,9 @@ impl Variant {
 
     pub(crate) fn bytes_read(&self, tiers: &[TierSpec], k: usize) -> u64 {
         let b = |t: Tier| tier_bytes(t, self.dims, self.rabitq_width);
-        let mut total = (self.corpus.rows * b(tiers[0].tier)) as u64;
+        let mut total = (self.corpus.rows() * b(tiers[0].tier)) as u64;
         for i in 1..tiers.len() {
-            let cands = (k * tiers[i - 1].factor).min(self.corpus.rows);
+            let cands = (k * tiers[i - 1].factor).min(self.corpus.rows());
             total += (cands * b(tiers[i].tier)) as u64;
         }
         total

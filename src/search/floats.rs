@@ -71,6 +71,18 @@ pub(crate) fn rows_of(values: &[f32], dim: usize, rows: &[u32]) -> Vec<f32> {
 }
 
 impl Corpus {
+    /// The float tier first: every valid row of the corpus rescored exactly for a group of
+    /// queries.
+    pub(super) fn scan_float(&self, group: &[f32], keep: usize) -> Result<Vec<Vec<(u32, f32)>>> {
+        let valid = self.validity();
+        let all: Vec<(u32, f32)> = (0..self.rows())
+            .filter(|&r| valid.get(r))
+            .map(|r| (r as u32, 0.0))
+            .collect();
+        let nq = group.len() / self.dim();
+        self.rescore_float(group, &vec![all; nq], keep)
+    }
+
     /// Rescores candidates with the float vectors, reading each candidate row once, a run of
     /// rows at a time (the vectors of every candidate are never held together).
     pub(super) fn rescore_float(
@@ -79,7 +91,7 @@ impl Corpus {
         cands: &[Vec<(u32, f32)>],
         keep: usize,
     ) -> Result<Vec<Vec<(u32, f32)>>> {
-        let floats = self.floats.as_ref().expect("checked");
+        let floats = self.floats().expect("checked");
         let mut rows: Vec<u32> = cands.iter().flatten().map(|c| c.0).collect();
         rows.sort_unstable();
         rows.dedup();
@@ -95,7 +107,7 @@ impl Corpus {
             .collect();
         pairs.sort_unstable();
         let mut scores: Vec<Vec<f32>> = cands.iter().map(|c| vec![0f32; c.len()]).collect();
-        let d = self.dim;
+        let d = self.dim();
         let mut at = 0usize;
         floats.visit(&rows, &mut |first, values| {
             let run = &rows[first..first + values.len() / d];

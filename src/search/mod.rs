@@ -4,16 +4,20 @@
 //! - [`topk`]: bounded top-k selection with deterministic ties (lower row id first).
 //! - [`tiered`]: the in-memory corpus of codes and the tier chain.
 
+pub mod build;
 pub mod chain;
 pub(crate) mod floats;
 #[cfg(feature = "job")]
 pub mod load;
+pub mod queries;
 pub mod results;
-mod scan;
 mod select;
+mod tier;
 pub mod tiered;
 pub mod topk;
 
+pub use build::{CodeLayout, CorpusBuilder, LoadedCorpus};
 #[cfg(feature = "job")]
-pub use load::{load_corpus, LoadedCorpus};
-pub use tiered::{Corpus, Hit, Tier, TierSpec};
+pub use load::load_corpus;
+pub use queries::{QueryReader, QuerySet};
+pub use tiered::{Codes, Corpus, Hit, Tier, TierSpec};

@@ -8,107 +8,149 @@
 //! the exact dot product. Queries run in parallel (rayon); the first tier scans the corpus in
 //! blocks shared by a group of queries, so a block of codes is reused from cache.
 
-use half::f16;
 use rayon::prelude::*;
 
+use super::tier::{TierCodes, Valid};
 use super::topk::TopK;
 
 pub use super::chain::{Hit, Tier, TierSpec};
 pub use super::floats::{FloatRows, InMemoryFloats};
-use super::scan::{rabitq_blocks, BINARY_QUERY_GROUP, INT8_QUERY_GROUP, QUERY_GROUP};
-use crate::codec::binary::BinaryCodec;
-use crate::codec::int4::Int4Codec;
-use crate::codec::int8::Int8Codec;
-use crate::codec::rabitq::RabitqCodec;
+pub use super::tier::Codes;
 use crate::error::{Error, Result};
-use crate::kernels::rabitq::RabitqBlocks;
 
 /// The memory the candidates of one block of queries may take (256 MiB); more queries are
 /// searched in several blocks.
 const CANDIDATE_BUDGET_BYTES: usize = 256 << 20;
 
-/// The searchable corpus: codes in memory, floats on demand.
+/// Queries sharing a pass over the float vectors when the float tier comes first.
+const FLOAT_QUERY_GROUP: usize = 8;
+
+/// The searchable corpus: codes in memory, one [`Codes`] per tier, floats on demand.
+///
+/// Its fields are private: codes go in through [`Corpus::insert`], which checks their size
+/// and builds their scan layout (transposed binary words, the RaBitQ table layout) at once,
+/// so no derived copy can go stale. [`super::build::CorpusBuilder`] builds one from record
+/// batches.
 pub struct Corpus {
-    /// Rows.
-    pub rows: usize,
-    /// Dimension of the vectors the codes encode.
-    pub dim: usize,
-    /// Binary codes (`width` bytes per row) and their codec.
-    pub binary: Option<(Vec<u8>, BinaryCodec)>,
-    /// int8 codes and their codec.
-    pub int8: Option<(Vec<i8>, Int8Codec)>,
-    /// Packed int4 codes and their codec.
-    pub int4: Option<(Vec<u8>, Int4Codec)>,
-    /// f16 vectors.
-    pub f16: Option<Vec<f16>>,
-    /// Float vectors.
-    pub floats: Option<Box<dyn FloatRows>>,
+    rows: usize,
+    dim: usize,
+    /// At most one per tier.
+    tiers: Vec<Box<dyn TierCodes>>,
+    floats: Option<Box<dyn FloatRows>>,
     /// Rows whose vector is null are never returned (`None`: every row is valid).
-    pub valid: Option<Vec<bool>>,
-    /// The binary codes transposed to words (built by [`Corpus::prepare`]) for the scan.
-    pub binary_words: Option<crate::kernels::hamming::TransposedCodes>,
-    /// RaBitQ codes (`width` bytes per row) and their codec.
-    pub rabitq: Option<(Vec<u8>, RabitqCodec)>,
-    /// The RaBitQ codes re-laid for the table scan (built by [`Corpus::prepare`]).
-    pub rabitq_blocks: Option<RabitqBlocks>,
+    valid: Option<Vec<bool>>,
 }
 
 impl Corpus {
-    /// A corpus of `rows` vectors of `dim` dimensions with no codes yet: fill the fields of
-    /// the tiers you need, then call [`Corpus::prepare`].
+    /// A corpus of `rows` vectors of `dim` dimensions with no codes yet: add the codes of
+    /// the tiers you need with [`Corpus::insert`] (or [`Corpus::with`]).
     pub fn new(rows: usize, dim: usize) -> Self {
         Corpus {
             rows,
             dim,
-            binary: None,
-            int8: None,
-            int4: None,
-            f16: None,
+            tiers: Vec::new(),
             floats: None,
             valid: None,
-            binary_words: None,
-            rabitq: None,
-            rabitq_blocks: None,
-        }
-    }
-}
-
-impl Corpus {
-    /// Builds the scan-friendly copies of the codes (the transposed binary codes, the RaBitQ
-    /// table layout) that are missing. Call after filling the corpus (and after replacing
-    /// codes, with their copies reset to None); searching works without it, only slower.
-    pub fn prepare(&mut self) {
-        if let (Some((codes, codec)), None) = (&self.binary, &self.binary_words) {
-            self.binary_words = crate::kernels::hamming::TransposedCodes::new(codes, codec.width());
-        }
-        if let (Some((codes, codec)), None) = (&self.rabitq, &self.rabitq_blocks) {
-            self.rabitq_blocks = Some(rabitq_blocks(codes, codec));
         }
     }
 
-    #[inline]
-    pub(super) fn is_valid(&self, row: usize) -> bool {
-        self.valid.as_ref().is_none_or(|v| v[row])
+    /// Rows.
+    pub fn rows(&self) -> usize {
+        self.rows
     }
 
-    fn check(&self, chain: &[TierSpec]) -> Result<()> {
-        for s in chain {
-            let ok = match s.tier {
-                Tier::Binary => self.binary.is_some(),
-                Tier::Int8 => self.int8.is_some(),
-                Tier::Int4 => self.int4.is_some(),
-                Tier::F16 => self.f16.is_some(),
-                Tier::Float => self.floats.is_some(),
-                Tier::Rabitq => self.rabitq.is_some(),
-            };
-            if !ok {
+    /// Dimension of the vectors the codes encode (and queries must have).
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// Adds (or replaces) the codes of one tier: an error when they do not hold `rows`
+    /// rows of `dim` dimensions.
+    pub fn insert(&mut self, codes: Codes) -> Result<()> {
+        let tier = codes.build(self.rows, self.dim)?;
+        self.remove(tier.tier());
+        self.tiers.push(tier);
+        Ok(())
+    }
+
+    /// [`Corpus::insert`], by value.
+    pub fn with(mut self, codes: Codes) -> Result<Self> {
+        self.insert(codes)?;
+        Ok(self)
+    }
+
+    /// Drops the codes of `tier` (the float vectors stay).
+    pub fn remove(&mut self, tier: Tier) {
+        self.tiers.retain(|t| t.tier() != tier);
+    }
+
+    /// Whether the corpus can serve `tier`.
+    pub fn has(&self, tier: Tier) -> bool {
+        match tier {
+            Tier::Float => self.floats.is_some(),
+            t => self.codes(t).is_some(),
+        }
+    }
+
+    /// Bytes the codes of `tier` (with their scan layout) hold in memory.
+    pub fn held_bytes(&self, tier: Tier) -> usize {
+        self.codes(tier).map_or(0, |t| t.bytes())
+    }
+
+    /// Sets where the float tier reads vectors from.
+    pub fn set_floats(&mut self, floats: Box<dyn FloatRows>) {
+        self.floats = Some(floats);
+    }
+
+    /// Drops the float vectors (the float tier is then unavailable).
+    pub fn clear_floats(&mut self) {
+        self.floats = None;
+    }
+
+    /// Where the float tier reads vectors from.
+    pub fn floats(&self) -> Option<&dyn FloatRows> {
+        self.floats.as_deref()
+    }
+
+    /// Marks the rows that may be returned (`false`: a null vector); `None`: all.
+    pub fn set_valid(&mut self, valid: Option<Vec<bool>>) -> Result<()> {
+        if let Some(v) = &valid {
+            if v.len() != self.rows {
                 return Err(Error::InvalidOption(format!(
-                    "the corpus has no {} codes for the {} tier",
-                    s.tier, s.tier
+                    "the validity holds {} rows, the corpus {}",
+                    v.len(),
+                    self.rows
                 )));
             }
         }
+        self.valid = valid.filter(|v| v.iter().any(|ok| !ok));
         Ok(())
+    }
+
+    /// Which rows may be returned (`None`: all).
+    pub fn valid(&self) -> Option<&[bool]> {
+        self.valid.as_deref()
+    }
+
+    pub(super) fn validity(&self) -> Valid<'_> {
+        Valid(self.valid.as_deref())
+    }
+
+    fn codes(&self, tier: Tier) -> Option<&dyn TierCodes> {
+        self.tiers
+            .iter()
+            .find(|t| t.tier() == tier)
+            .map(|t| t.as_ref())
+    }
+
+    fn check(&self, chain: &[TierSpec]) -> Result<()> {
+        match chain.iter().find(|s| !self.has(s.tier)) {
+            Some(s) => Err(Error::InvalidOption(format!(
+                "the corpus has no {} codes for the {} tier",
+                s.tier, s.tier
+            ))),
+            None => Ok(()),
+        }
     }
 
     /// The top-`k` rows for each query (`queries` row-major, `dim` per query), best first.
@@ -165,8 +207,13 @@ impl Corpus {
         // Candidates of a block of queries are held at once: blocks of queries keep them
         // within CANDIDATE_BUDGET_BYTES (at least one scan group per block).
         let per_query = most * std::mem::size_of::<(u32, f32)>() * 4;
-        let block =
-            (CANDIDATE_BUDGET_BYTES / per_query).max(BINARY_QUERY_GROUP.max(INT8_QUERY_GROUP));
+        let block = (CANDIDATE_BUDGET_BYTES / per_query).max(
+            self.tiers
+                .iter()
+                .map(|t| t.query_group())
+                .max()
+                .unwrap_or(FLOAT_QUERY_GROUP),
+        );
         let nq = queries.len() / self.dim;
         if nq <= block {
             return self.search_block(queries, k, chain, trace);
@@ -206,18 +253,20 @@ impl Corpus {
         };
         // Tier 1: scan everything, in groups of queries sharing corpus blocks.
         let first = chain[0].tier;
-        let mut candidates: Vec<Vec<(u32, f32)>> = queries
-            .par_chunks(
-                self.dim
-                    * match first {
-                        Tier::Binary => BINARY_QUERY_GROUP,
-                        Tier::Int8 | Tier::Rabitq => INT8_QUERY_GROUP,
-                        Tier::F16 | Tier::Int4 => crate::kernels::matmul::QUERY_TILE,
-                        _ => QUERY_GROUP,
-                    },
-            )
-            .flat_map_iter(|group| self.scan(first, group, keep(0)))
-            .collect::<Result<Vec<_>>>()?;
+        let valid = self.validity();
+        let mut candidates: Vec<Vec<(u32, f32)>> = match self.codes(first) {
+            Some(codes) => queries
+                .par_chunks(self.dim * codes.query_group())
+                .flat_map_iter(|group| codes.scan(group, keep(0), valid))
+                .collect(),
+            None => queries
+                .par_chunks(self.dim * FLOAT_QUERY_GROUP)
+                .map(|group| self.scan_float(group, keep(0)))
+                .collect::<Result<Vec<_>>>()?
+                .into_iter()
+                .flatten()
+                .collect(),
+        };
         let mut record = |c: &[Vec<(u32, f32)>], last: bool| {
             if let Some(t) = trace.as_deref_mut() {
                 t.push(
@@ -245,7 +294,7 @@ impl Corpus {
                     .map(|(q, cands)| {
                         let query = &queries[q * self.dim..(q + 1) * self.dim];
                         let mut top = TopK::new(want);
-                        let scorer = self.scorer(spec.tier, query);
+                        let scorer = self.codes(spec.tier).expect("checked").scorer(query);
                         for &(row, _) in cands {
                             top.push(scorer(row), row);
                         }
@@ -272,6 +321,8 @@ impl Corpus {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::binary::BinaryCodec;
+    use crate::codec::int8::Int8Codec;
     use crate::codec::tests::calibrate;
     use crate::kernels::float::dot;
     use crate::testutil::vectors_array;
@@ -287,24 +338,18 @@ mod tests {
         let bc = BinaryCodec::new(dim);
         let mut bin = vec![0u8; rows * bc.width()];
         bc.encode_slice(&values, &mut bin).unwrap();
-        let c = Corpus {
-            rows,
+        let mut c = Corpus::new(rows, dim)
+            .with(Codes::Binary(bin, bc))
+            .unwrap()
+            .with(Codes::Int8(
+                i8codes.into_iter().map(|c| c as i8).collect(),
+                i8c,
+            ))
+            .unwrap();
+        c.set_floats(Box::new(InMemoryFloats {
+            values: values.clone(),
             dim,
-            binary: Some((bin, bc)),
-            int8: Some((i8codes.into_iter().map(|c| c as i8).collect(), i8c)),
-            int4: None,
-            f16: None,
-            floats: Some(Box::new(InMemoryFloats {
-                values: values.clone(),
-                dim,
-            })),
-            valid: None,
-            binary_words: None,
-            rabitq: None,
-            rabitq_blocks: None,
-        };
-        let mut c = c;
-        c.prepare();
+        }));
         (c, values)
     }
 
@@ -351,9 +396,11 @@ mod tests {
 
     #[test]
     fn int8_alone_ranks_by_the_dequantized_dot_product() {
-        let (c, _) = corpus(3000, 16);
-        let (codes, codec) = c.int8.as_ref().unwrap();
-        let bytes: Vec<u8> = codes.iter().map(|&x| x as u8).collect();
+        let (c, values) = corpus(3000, 16);
+        // The same codes as the corpus', decoded.
+        let codec = Int8Codec::new(&calibrate(&vectors_array(3000, 16, 11, 0.0)));
+        let mut bytes = vec![0u8; values.len()];
+        codec.encode_slice(&values, &mut bytes, 0x80).unwrap();
         let mut dec = vec![0f32; bytes.len()];
         codec.decode_slice(&bytes, &mut dec, 0x80);
         let queries = Vectors::try_new(&vectors_array(5, 16, 3, 0.0))
@@ -381,9 +428,15 @@ mod tests {
         i4.encode_slice(&values, &mut codes).unwrap();
         let mut dec = vec![0f32; values.len()];
         i4.decode_slice(&codes, &mut dec);
-        c.int4 = Some((codes, i4));
-        c.f16 = Some(values.iter().map(|&x| f16::from_f32(x)).collect());
-        let h: Vec<f32> = values.iter().map(|&x| f16::from_f32(x).to_f32()).collect();
+        c.insert(Codes::Int4(codes, i4)).unwrap();
+        c.insert(Codes::F16(
+            values.iter().map(|&x| half::f16::from_f32(x)).collect(),
+        ))
+        .unwrap();
+        let h: Vec<f32> = values
+            .iter()
+            .map(|&x| half::f16::from_f32(x).to_f32())
+            .collect();
         // 70 queries: more than one 64-query tile of the blocked scan.
         let queries = Vectors::try_new(&vectors_array(70, 16, 3, 0.0))
             .unwrap()
@@ -415,7 +468,8 @@ mod tests {
     #[test]
     fn null_rows_are_never_returned_by_any_tier() {
         let (mut c, _) = corpus(200, 16);
-        c.valid = Some((0..200).map(|r| r % 2 == 0).collect());
+        c.set_valid(Some((0..200).map(|r| r % 2 == 0).collect()))
+            .unwrap();
         let queries = Vectors::try_new(&vectors_array(4, 16, 5, 0.0))
             .unwrap()
             .values()
@@ -442,7 +496,7 @@ mod tests {
             assert!(TierSpec::parse_chain(bad).is_err(), "{bad}");
         }
         let (mut corpus, _) = corpus(10, 8);
-        corpus.floats = None;
+        corpus.clear_floats();
         assert!(corpus
             .search(
                 &[0.0; 8],

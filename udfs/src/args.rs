@@ -342,7 +342,7 @@ pub fn code_recipe(
     arrow_type: &DataType,
     bytes_per_vector: usize,
     calibration: Option<&Calibration>,
-    threshold: Option<&str>,
+    threshold: Option<embquant::codec::binary::BinaryThreshold>,
 ) -> ColumnRecipe {
     let layout = embquant::Int8Layout::List;
     ColumnRecipe {
@@ -356,7 +356,7 @@ pub fn code_recipe(
         arrow_type: arrow_type.to_string(),
         encoding: ColumnRecipe::encoding_for(scheme, layout),
         int8_layout: (scheme == Scheme::Int8).then_some(layout),
-        threshold: threshold.map(str::to_string),
+        threshold,
         rotation: None,
         code_bits: None,
         bytes_per_vector,
@@ -388,7 +388,7 @@ pub fn code_metadata(
     arrow_type: &DataType,
     bytes_per_vector: usize,
     calibration: Option<&Calibration>,
-    threshold: Option<&str>,
+    threshold: Option<embquant::codec::binary::BinaryThreshold>,
 ) -> HashMap<String, String> {
     let recipe = code_recipe(
         source,

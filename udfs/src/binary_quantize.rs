@@ -109,9 +109,9 @@ impl ScalarUDFImpl for BinaryQuantizeFunc {
         let width = dim.div_ceil(8);
         let dt = DataType::FixedSizeBinary(width as i32);
         let threshold = if args.arg_fields.len() > 1 {
-            "mean"
+            BinaryThreshold::Mean
         } else {
-            "zero"
+            BinaryThreshold::Zero
         };
         let meta = code_metadata(f, Scheme::Binary, dim, &dt, width, known, Some(threshold));
         Ok(Arc::new(Field::new(NAME, dt, true).with_metadata(meta)))

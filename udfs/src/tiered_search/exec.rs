@@ -14,23 +14,13 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
 };
-use embquant::metadata::{ColumnRecipe, Truncation};
-use embquant::search::TierSpec;
-use embquant::Calibration;
+use embquant::search::{CodeLayout, CorpusBuilder, TierSpec};
 use futures::TryStreamExt;
 
-use super::build::search;
-use super::output_schema;
+use crate::args::ext;
 
-/// Column names in the scanned inputs.
-#[derive(Debug, Clone)]
-pub(super) struct Columns {
-    pub(super) codes: Vec<(String, ColumnRecipe)>,
-    pub(super) float: Option<String>,
-    pub(super) id: Option<String>,
-    pub(super) query: String,
-    pub(super) query_id: Option<String>,
-}
+use super::build::search;
+use super::{output_schema, NAME};
 
 /// What to search, resolved at planning time.
 #[derive(Debug, Clone)]
@@ -39,9 +29,13 @@ pub struct SearchSpec {
     pub(super) queries_table: String,
     pub(super) k: usize,
     pub(super) chain: Vec<TierSpec>,
-    pub(super) columns: Columns,
-    pub(super) calibration: Option<Calibration>,
-    pub(super) truncation: Option<Truncation>,
+    /// The corpus' code and float columns (indices into `corpus_schema`).
+    pub(super) layout: CodeLayout,
+    pub(super) corpus_schema: SchemaRef,
+    /// Column names: the corpus ids, the query vectors and their ids.
+    pub(super) id: Option<String>,
+    pub(super) query: String,
+    pub(super) query_id: Option<String>,
 }
 
 impl SearchSpec {
@@ -118,11 +112,16 @@ impl DisplayAs for TieredSearchExec {
     fn fmt_as(&self, t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
         let s = &self.spec;
         let codes: Vec<String> = s
-            .columns
+            .layout
             .codes
             .iter()
-            .map(|(n, r)| format!("{}={n}", r.scheme))
-            .chain(s.columns.float.iter().map(|n| format!("float={n}")))
+            .map(|(i, r)| format!("{}={}", r.scheme, s.corpus_schema.field(*i).name()))
+            .chain(
+                s.layout
+                    .float
+                    .iter()
+                    .map(|i| format!("float={}", s.corpus_schema.field(*i).name())),
+            )
             .collect();
         match t {
             DisplayFormatType::Default | DisplayFormatType::Verbose => write!(
@@ -134,7 +133,7 @@ impl DisplayAs for TieredSearchExec {
                 s.corpus_table,
                 codes.join(", "),
                 s.queries_table,
-                s.columns.query
+                s.query
             ),
             DisplayFormatType::TreeRender => {
                 writeln!(f, "k={}", s.k)?;
@@ -192,9 +191,24 @@ impl ExecutionPlan for TieredSearchExec {
         );
         let (projection, schema) = (self.projection.clone(), Arc::clone(&self.schema));
         let fut = async move {
-            let cb = collect_in_order(&corpus, &context).await?;
+            // The corpus is fed to the builder batch by batch as it streams in.
+            let mut builder = CorpusBuilder::new(
+                spec.layout.clone(),
+                &spec.corpus_schema,
+                spec.id.as_deref(),
+                true,
+            )
+            .map_err(|e| ext(NAME, e))?;
+            for p in 0..corpus.properties().partitioning.partition_count() {
+                let mut s = corpus.execute(p, Arc::clone(&context))?;
+                while let Some(b) = s.try_next().await? {
+                    builder
+                        .push(&b, builder.rows() as u64)
+                        .map_err(|e| ext(NAME, e))?;
+                }
+            }
             let qb = collect_in_order(&queries, &context).await?;
-            let batch = tokio::task::spawn_blocking(move || search(&spec, &cb, &qb))
+            let batch = tokio::task::spawn_blocking(move || search(&spec, builder, &qb))
                 .await
                 .map_err(|e| DataFusionError::External(Box::new(e)))??;
             match &projection {

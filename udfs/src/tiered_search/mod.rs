@@ -28,7 +28,6 @@ use embquant::search::TierSpec;
 
 use crate::args::ext;
 
-use exec::Columns;
 pub use exec::{SearchSpec, TieredSearchExec};
 use layout::layout;
 
@@ -142,8 +141,8 @@ impl TableProvider for TieredSearchTable {
         let (cs, qs) = (corpus.schema(), queries.schema());
         let layout = layout(&cs, &qs, &self.chain)?;
         // Read only the columns the search needs; remember where they land.
-        let mut cproj: Vec<usize> = layout.codes.iter().map(|(i, _)| *i).collect();
-        cproj.extend(layout.float);
+        let mut cproj: Vec<usize> = layout.codes.codes.iter().map(|(i, _)| *i).collect();
+        cproj.extend(layout.codes.float);
         cproj.extend(layout.id);
         cproj.sort_unstable();
         cproj.dedup();
@@ -153,26 +152,17 @@ impl TableProvider for TieredSearchTable {
         qproj.dedup();
         let corpus_plan = corpus.scan(state, Some(&cproj), &[], None).await?;
         let queries_plan = queries.scan(state, Some(&qproj), &[], None).await?;
-        let columns = Columns {
-            codes: layout
-                .codes
-                .iter()
-                .map(|(i, r)| (cs.field(*i).name().clone(), r.clone()))
-                .collect(),
-            float: layout.float.map(|i| cs.field(i).name().clone()),
-            id: layout.id.map(|i| cs.field(i).name().clone()),
-            query: qs.field(layout.query).name().clone(),
-            query_id: layout.query_id.map(|i| qs.field(i).name().clone()),
-        };
         Ok(Arc::new(TieredSearchExec::new(
             SearchSpec {
                 corpus_table: self.corpus.clone(),
                 queries_table: self.queries.clone(),
                 k: self.k,
                 chain: self.chain.clone(),
-                columns,
-                calibration: layout.calibration,
-                truncation: layout.truncation,
+                corpus_schema: cs.clone(),
+                id: layout.id.map(|i| cs.field(i).name().clone()),
+                query: qs.field(layout.query).name().clone(),
+                query_id: layout.query_id.map(|i| qs.field(i).name().clone()),
+                layout: layout.codes,
             },
             corpus_plan,
             queries_plan,

@@ -1,0 +1,626 @@
+//! One path from stored code columns to a searchable [`Corpus`], used by CLI search
+//! ([`super::load`]), the SQL table function and anything else holding record batches:
+//!
+//! 1. [`CodeLayout::from_schema`] finds, from a schema alone, the code column of each coded
+//!    tier of a chain (by its embquant recipe), the calibration they share, the Matryoshka
+//!    truncation and the float column;
+//! 2. [`CorpusBuilder`] is fed the record batches one at a time and appends their codes,
+//!    validity and ids; each recipe builds its own codec ([`ColumnRecipe::codec`]);
+//! 3. [`CorpusBuilder::finish`] gives the corpus with its ids.
+//!
+//! The rules are the same for every front end: ids follow [`crate::ids`] (integers that fit
+//! in Int64, no NULLs), a row whose code or float vector is NULL is never returned, every
+//! code column must carry one calibration, and RaBitQ codes need their recorded rotation.
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float16Type, Int8Type};
+use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Schema};
+
+use super::chain::{Tier, TierSpec};
+use super::tier::Codes;
+use super::tiered::{Corpus, FloatRows, InMemoryFloats};
+use crate::calibration::Calibration;
+use crate::codec::matryoshka::{truncate, MatryoshkaOptions};
+use crate::error::{Error, Result};
+use crate::metadata::{ColumnRecipe, RecipeCodec, Scheme, Truncation};
+use crate::vectors::Vectors;
+
+/// The scheme whose codes serve `tier` (None for the float tier).
+pub fn scheme_of(tier: Tier) -> Option<Scheme> {
+    match tier {
+        Tier::Binary => Some(Scheme::Binary),
+        Tier::Int8 => Some(Scheme::Int8),
+        Tier::Int4 => Some(Scheme::Int4),
+        Tier::F16 => Some(Scheme::F16),
+        Tier::Rabitq => Some(Scheme::Rabitq),
+        Tier::Float => None,
+    }
+}
+
+/// Whether `dt` is a vector of floats (`FixedSizeList`, `List` or `LargeList`).
+pub fn is_float_vector(dt: &DataType) -> bool {
+    match dt {
+        DataType::FixedSizeList(f, _) | DataType::List(f) | DataType::LargeList(f) => {
+            matches!(
+                f.data_type(),
+                DataType::Float16 | DataType::Float32 | DataType::Float64
+            )
+        }
+        _ => false,
+    }
+}
+
+/// The float vector column `name` of `schema`; without a name (or when it is absent), the
+/// one float vector column that is not an embquant code column.
+pub fn float_column(schema: &Schema, name: Option<&str>) -> Option<usize> {
+    name.and_then(|n| schema.index_of(n).ok())
+        .filter(|&i| is_float_vector(schema.field(i).data_type()))
+        .or_else(|| {
+            let v: Vec<usize> = (0..schema.fields().len())
+                .filter(|&i| {
+                    let f = schema.field(i);
+                    is_float_vector(f.data_type())
+                        && !f.metadata().contains_key(crate::metadata::METADATA_KEY)
+                })
+                .collect();
+            (v.len() == 1).then(|| v[0])
+        })
+}
+
+/// Which columns of a corpus schema a chain reads.
+#[derive(Debug, Clone)]
+pub struct CodeLayout {
+    /// The float column the codes were made from (None for a float-only chain whose float
+    /// column was found by type).
+    pub source: Option<String>,
+    /// (index in the schema, recipe) of the code column of each coded tier, in chain order,
+    /// each scheme once.
+    pub codes: Vec<(usize, ColumnRecipe)>,
+    /// The calibration the codes carry (None when no code column needs one).
+    pub calibration: Option<Calibration>,
+    /// The Matryoshka truncation the codes were made with: queries get the same.
+    pub truncation: Option<Truncation>,
+    /// The float vector column, when the chain has a float tier.
+    pub float: Option<usize>,
+}
+
+impl CodeLayout {
+    /// Finds the columns `chain` reads in `schema`. With `source`, the codes of that float
+    /// column; without, of the one source column that has codes for every coded tier.
+    pub fn from_schema(schema: &Schema, source: Option<&str>, chain: &[TierSpec]) -> Result<Self> {
+        let mut found: Vec<(usize, ColumnRecipe, Option<Calibration>)> = Vec::new();
+        for (i, f) in schema.fields().iter().enumerate() {
+            if let Some((r, c)) = ColumnRecipe::from_field(f)? {
+                found.push((i, r, c));
+            }
+        }
+        let mut schemes: Vec<Scheme> = Vec::new();
+        for s in chain.iter().filter_map(|s| scheme_of(s.tier)) {
+            if !schemes.contains(&s) {
+                schemes.push(s);
+            }
+        }
+        let has_all = |src: &str| {
+            schemes.iter().all(|s| {
+                found
+                    .iter()
+                    .any(|(_, r, _)| r.source_column == src && r.scheme == *s)
+            })
+        };
+        let source = match source {
+            Some(s) => Some(s.to_string()),
+            None => found
+                .iter()
+                .map(|(_, r, _)| r.source_column.clone())
+                .find(|s| has_all(s)),
+        };
+        if !schemes.is_empty() && !source.as_deref().is_some_and(has_all) {
+            let listed = if found.is_empty() {
+                "none".to_string()
+            } else {
+                found
+                    .iter()
+                    .map(|(i, r, _)| {
+                        format!(
+                            "{} ({} of {:?})",
+                            schema.field(*i).name(),
+                            r.scheme,
+                            r.source_column
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let missing: Vec<String> = schemes
+                .iter()
+                .filter(|s| {
+                    !found.iter().any(|(_, r, _)| {
+                        Some(&r.source_column) == source.as_ref() && r.scheme == **s
+                    })
+                })
+                .map(|s| s.to_string())
+                .collect();
+            return Err(Error::Schema(format!(
+                "the corpus has no code columns for the tiers {:?}{}: no {} codes (columns with embquant metadata: {listed}); \
+                 quantize with `embquant quantize --scheme {}` or the quantize functions, and keep the Parquet metadata",
+                schemes.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+                source.as_deref().map(|s| format!(" of {s:?}")).unwrap_or_default(),
+                missing.join(", "),
+                missing.join(","),
+            )));
+        }
+        let mut codes = Vec::new();
+        let mut calibration: Option<Calibration> = None;
+        for s in &schemes {
+            let (i, r, c) = found
+                .iter()
+                .find(|(_, r, _)| Some(&r.source_column) == source.as_ref() && r.scheme == *s)
+                .cloned()
+                .expect("checked above");
+            if let Some(c) = c {
+                if calibration
+                    .as_ref()
+                    .is_some_and(|p| p.fingerprint() != c.fingerprint())
+                {
+                    return Err(Error::InvalidCalibration(
+                        "the code columns carry different calibrations: codes are only comparable under one calibration".into(),
+                    ));
+                }
+                calibration = Some(c);
+            }
+            codes.push((i, r));
+        }
+        let truncation = codes.first().and_then(|(_, r)| r.truncation);
+        let float = if chain.iter().any(|s| s.tier == Tier::Float) {
+            let named = match &source {
+                Some(s) => schema
+                    .index_of(s)
+                    .ok()
+                    .filter(|&i| is_float_vector(schema.field(i).data_type())),
+                None => float_column(schema, None),
+            };
+            Some(named.ok_or_else(|| {
+                Error::Schema(format!(
+                    "the float tier needs the corpus' float column{}, a vector column (quantized with --drop-source?)",
+                    source.as_deref().map(|s| format!(" {s:?}")).unwrap_or_default()
+                ))
+            })?)
+        } else {
+            None
+        };
+        let source = source.or_else(|| float.map(|i| schema.field(i).name().clone()));
+        Ok(CodeLayout {
+            source,
+            codes,
+            calibration,
+            truncation,
+            float,
+        })
+    }
+
+    /// Dimension of the codes (None for a float-only chain).
+    pub fn dims(&self) -> Option<usize> {
+        self.codes.first().map(|(_, r)| r.dims)
+    }
+
+    /// An error unless `other` (another file's layout) holds codes of the same recipes under
+    /// the same calibration: codes are only comparable under one calibration.
+    pub fn check_same(&self, other: &CodeLayout) -> Result<()> {
+        let fp = |c: &Option<Calibration>| c.as_ref().map(|c| c.fingerprint().to_string());
+        let same_recipes = self.codes.len() == other.codes.len()
+            && self.codes.iter().zip(&other.codes).all(|((_, a), (_, b))| {
+                a.scheme == b.scheme
+                    && a.dims == b.dims
+                    && a.threshold == b.threshold
+                    && a.rotation == b.rotation
+                    && a.truncation == b.truncation
+            });
+        if fp(&self.calibration) != fp(&other.calibration) || !same_recipes {
+            return Err(Error::InvalidCalibration(format!(
+                "quantized with another calibration or recipe (fingerprint {:?} vs {:?}): codes are only comparable under one calibration",
+                fp(&other.calibration),
+                fp(&self.calibration)
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Codes of one tier being appended.
+enum Buffer {
+    Binary(Vec<u8>, crate::codec::binary::BinaryCodec),
+    Int8(Vec<i8>, crate::codec::int8::Int8Codec),
+    Int4(Vec<u8>, crate::codec::int4::Int4Codec),
+    F16(Vec<half::f16>),
+    Rabitq(Vec<u8>, crate::codec::rabitq::RabitqCodec),
+}
+
+/// A corpus ready to search, with what a caller needs to report and encode queries.
+pub struct LoadedCorpus {
+    /// The corpus.
+    pub corpus: Corpus,
+    /// Values of the id column per row (row numbers when there is none).
+    pub ids: Vec<i64>,
+    /// The calibration the codes were made with (None for sign bits / f16 only).
+    pub calibration: Option<Calibration>,
+    /// Matryoshka truncation the codes were made with: apply it to queries.
+    pub truncation: Option<Truncation>,
+}
+
+/// Builds a [`Corpus`] from record batches of a corpus table, fed one at a time.
+pub struct CorpusBuilder {
+    layout: CodeLayout,
+    /// (column name, recipe, codes so far) per coded tier.
+    buffers: Vec<(String, ColumnRecipe, Buffer)>,
+    /// The float column held in memory (None: no float tier, or the caller supplies the
+    /// float rows with [`CorpusBuilder::finish_with`]).
+    floats: Option<(String, Vec<f32>, usize)>,
+    id: Option<String>,
+    ids: Vec<i64>,
+    valid: Vec<bool>,
+}
+
+impl CorpusBuilder {
+    /// A builder for batches whose schema gave `layout` (`schema` is that schema). The ids
+    /// come from `id_column` (row numbers without one). With `floats_in_memory`, the float
+    /// column (when the layout has one) is held in memory for the float tier.
+    pub fn new(
+        layout: CodeLayout,
+        schema: &Schema,
+        id_column: Option<&str>,
+        floats_in_memory: bool,
+    ) -> Result<Self> {
+        let mut buffers = Vec::new();
+        for (i, r) in &layout.codes {
+            let buf = match r.codec(layout.calibration.as_ref())? {
+                RecipeCodec::Binary(c) => Buffer::Binary(Vec::new(), c),
+                RecipeCodec::Int8(c) => Buffer::Int8(Vec::new(), c),
+                RecipeCodec::Int4(c) => Buffer::Int4(Vec::new(), c),
+                RecipeCodec::Half(_) if r.scheme == Scheme::F16 => Buffer::F16(Vec::new()),
+                RecipeCodec::Half(_) => {
+                    return Err(Error::Schema(format!(
+                        "column {:?}: {} codes are not searchable (quantize with f16)",
+                        r.name, r.scheme
+                    )))
+                }
+                RecipeCodec::Rabitq(c) => Buffer::Rabitq(Vec::new(), c),
+            };
+            buffers.push((schema.field(*i).name().clone(), r.clone(), buf));
+        }
+        if let Some(name) = id_column {
+            crate::quantizer::column_index(schema, name)?;
+        }
+        let floats = match (layout.float, floats_in_memory) {
+            (Some(i), true) => Some((schema.field(i).name().clone(), Vec::new(), 0)),
+            _ => None,
+        };
+        Ok(CorpusBuilder {
+            layout,
+            buffers,
+            floats,
+            id: id_column.map(str::to_string),
+            ids: Vec::new(),
+            valid: Vec::new(),
+        })
+    }
+
+    /// Rows appended so far.
+    pub fn rows(&self) -> usize {
+        self.valid.len()
+    }
+
+    /// Appends the rows of `batch` (which must hold the layout's columns by name);
+    /// `first_row` is the row of its first row in its file or table (for error messages).
+    pub fn push(&mut self, batch: &RecordBatch, first_row: u64) -> Result<()> {
+        let start = self.valid.len();
+        let n = batch.num_rows();
+        let column = |name: &str| -> Result<&ArrayRef> {
+            batch.column_by_name(name).ok_or_else(|| {
+                Error::Schema(format!(
+                    "column {name:?} is missing from the rows read (the schemas disagree: a corrupt file?)"
+                ))
+            })
+        };
+        let mut valid = vec![true; n];
+        let mark = |c: &dyn Array, valid: &mut [bool]| {
+            if c.null_count() > 0 {
+                (0..c.len()).for_each(|r| valid[r] &= c.is_valid(r));
+            }
+        };
+        for (name, r, buf) in &mut self.buffers {
+            let col = column(name)?;
+            mark(col.as_ref(), &mut valid);
+            let bad = |what: &str| Error::UnsupportedCodeType {
+                expected: format!("{what} codes in column {name:?}"),
+                found: col.data_type().clone(),
+            };
+            match buf {
+                Buffer::Binary(v, _) | Buffer::Int4(v, _) | Buffer::Rabitq(v, _) => {
+                    let w = r.bytes_per_vector;
+                    match col.data_type() {
+                        DataType::FixedSizeBinary(cw) if *cw as usize == w => {
+                            let a = col.as_fixed_size_binary();
+                            let off = a.offset() * w;
+                            v.extend_from_slice(&a.value_data()[off..off + n * w]);
+                        }
+                        _ => return Err(bad("FixedSizeBinary")),
+                    }
+                }
+                Buffer::Int8(v, _) => {
+                    let d = r.dims;
+                    match col.data_type() {
+                        DataType::FixedSizeBinary(w) if *w as usize == d => {
+                            let a = col.as_fixed_size_binary();
+                            let off = a.offset() * d;
+                            v.extend(a.value_data()[off..off + n * d].iter().map(|&b| b as i8));
+                        }
+                        DataType::FixedSizeList(f, w)
+                            if f.data_type() == &DataType::Int8 && *w as usize == d =>
+                        {
+                            let a = col.as_fixed_size_list();
+                            let vals = a.values().as_primitive::<Int8Type>().values();
+                            let off = a.offset() * d;
+                            v.extend_from_slice(&vals[off..off + n * d]);
+                        }
+                        _ => return Err(bad("int8")),
+                    }
+                }
+                Buffer::F16(v) => {
+                    let d = r.dims;
+                    match col.data_type() {
+                        DataType::FixedSizeList(f, w)
+                            if f.data_type() == &DataType::Float16 && *w as usize == d =>
+                        {
+                            let a = col.as_fixed_size_list();
+                            let vals = a.values().as_primitive::<Float16Type>().values();
+                            let off = a.offset() * d;
+                            v.extend_from_slice(&vals[off..off + n * d]);
+                        }
+                        _ => return Err(bad("f16")),
+                    }
+                }
+            }
+        }
+        if let Some((name, values, dim)) = &mut self.floats {
+            let col = column(name)?;
+            let col: ArrayRef = match self.layout.truncation {
+                Some(t) => std::sync::Arc::new(truncate(
+                    col.as_ref(),
+                    &MatryoshkaOptions {
+                        dims: t.dims,
+                        normalize: t.normalized,
+                    },
+                )?),
+                None => col.clone(),
+            };
+            mark(col.as_ref(), &mut valid);
+            let v = Vectors::try_new(col.as_ref()).map_err(|e| e.offset_rows(first_row))?;
+            if n > 0 {
+                *dim = v.dim();
+            }
+            values.extend_from_slice(v.values());
+        }
+        match &self.id {
+            Some(name) => {
+                let ids = crate::ids::id_values(column(name)?.as_ref(), first_row)
+                    .map_err(|e| Error::InvalidOption(format!("id column {name:?}: {e}")))?;
+                self.ids.extend(ids);
+            }
+            None => self.ids.extend(start as i64..(start + n) as i64),
+        }
+        self.valid.extend(valid);
+        Ok(())
+    }
+
+    /// The corpus, its float tier (if any) served by the float column held in memory.
+    pub fn finish(mut self) -> Result<LoadedCorpus> {
+        let floats = self.floats.take().map(|(_, values, dim)| (values, dim));
+        let dim = match (self.layout.dims(), &floats) {
+            (Some(d), Some((_, fd))) if self.rows() > 0 && *fd != d => {
+                return Err(Error::DimensionMismatch {
+                    context: "the float column (after any truncation) against the codes".into(),
+                    expected: d,
+                    found: *fd,
+                })
+            }
+            (Some(d), _) => d,
+            (None, Some((_, fd))) => *fd,
+            (None, None) => 0,
+        };
+        let floats = floats
+            .map(|(values, _)| Box::new(InMemoryFloats { values, dim }) as Box<dyn FloatRows>);
+        self.finish_with(floats, dim)
+    }
+
+    /// The corpus of `dim` dimensions (the codes' when there are codes), its float tier
+    /// served by `floats`.
+    pub fn finish_with(
+        self,
+        floats: Option<Box<dyn FloatRows>>,
+        dim: usize,
+    ) -> Result<LoadedCorpus> {
+        let dim = self.layout.dims().unwrap_or(dim);
+        let mut corpus = Corpus::new(self.valid.len(), dim);
+        for (_, _, buf) in self.buffers {
+            corpus.insert(match buf {
+                Buffer::Binary(v, c) => Codes::Binary(v, c),
+                Buffer::Int8(v, c) => Codes::Int8(v, c),
+                Buffer::Int4(v, c) => Codes::Int4(v, c),
+                Buffer::F16(v) => Codes::F16(v),
+                Buffer::Rabitq(v, c) => Codes::Rabitq(v, c),
+            })?;
+        }
+        if let Some(f) = floats {
+            corpus.set_floats(f);
+        }
+        corpus.set_valid(Some(self.valid))?;
+        Ok(LoadedCorpus {
+            corpus,
+            ids: self.ids,
+            calibration: self.layout.calibration,
+            truncation: self.layout.truncation,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::{Int64Array, RecordBatch};
+    use arrow_schema::{Field, Schema};
+
+    use super::*;
+    use crate::codec::tests::calibrate;
+    use crate::quantizer::{QuantizeOptions, Quantizer};
+    use crate::testutil::vectors_array;
+
+    /// 300 rows of 24-d vectors (some NULL) with ids, quantized to every searchable scheme.
+    fn quantized() -> RecordBatch {
+        let v = vectors_array(300, 24, 5, 0.05);
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", arrow_schema::DataType::Int64, false),
+            Field::new("emb", v.data_type().clone(), true),
+        ]));
+        let ids = Int64Array::from((0..300).map(|i| 1000 + i).collect::<Vec<i64>>());
+        let batch =
+            RecordBatch::try_new(schema.clone(), vec![Arc::new(ids), Arc::new(v.clone())]).unwrap();
+        let mut o = QuantizeOptions::new("emb");
+        o.schemes = vec![
+            Scheme::Binary,
+            Scheme::Int8,
+            Scheme::Int4,
+            Scheme::F16,
+            Scheme::Rabitq,
+        ];
+        let q = Quantizer::try_new(schema, calibrate(&v), o).unwrap();
+        q.quantize(&batch).unwrap().batch
+    }
+
+    #[test]
+    fn fed_batch_by_batch_the_corpus_is_the_whole_tables() {
+        let batch = quantized();
+        let chain = TierSpec::parse_chain("rabitq:4,binary:4,int4:3,f16:2,int8:2,float").unwrap();
+        let layout = CodeLayout::from_schema(&batch.schema(), Some("emb"), &chain).unwrap();
+        assert_eq!(layout.codes.len(), 5);
+        assert!(layout.calibration.is_some() && layout.float.is_some());
+        let build = |parts: &[usize]| {
+            let mut b =
+                CorpusBuilder::new(layout.clone(), &batch.schema(), Some("id"), true).unwrap();
+            let mut at = 0;
+            for &n in parts {
+                b.push(&batch.slice(at, n), at as u64).unwrap();
+                at += n;
+            }
+            b.finish().unwrap()
+        };
+        let whole = build(&[300]);
+        let parts = build(&[1, 128, 0, 71, 100]);
+        assert_eq!(whole.ids, parts.ids);
+        assert_eq!(whole.ids[7], 1007);
+        assert_eq!(whole.corpus.valid(), parts.corpus.valid());
+        assert!(whole.corpus.valid().is_some(), "NULL rows are marked");
+        let queries = Vectors::try_new(&vectors_array(9, 24, 8, 0.0))
+            .unwrap()
+            .values()
+            .to_vec();
+        for chain in [
+            "rabitq",
+            "binary",
+            "int4",
+            "f16",
+            "int8",
+            "float",
+            "rabitq:4,binary:4,int4:3,f16:2,int8:2,float",
+        ] {
+            let chain = TierSpec::parse_chain(chain).unwrap();
+            let a = whole.corpus.search(&queries, 10, &chain).unwrap();
+            let b = parts.corpus.search(&queries, 10, &chain).unwrap();
+            assert_eq!(a, b);
+            let valid = whole.corpus.valid().unwrap();
+            assert!(a.iter().flatten().all(|h| valid[h.row as usize]));
+        }
+    }
+
+    #[test]
+    fn layout_and_builder_errors_name_the_problem() {
+        let batch = quantized();
+        let schema = batch.schema();
+        // A chain needing codes the table lacks; the float tier without a float column.
+        let only = Schema::new(
+            schema
+                .fields()
+                .iter()
+                .filter(|f| f.name() != "emb_int4")
+                .cloned()
+                .collect::<Vec<_>>(),
+        );
+        let e =
+            CodeLayout::from_schema(&only, Some("emb"), &TierSpec::parse_chain("int4").unwrap())
+                .unwrap_err();
+        assert!(e.to_string().contains("no int4 codes"), "{e}");
+        let dropped = Schema::new(
+            schema
+                .fields()
+                .iter()
+                .filter(|f| f.name() != "emb")
+                .cloned()
+                .collect::<Vec<_>>(),
+        );
+        let e = CodeLayout::from_schema(
+            &dropped,
+            Some("emb"),
+            &TierSpec::parse_chain("int8:2,float").unwrap(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("float column"), "{e}");
+        // Without a source, the one source column with every scheme is found.
+        let l = CodeLayout::from_schema(
+            &schema,
+            None,
+            &TierSpec::parse_chain("binary:2,int8").unwrap(),
+        )
+        .unwrap();
+        assert_eq!(l.source.as_deref(), Some("emb"));
+        // A batch missing a code column.
+        let mut b = CorpusBuilder::new(l.clone(), &schema, Some("id"), false).unwrap();
+        let e = b.push(&batch.project(&[0, 1]).unwrap(), 0).unwrap_err();
+        assert!(e.to_string().contains("missing"), "{e}");
+        // Codes of the wrong size for the corpus.
+        let e = Corpus::new(10, 24)
+            .with(Codes::Int8(
+                vec![0; 9 * 24],
+                crate::codec::int8::Int8Codec::new(l.calibration.as_ref().unwrap()),
+            ))
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("10 rows x 24"), "{e}");
+        // Two files under different calibrations are not one corpus.
+        let other = quantized_with(vectors_array(300, 24, 6, 0.0));
+        let l2 = CodeLayout::from_schema(
+            &other.schema(),
+            None,
+            &TierSpec::parse_chain("binary:2,int8").unwrap(),
+        )
+        .unwrap();
+        let e = l.check_same(&l2).unwrap_err();
+        assert!(e.to_string().contains("another calibration"), "{e}");
+    }
+
+    fn quantized_with(v: arrow_array::FixedSizeListArray) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "emb",
+            v.data_type().clone(),
+            true,
+        )]));
+        let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(v.clone())]).unwrap();
+        let mut o = QuantizeOptions::new("emb");
+        o.schemes = vec![Scheme::Binary, Scheme::Int8];
+        Quantizer::try_new(schema, calibrate(&v), o)
+            .unwrap()
+            .quantize(&batch)
+            .unwrap()
+            .batch
+    }
+}

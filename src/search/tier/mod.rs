@@ -1,0 +1,153 @@
+//! The coded tiers of a corpus, one file per scheme, each behind [`TierCodes`]: its codes,
+//! its codec and any scan layout derived from them (built once, when the codes are given,
+//! so it cannot go stale), its first-tier scan over the whole corpus and its per-row scorer
+//! for rescoring candidates. The float tier reads vectors on demand instead
+//! ([`super::floats`]).
+
+mod binary;
+mod f16;
+mod int4;
+mod int8;
+mod rabitq;
+
+use half::f16 as F16;
+
+use super::chain::Tier;
+use super::topk::TopK;
+use crate::codec::binary::BinaryCodec;
+use crate::codec::int4::Int4Codec;
+use crate::codec::int8::Int8Codec;
+use crate::codec::rabitq::RabitqCodec;
+use crate::error::{Error, Result};
+
+/// Which corpus rows may be returned (`None`: all; rows whose vector is null are not).
+#[derive(Clone, Copy)]
+pub(crate) struct Valid<'a>(pub(crate) Option<&'a [bool]>);
+
+impl Valid<'_> {
+    #[inline]
+    pub(crate) fn get(&self, row: usize) -> bool {
+        self.0.is_none_or(|v| v[row])
+    }
+}
+
+/// One coded tier of a corpus.
+pub(crate) trait TierCodes: Send + Sync {
+    /// The tier these codes serve.
+    fn tier(&self) -> Tier;
+    /// Queries scanned together over each block of codes by the first-tier scan.
+    fn query_group(&self) -> usize;
+    /// Bytes held in memory (the codes and their scan layout).
+    fn bytes(&self) -> usize;
+    /// First-tier scan: the best `keep` valid rows for each query of `group` (row-major,
+    /// `dim` per query), best first.
+    fn scan(&self, group: &[f32], keep: usize, valid: Valid<'_>) -> Vec<Vec<(u32, f32)>>;
+    /// Scores one row against `query` (the rescoring of later tiers).
+    fn scorer<'a>(&'a self, query: &[f32]) -> Box<dyn Fn(u32) -> f32 + 'a>;
+}
+
+/// The codes of one tier and their codec: what a [`super::Corpus`] searches. Rows are
+/// row-major, `width` bytes (or `dim` values) per row.
+pub enum Codes {
+    /// Packed sign bits (`BinaryCodec::width` bytes per row).
+    Binary(Vec<u8>, BinaryCodec),
+    /// int8 codes (`dim` per row).
+    Int8(Vec<i8>, Int8Codec),
+    /// Packed int4 codes (`Int4Codec::width` bytes per row).
+    Int4(Vec<u8>, Int4Codec),
+    /// f16 vectors (`dim` per row).
+    F16(Vec<F16>),
+    /// RaBitQ codes (`RabitqCodec::width` bytes per row).
+    Rabitq(Vec<u8>, RabitqCodec),
+}
+
+impl Codes {
+    /// The tier these codes serve.
+    pub fn tier(&self) -> Tier {
+        match self {
+            Codes::Binary(..) => Tier::Binary,
+            Codes::Int8(..) => Tier::Int8,
+            Codes::Int4(..) => Tier::Int4,
+            Codes::F16(..) => Tier::F16,
+            Codes::Rabitq(..) => Tier::Rabitq,
+        }
+    }
+
+    /// Checks there are `rows` rows of `dim` dimensions and builds the tier (and its scan
+    /// layout).
+    pub(crate) fn build(self, rows: usize, dim: usize) -> Result<Box<dyn TierCodes>> {
+        let tier = self.tier();
+        let (len, width) = match &self {
+            Codes::Binary(c, k) => (c.len(), k.width()),
+            Codes::Int8(c, _) => (c.len(), dim),
+            Codes::Int4(c, k) => (c.len(), k.width()),
+            Codes::F16(c) => (c.len(), dim),
+            Codes::Rabitq(c, k) => (c.len(), k.width()),
+        };
+        let codec_dim = match &self {
+            Codes::Binary(_, k) => Some(k.dim()),
+            Codes::Int8(_, k) => Some(k.dim()),
+            Codes::Int4(_, k) => Some(k.dim()),
+            Codes::F16(_) => None,
+            Codes::Rabitq(_, k) => Some(k.dim()),
+        };
+        if codec_dim.is_some_and(|d| d != dim) {
+            return Err(Error::DimensionMismatch {
+                context: format!("the {tier} codec"),
+                expected: dim,
+                found: codec_dim.unwrap_or(0),
+            });
+        }
+        if Some(len) != rows.checked_mul(width) {
+            return Err(Error::InvalidOption(format!(
+                "the {tier} codes hold {len} values, {rows} rows x {width} expected"
+            )));
+        }
+        Ok(match self {
+            Codes::Binary(c, k) => Box::new(binary::BinaryTier::new(c, k, dim)),
+            Codes::Int8(c, k) => Box::new(int8::Int8Tier::new(c, k, dim)),
+            Codes::Int4(c, k) => Box::new(int4::Int4Tier::new(c, k, dim)),
+            Codes::F16(c) => Box::new(f16::F16Tier::new(c, dim)),
+            Codes::Rabitq(c, k) => Box::new(rabitq::RabitqTier::new(c, k, dim)),
+        })
+    }
+}
+
+/// Rows of f16 or int4 codes widened to f32 at a time by their scans.
+const WIDE_BLOCK_ROWS: usize = 256;
+
+/// The first-tier scan of the tiers whose rows widen to f32 (f16 values, int4 codes
+/// dequantized: the dot product with those is the asymmetric int4 score): a block of rows
+/// widened once by `widen(first_row, rows, out)`, then scored against the whole group with
+/// the blocked float kernel.
+pub(super) fn widened_scan(
+    rows: usize,
+    dim: usize,
+    group: &[f32],
+    keep: usize,
+    valid: Valid<'_>,
+    widen: &dyn Fn(usize, usize, &mut [f32]),
+) -> Vec<Vec<(u32, f32)>> {
+    let nq = group.len() / dim;
+    let mut tops: Vec<TopK> = (0..nq).map(|_| TopK::new(keep)).collect();
+    let block = crate::kernels::matmul::QueryBlock::new(group, dim);
+    let stride = block.stride();
+    let mut wide = vec![0f32; WIDE_BLOCK_ROWS * dim];
+    let mut scores = vec![0f32; WIDE_BLOCK_ROWS * stride];
+    for start in (0..rows).step_by(WIDE_BLOCK_ROWS) {
+        let n = WIDE_BLOCK_ROWS.min(rows - start);
+        let r = &mut wide[..n * dim];
+        widen(start, n, r);
+        let s = &mut scores[..n * stride];
+        block.scores(r, s);
+        for (i, row) in s.chunks_exact(stride).enumerate() {
+            if !valid.get(start + i) {
+                continue;
+            }
+            for (top, &x) in tops.iter_mut().zip(row) {
+                top.push(x, (start + i) as u32);
+            }
+        }
+    }
+    tops.into_iter().map(TopK::into_sorted).collect()
+}
