@@ -1,12 +1,10 @@
 //! `embquant inspect`: a Parquet file's schema, row groups and embquant recipes.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Args;
 use embquant::metadata::{ColumnRecipe, FileMetadata, METADATA_KEY};
-use embquant::parquet::file::reader::{FileReader, SerializedFileReader};
 
 #[derive(Debug, Args)]
 pub(crate) struct InspectArgs {
@@ -18,10 +16,10 @@ pub(crate) struct InspectArgs {
 }
 
 pub(crate) fn inspect(path: &Path, json: bool) -> Result<()> {
-    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let reader = SerializedFileReader::new(file)
-        .with_context(|| format!("{}: not a readable Parquet file", path.display()))?;
-    let meta = reader.metadata();
+    // The library's one reader: the footer parsed once, corrupt footers an error.
+    let input = embquant::io::open_file(path)?;
+    let footer = input.footer.clone().context("the footer")?;
+    let meta = footer.metadata();
     let fm = meta.file_metadata();
     let kv = fm
         .key_value_metadata()
@@ -32,10 +30,7 @@ pub(crate) fn inspect(path: &Path, json: bool) -> Result<()> {
         .map(FileMetadata::from_json)
         .transpose()
         .with_context(|| format!("{}: embquant metadata", path.display()))?;
-    let builder = embquant::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
-        File::open(path).with_context(|| format!("opening {}", path.display()))?,
-    )?;
-    let schema = builder.schema().clone();
+    let schema = footer.schema().clone();
     if json {
         let fields: Vec<serde_json::Value> = schema
             .fields()
@@ -57,7 +52,7 @@ pub(crate) fn inspect(path: &Path, json: bool) -> Result<()> {
         path.display(),
         fm.num_rows(),
         meta.num_row_groups(),
-        std::fs::metadata(path)?.len()
+        input.bytes
     );
     println!("schema:");
     for f in schema.fields() {

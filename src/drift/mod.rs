@@ -48,12 +48,11 @@ pub use report::{expected_clip_rate, ClipCheck, DimDrift, DriftOptions, DriftRep
 use std::sync::Arc;
 
 use arrow_array::Array;
-use futures::StreamExt;
 
 use crate::calibration::Calibration;
 use crate::codec::matryoshka::truncate;
 use crate::error::{Error, Result};
-use crate::job::segments::{segment_reader, segments};
+use crate::job::segments::{fold_segments, segment_reader};
 use crate::job::{InputFile, Progress};
 
 /// Compares the vectors in `files` with `reference`: segments (row groups, or halves of
@@ -71,58 +70,48 @@ pub async fn drift(
         return Err(Error::InvalidOption("no input files".into()));
     }
     let total: u64 = files.iter().map(|f| f.rows).sum();
-    let files = Arc::new(files.to_vec());
-    let empty = Arc::new(DriftAccumulator::new(reference));
+    let empty = DriftAccumulator::new(reference);
     progress.begin("drift", total);
-    let mut parts = futures::stream::iter(segments(&files))
-        .map(|seg| {
-            let (files, empty, progress) = (files.clone(), empty.clone(), progress.clone());
-            let (column, matryoshka, batch_size) =
-                (opts.column.clone(), opts.matryoshka, opts.read.batch_size);
-            let work = tokio::task::spawn_blocking(move || {
-                let file = &files[seg.file];
-                let run = || -> Result<DriftAccumulator> {
-                    let mut acc = (*empty).clone();
-                    for batch in segment_reader(file, seg, &column, true, None, batch_size)? {
-                        let (start, batch) = batch?;
-                        progress.advance(batch.num_rows() as u64);
-                        let col = batch.column(0);
-                        let truncated;
-                        let v: &dyn Array = match &matryoshka {
-                            Some(m) => {
-                                truncated = truncate(col.as_ref(), m)
-                                    .map_err(|e| e.offset_rows(start))?;
-                                &truncated
-                            }
-                            None => col.as_ref(),
-                        };
-                        acc.update(v).map_err(|e| match e {
-                            Error::DimensionMismatch {
-                                expected, found, ..
-                            } => Error::DimensionMismatch {
-                                context: format!(
-                                    "the vectors from row {start} (against the reference calibration)"
-                                ),
-                                expected,
-                                found,
-                            },
-                            e => e.offset_rows(start),
-                        })?;
+    let (column, matryoshka, batch_size) =
+        (opts.column.clone(), opts.matryoshka, opts.read.batch_size);
+    let (p, init) = (progress.clone(), empty.clone());
+    let mut acc = empty;
+    fold_segments(
+        files,
+        &opts.column,
+        opts.read.concurrency,
+        move |file, seg| {
+            let mut acc = init.clone();
+            for batch in segment_reader(file, seg, &column, true, None, batch_size)? {
+                let (start, batch) = batch?;
+                p.advance(batch.num_rows() as u64);
+                let col = batch.column(0);
+                let truncated;
+                let v: &dyn Array = match &matryoshka {
+                    Some(m) => {
+                        truncated = truncate(col.as_ref(), m).map_err(|e| e.offset_rows(start))?;
+                        &truncated
                     }
-                    Ok(acc)
+                    None => col.as_ref(),
                 };
-                run().map_err(|e| e.in_file(file.path.display(), &column))
-            });
-            async move {
-                work.await
-                    .map_err(|e| Error::InvalidOption(format!("reader thread: {e}")))?
+                acc.update(v).map_err(|e| match e {
+                    Error::DimensionMismatch {
+                        expected, found, ..
+                    } => Error::DimensionMismatch {
+                        context: format!(
+                            "the vectors from row {start} (against the reference calibration)"
+                        ),
+                        expected,
+                        found,
+                    },
+                    e => e.offset_rows(start),
+                })?;
             }
-        })
-        .buffered(opts.read.concurrency.max(1));
-    let mut acc = (*empty).clone();
-    while let Some(part) = parts.next().await {
-        acc.merge(&part?)?;
-    }
+            Ok(acc)
+        },
+        &mut |part| acc.merge(&part),
+    )
+    .await?;
     progress.end();
     if acc.rows == 0 {
         return Err(Error::InvalidOption(format!(

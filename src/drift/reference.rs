@@ -1,10 +1,7 @@
 //! [`read_reference`]: the calibration stored in an embquant file (field metadata first,
 //! then the footer) or a calibration JSON.
 
-use std::fs::File;
 use std::path::Path;
-
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::calibration::Calibration;
 use crate::codec::matryoshka::MatryoshkaOptions;
@@ -43,13 +40,7 @@ pub fn read_reference(path: &Path, source_column: Option<&str>) -> Result<Refere
             origin: "calibration JSON".into(),
         });
     }
-    let file = File::open(path).map_err(|e| Error::io(format!("opening {shown}"), e))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| {
-        Error::io(
-            format!("{shown}: not a readable Parquet file"),
-            std::io::Error::other(e),
-        )
-    })?;
+    let builder = crate::io::open_file(path)?.reader()?;
     let wanted = |s: &str| source_column.is_none_or(|c| c == s);
     // Field metadata: the calibrated columns (int8, int4, centered binary, rabitq).
     let mut found: Vec<(String, ColumnRecipe, Calibration)> = Vec::new();

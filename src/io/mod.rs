@@ -1,5 +1,12 @@
-//! Where bytes leave the process: every output embquant writes goes through this module.
+//! Where bytes enter and leave the process: every input embquant reads and every output it
+//! writes goes through this module.
 //!
+//! - [`source`] (feature `job`): byte sources ([`source::ByteSource`], one stored object;
+//!   [`source::Store`], listing and opening objects; the local file system implements
+//!   both, an object-store backend implements the same traits) and their adapter to the
+//!   Parquet reader.
+//! - [`input`] (feature `job`): input discovery (files, directories, globs), footers parsed
+//!   once, and [`input::InputFile::reader`], the one Parquet reader every module uses.
 //! - [`paths`]: resolving paths the way the OS will (symlinks, `..`, relative paths), and
 //!   the guard that no output is one of the command's inputs.
 //! - [`atomic`]: a single-file output written beside its target under a recognisable
@@ -13,8 +20,16 @@
 
 pub mod atomic;
 pub mod dir;
+#[cfg(feature = "job")]
+pub mod input;
 pub mod paths;
+#[cfg(feature = "job")]
+pub mod source;
 
 pub use atomic::{remove_own_temporaries, AtomicFile};
 pub use dir::{AtomicDir, DirManifest, MANIFEST_NAME};
+#[cfg(feature = "job")]
+pub use input::{discover, open_file, InputFile};
 pub use paths::{check_not_input, resolve};
+#[cfg(feature = "job")]
+pub use source::{ByteSource, LocalStore, SourceBytes, Store};

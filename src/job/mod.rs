@@ -12,13 +12,11 @@
 //! temporary path beside the target and is renamed into place only when complete; on error
 //! or cancellation (the future dropped) nothing is left at the target.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
 use futures::StreamExt;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use tokio::sync::mpsc;
 
 use crate::calibration::{Calibration, RangeMethod};
@@ -119,49 +117,39 @@ pub async fn calibrate(
     } else {
         StatsOptions::moments_only()
     };
-    let files = Arc::new(files.to_vec());
     let file_starts = Arc::new(file_starts);
     progress.begin("calibrate", total);
-    let mut parts = futures::stream::iter(segments(&files))
-        .map(|seg| {
-            let (files, file_starts, sample, progress) = (
-                files.clone(),
-                file_starts.clone(),
-                sample.clone(),
-                progress.clone(),
-            );
-            let (column, matryoshka, batch_size) =
-                (opts.column.clone(), opts.matryoshka, opts.read.batch_size);
-            let work = tokio::task::spawn_blocking(move || {
-                let file = &files[seg.file];
-                let start = file_starts[seg.file];
-                segment_stats(
-                    file,
-                    seg,
-                    &column,
-                    batch_size,
-                    matryoshka,
-                    stats_opts,
-                    start,
-                    sample.as_deref(),
-                    &*progress,
-                )
-                .map_err(|e| e.in_file(file.path.display(), &column))
-            });
-            async move {
-                work.await
-                    .map_err(|e| Error::InvalidOption(format!("reader thread: {e}")))?
-            }
-        })
-        .buffered(opts.read.concurrency.max(1));
+    let (column, matryoshka, batch_size) =
+        (opts.column.clone(), opts.matryoshka, opts.read.batch_size);
+    let p = progress.clone();
     let mut stats: Option<Stats> = None;
-    while let Some(part) = parts.next().await {
-        match (part?, &mut stats) {
-            (None, _) => {}
-            (Some(p), None) => stats = Some(p),
-            (Some(p), Some(s)) => s.merge(&p)?,
-        }
-    }
+    segments::fold_segments(
+        files,
+        &opts.column,
+        opts.read.concurrency,
+        move |file, seg| {
+            segment_stats(
+                file,
+                seg,
+                &column,
+                batch_size,
+                matryoshka,
+                stats_opts,
+                file_starts[seg.file],
+                sample.as_deref(),
+                &*p,
+            )
+        },
+        &mut |part| {
+            match (part, &mut stats) {
+                (None, _) => {}
+                (Some(p), None) => stats = Some(p),
+                (Some(p), Some(s)) => s.merge(&p)?,
+            }
+            Ok(())
+        },
+    )
+    .await?;
     progress.end();
     let stats = stats.ok_or(Error::EmptyCalibration)?;
     let cal = Calibration::from_stats(&stats, opts.method)?;
@@ -310,14 +298,9 @@ pub async fn quantize(
     )?;
     let column = opts.quantize.column.clone();
     let first = &files[0];
-    let schema = {
-        let f = File::open(&first.path)
-            .map_err(|e| Error::io(format!("opening {}", first.path.display()), e))?;
-        ParquetRecordBatchReaderBuilder::try_new(f)
-            .map_err(|e| Error::from(e).in_file(first.path.display(), &column))?
-            .schema()
-            .clone()
-    };
+    let schema = first
+        .schema()
+        .map_err(|e| e.in_file(first.path.display(), &column))?;
     let quantizer = Arc::new(
         Quantizer::try_new(schema.clone(), calibration, opts.quantize.clone())
             .map_err(|e| e.in_file(first.path.display(), &column))?,

@@ -1,10 +1,8 @@
 //! Reading inputs in segments (row groups, or parts of large ones) and sampling rows.
 
-use std::fs::File;
-
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
-use parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection, RowSelector};
+use parquet::arrow::arrow_reader::{RowSelection, RowSelector};
 use parquet::arrow::ProjectionMask;
 
 use super::InputFile;
@@ -106,13 +104,9 @@ pub(crate) fn segment_reader(
     expect_schema: Option<SchemaRef>,
     batch_size: usize,
 ) -> Result<impl Iterator<Item = Result<(u64, RecordBatch)>>> {
-    let f = File::open(&file.path).map_err(|e| Error::io("opening", e))?;
     // The footer parsed by `discover`, once per file (not once per segment).
-    let builder = match &file.footer {
-        Some(meta) => ParquetRecordBatchReaderBuilder::new_with_metadata(f, (**meta).clone()),
-        None => ParquetRecordBatchReaderBuilder::try_new(f)?,
-    };
-    let mut builder = builder
+    let mut builder = file
+        .reader()?
         .with_batch_size(batch_size)
         .with_row_groups((seg.group..seg.group + seg.groups).collect());
     let idx = vector_column(builder.schema(), column)?;
@@ -153,6 +147,42 @@ pub(crate) fn segment_reader(
     }))
 }
 
+/// The one segment fold of calibrate and drift: runs `work` on every segment of `files`
+/// on blocking threads, `concurrency` at a time, and hands the results to `merge` in file
+/// and row order. Errors name the file and `column`.
+pub(crate) async fn fold_segments<P, W>(
+    files: &[InputFile],
+    column: &str,
+    concurrency: usize,
+    work: W,
+    merge: &mut dyn FnMut(P) -> Result<()>,
+) -> Result<()>
+where
+    P: Send + 'static,
+    W: Fn(&InputFile, Segment) -> Result<P> + Send + Sync + 'static,
+{
+    use futures::StreamExt;
+    let files = std::sync::Arc::new(files.to_vec());
+    let work = std::sync::Arc::new(work);
+    let mut parts = futures::stream::iter(segments(&files))
+        .map(|seg| {
+            let (files, work, column) = (files.clone(), work.clone(), column.to_string());
+            let task = tokio::task::spawn_blocking(move || {
+                let file = &files[seg.file];
+                work(file, seg).map_err(|e| e.in_file(file.path.display(), &column))
+            });
+            async move {
+                task.await
+                    .map_err(|e| Error::InvalidOption(format!("reader thread: {e}")))?
+            }
+        })
+        .buffered(concurrency.max(1));
+    while let Some(part) = parts.next().await {
+        merge(part?)?;
+    }
+    Ok(())
+}
+
 /// A seeded uniform sample of `n` of `total` row indices (Floyd's algorithm), sorted.
 pub fn sample_indices(total: u64, n: u64, seed: u64) -> Vec<u64> {
     let mut state = seed;
@@ -182,6 +212,7 @@ mod tests {
     fn file(groups: Vec<u64>) -> InputFile {
         InputFile {
             path: "x.parquet".into(),
+            store: std::sync::Arc::new(crate::io::LocalStore),
             bytes: 0,
             rows: groups.iter().sum(),
             row_groups: groups,

@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
 
 use crate::codec::matryoshka::truncate_slice;
@@ -241,11 +240,7 @@ pub fn read_batches(
     let mut start = 0u64;
     for file in files {
         let ctx = |e: Error| e.in_file(file.path.display(), column);
-        let fh = std::fs::File::open(&file.path).map_err(|e| ctx(Error::io("opening", e)))?;
-        let b = match &file.footer {
-            Some(meta) => ParquetRecordBatchReaderBuilder::new_with_metadata(fh, (**meta).clone()),
-            None => ParquetRecordBatchReaderBuilder::try_new(fh).map_err(|e| ctx(e.into()))?,
-        };
+        let b = file.reader().map_err(ctx)?;
         let idx = crate::quantizer::vector_column(b.schema(), column).map_err(ctx)?;
         let mask = ProjectionMask::roots(b.parquet_schema(), [idx]);
         let reader = b

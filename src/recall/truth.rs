@@ -12,7 +12,6 @@
 //! fingerprint of everything it depends on in the footer, and reused while it matches.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -20,7 +19,6 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, UInt32Type};
 use arrow_array::{ArrayRef, Float64Array, RecordBatch, UInt32Array};
 use arrow_schema::{DataType, Field, Schema};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
@@ -321,10 +319,10 @@ pub fn write_cache(gt: &GroundTruth, path: &Path) -> Result<()> {
 /// Reads a cached ground truth from `path` when it exists and its fingerprint is `fp`
 /// (`Ok(None)` otherwise: missing, or made from other inputs).
 pub fn read_cache(path: &Path, fp: &str) -> Result<Option<GroundTruth>> {
-    let Ok(f) = File::open(path) else {
+    if !path.is_file() {
         return Ok(None);
-    };
-    let builder = ParquetRecordBatchReaderBuilder::try_new(f)?;
+    }
+    let builder = crate::io::open_file(path)?.reader()?;
     let meta = builder.schema().metadata().clone();
     if meta.get(FINGERPRINT_KEY).map(String::as_str) != Some(fp) {
         return Ok(None);

@@ -2,13 +2,10 @@
 //! embquant field metadata) into memory, the float column left on disk and read row by row
 //! for the float tier.
 
-use std::fs::File;
 use std::sync::Arc;
 
 use arrow_array::Array;
-use parquet::arrow::arrow_reader::{
-    ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection, RowSelector,
-};
+use parquet::arrow::arrow_reader::{ArrowReaderOptions, RowSelection, RowSelector};
 use parquet::arrow::ProjectionMask;
 use parquet::file::metadata::PageIndexPolicy;
 
@@ -33,8 +30,7 @@ pub fn load_corpus(
     let mut first: Option<(CodeLayout, CorpusBuilder)> = None;
     for file in files {
         let ctx = |e: Error| e.in_file(file.path.display(), column);
-        let f = File::open(&file.path).map_err(|e| ctx(Error::io("opening", e)))?;
-        let reader = ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| ctx(e.into()))?;
+        let reader = file.reader().map_err(ctx)?;
         let schema = reader.schema().clone();
         let layout = CodeLayout::from_schema(&schema, Some(column), chain).map_err(ctx)?;
         let builder = match &mut first {
@@ -85,12 +81,9 @@ pub fn load_corpus(
 }
 
 fn float_dims(file: &InputFile, column: &str) -> Result<usize> {
-    let b = ParquetRecordBatchReaderBuilder::try_new(
-        File::open(&file.path)
-            .map_err(|e| Error::io(format!("opening {}", file.path.display()), e))?,
-    )?;
-    let idx = crate::quantizer::vector_column(b.schema(), column)?;
-    crate::quantizer::fixed_dims(b.schema().field(idx).data_type()).ok_or_else(|| {
+    let schema = file.schema()?;
+    let idx = crate::quantizer::vector_column(&schema, column)?;
+    crate::quantizer::fixed_dims(schema.field(idx).data_type()).ok_or_else(|| {
         Error::InvalidOption("the float tier needs a FixedSizeList float column".into())
     })
 }
@@ -136,11 +129,9 @@ impl FloatRows for ParquetFloats {
             }
             if k > first {
                 let ctx = |e: Error| e.in_file(file.path.display(), &self.column);
-                let f_in = File::open(&file.path).map_err(|e| ctx(Error::io("opening", e)))?;
                 let opts =
                     ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
-                let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(f_in, opts)
-                    .map_err(|e| ctx(e.into()))?;
+                let builder = file.reader_with(opts).map_err(ctx)?;
                 let idx =
                     crate::quantizer::vector_column(builder.schema(), &self.column).map_err(ctx)?;
                 let mask = ProjectionMask::roots(builder.parquet_schema(), [idx]);

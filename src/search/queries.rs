@@ -154,13 +154,11 @@ impl QueryReader {
     /// Reads the queries of Parquet `files` (in order; errors name the file and row).
     #[cfg(feature = "job")]
     pub fn read_files(mut self, files: &[crate::job::InputFile]) -> Result<QuerySet> {
-        use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
         use parquet::arrow::ProjectionMask;
         for file in files {
             let column = self.column.clone();
             let ctx = |e: Error| e.in_file(file.path.display(), &column);
-            let f = std::fs::File::open(&file.path).map_err(|e| ctx(Error::io("opening", e)))?;
-            let b = ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| ctx(e.into()))?;
+            let b = file.reader().map_err(ctx)?;
             let mut proj =
                 vec![crate::quantizer::column_index(b.schema(), &self.column).map_err(ctx)?];
             if let Some(id) = &self.id_column {

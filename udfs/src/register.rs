@@ -7,7 +7,6 @@ use datafusion::common::{plan_datafusion_err, Result};
 use datafusion::datasource::file_format::options::ReadOptions;
 use datafusion::datasource::listing::{ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::execution::context::SessionContext;
-use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::prelude::ParquetReadOptions;
 use embquant::io::DirManifest;
 
@@ -30,13 +29,9 @@ pub async fn register_parquet(ctx: &SessionContext, name: &str, path: &str) -> R
         .first()
         .ok_or_else(|| plan_datafusion_err!("{path}: its manifest lists no parts"))?;
     let first = dir.join(first);
-    let schema = {
-        let f = std::fs::File::open(&first)
-            .map_err(|e| plan_datafusion_err!("opening {}: {e}", first.display()))?;
-        ParquetRecordBatchReaderBuilder::try_new(f)?
-            .schema()
-            .clone()
-    };
+    let schema = embquant::io::open_file(&first)
+        .and_then(|f| f.schema())
+        .map_err(|e| plan_datafusion_err!("{e}"))?;
     let urls = manifest
         .parts
         .iter()
