@@ -78,6 +78,40 @@ pub enum Error {
     /// an integer).
     #[error("{0}")]
     Schema(String),
+    /// A value in the data cannot be used (an id beyond Int64, a NaN in a vector the
+    /// operation cannot skip).
+    #[error("row {row}: {problem}")]
+    BadValue {
+        /// Row, counted from the start of its file or table.
+        row: u64,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// Decoding rows of a Parquet file failed (a corrupt or truncated page).
+    #[error("decoding row group {row_group} (rows from {row}): {cause}")]
+    Decode {
+        /// The row group.
+        row_group: usize,
+        /// The first row (of the file) of the batch that failed.
+        row: u64,
+        /// The decoder's message.
+        cause: String,
+    },
+    /// Codes or statistics made under different calibrations (or recipes) were combined:
+    /// they are only comparable under one calibration.
+    #[error("calibration mismatch: {0}")]
+    CalibrationMismatch(String),
+    /// An error in one column of a table (ids, queries), with the column.
+    #[error("column {column:?}: {error}")]
+    InColumn {
+        /// The column.
+        column: String,
+        /// What went wrong. Not a `source`: the message already includes it.
+        error: Box<Error>,
+    },
+    /// A worker thread failed or a task was lost: a bug, not the input's fault.
+    #[error("internal error: {0}")]
+    Internal(String),
     /// A row that must hold a value is NULL (a query vector, an id).
     #[error("the {what} at row {row} is NULL (every {what} must be given)")]
     NullRow {
@@ -165,6 +199,14 @@ impl Error {
                 what,
                 row: f(row as usize) as u64,
             },
+            Error::BadValue { row, problem } => Error::BadValue {
+                row: f(row as usize) as u64,
+                problem,
+            },
+            Error::InColumn { column, error } => Error::InColumn {
+                column,
+                error: Box::new(error.map_rows(f)),
+            },
             Error::RaggedList {
                 row,
                 found,
@@ -187,6 +229,25 @@ impl Error {
                 column: column.to_string(),
                 error: Box::new(e),
             },
+        }
+    }
+
+    /// Wraps the error with the column it was found in.
+    pub fn in_column(self, column: &str) -> Self {
+        match self {
+            e @ (Error::InFile { .. } | Error::InColumn { .. }) => e,
+            e => Error::InColumn {
+                column: column.to_string(),
+                error: Box::new(e),
+            },
+        }
+    }
+
+    /// The innermost error, past the file and column wrappers (to match on its kind).
+    pub fn kind(&self) -> &Error {
+        match self {
+            Error::InFile { error, .. } | Error::InColumn { error, .. } => error.kind(),
+            e => e,
         }
     }
 

@@ -46,16 +46,15 @@ pub fn id_values(array: &dyn Array, first_row: u64) -> Result<Vec<i64>> {
                 .enumerate()
                 .map(|(r, &x)| {
                     let r = first_row + r as u64;
-                    i64::try_from(x).map_err(|_| {
-                        Error::InvalidOption(format!(
-                            "the id at row {r} ({x}) does not fit in Int64"
-                        ))
+                    i64::try_from(x).map_err(|_| Error::BadValue {
+                        row: r,
+                        problem: format!("the id {x} does not fit in Int64"),
                     })
                 })
                 .collect::<Result<_>>()?
         }
         other => {
-            return Err(Error::InvalidOption(format!(
+            return Err(Error::Schema(format!(
                 "the id column must hold integers, found {other}"
             )))
         }

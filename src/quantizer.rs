@@ -376,7 +376,7 @@ pub async fn spawn_rayon<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'stat
         let _ = tx.send(f());
     });
     rx.await
-        .map_err(|_| Error::InvalidOption("a rayon task panicked".into()))
+        .map_err(|_| Error::Internal("a rayon task panicked".into()))
 }
 
 /// Quantizes a stream of batches: each batch is encoded on rayon, at most `in_flight`

@@ -65,6 +65,16 @@ fn fails(o: &std::process::Output, needles: &[&str]) {
     assert!(!e.contains("panicked"), "{e}");
 }
 
+/// The library's message in a failed run's stderr, from `from` to the end of its line: CLI
+/// and SQL wrap it in different contexts (file, function), the message itself is one.
+fn core(o: &std::process::Output, from: &str) -> String {
+    let e = text(&o.stderr);
+    let at = e
+        .find(from)
+        .unwrap_or_else(|| panic!("{from:?} not in: {e}"));
+    e[at..].lines().next().unwrap_or_default().to_string()
+}
+
 fn ok(o: &std::process::Output) {
     assert!(o.status.success(), "{}", text(&o.stderr));
 }
@@ -132,12 +142,15 @@ fn ids_follow_one_rule_in_cli_search_and_sql() {
             p,
         )
     };
-    for o in [
+    let runs = [
         search("q.parquet", "qs.parquet"),
         sql("q.parquet", "qs.parquet"),
-    ] {
-        fails(&o, &["row 5", "does not fit in Int64"]);
+    ];
+    for o in &runs {
+        fails(o, &["row 5", "does not fit in Int64"]);
     }
+    // The typed error reaches SQL intact: the same message as the CLI's.
+    assert_eq!(core(&runs[0], "row 5"), core(&runs[1], "row 5"));
     // Query ids with a NULL at row 1, against a corpus whose ids are fine.
     write(
         &p.join("c2.parquet"),
@@ -160,10 +173,15 @@ fn ids_follow_one_rule_in_cli_search_and_sql() {
         Arc::new(Int64Array::from(vec![Some(10), None, Some(12)])),
         vectors(3, 2, &[]),
     );
-    for o in [
+    let runs = [
         search("q2.parquet", "qnull.parquet"),
         sql("q2.parquet", "qnull.parquet"),
-    ] {
+    ];
+    assert_eq!(
+        core(&runs[0], "the id at row 1"),
+        core(&runs[1], "the id at row 1")
+    );
+    for o in runs {
         fails(&o, &["row 1 is NULL"]);
     }
     // The same ids, valid, are accepted by both and come back as Int64.

@@ -144,7 +144,7 @@ impl DriftAccumulator {
     /// Adds `other` (the same comparison over other rows).
     pub fn merge(&mut self, other: &DriftAccumulator) -> Result<()> {
         if other.dim != self.dim || other.lo != self.lo || other.hi != self.hi {
-            return Err(Error::InvalidOption(
+            return Err(Error::CalibrationMismatch(
                 "cannot merge drift accumulators of different calibrations".into(),
             ));
         }

@@ -107,9 +107,13 @@ impl Store for LocalStore {
             walk(path, &mut found, &mut std::collections::HashSet::new())?;
             found.sort();
             if found.is_empty() {
-                return Err(Error::InvalidOption(format!(
-                    "{pattern}: no .parquet files in this directory"
-                )));
+                return Err(Error::io(
+                    pattern,
+                    std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        "no .parquet files in this directory",
+                    ),
+                ));
             }
             return Ok(found);
         }
@@ -121,9 +125,10 @@ impl Store for LocalStore {
                 .collect();
             found.sort();
             if found.is_empty() {
-                return Err(Error::InvalidOption(format!(
-                    "{pattern}: the glob matches no file"
-                )));
+                return Err(Error::io(
+                    pattern,
+                    std::io::Error::new(std::io::ErrorKind::NotFound, "the glob matches no file"),
+                ));
             }
             return Ok(found);
         }

@@ -415,7 +415,7 @@ pub async fn quantize(
     drop(tx);
     let written = writer
         .await
-        .map_err(|e| Error::InvalidOption(format!("writer thread: {e}")));
+        .map_err(|e| Error::Internal(format!("writer thread: {e}")));
     progress.end();
     if let Some(e) = failure {
         return Err(e);

@@ -112,7 +112,7 @@ pub(crate) fn segment_reader(
     let idx = vector_column(builder.schema(), column)?;
     if let Some(expect) = &expect_schema {
         if builder.schema().fields() != expect.fields() {
-            return Err(Error::InvalidOption(format!(
+            return Err(Error::Schema(format!(
                 "its schema differs from the first input's ({} vs {})",
                 builder.schema(),
                 expect
@@ -138,9 +138,24 @@ pub(crate) fn segment_reader(
     }
     let reader = builder.build()?;
     let mut row = seg.first_row;
+    // First row of each row group, to name the group a decoding error is in.
+    let group_starts: Vec<u64> = file
+        .row_groups
+        .iter()
+        .scan(0u64, |s, &n| {
+            let at = *s;
+            *s += n;
+            Some(at)
+        })
+        .collect();
     Ok(reader.map(move |batch| {
-        let batch = batch
-            .map_err(|e| Error::InvalidOption(format!("reading rows after row {row}: {e}")))?;
+        let batch = batch.map_err(|e| Error::Decode {
+            row_group: group_starts
+                .partition_point(|&s| s <= row)
+                .saturating_sub(1),
+            row,
+            cause: e.to_string(),
+        })?;
         let start = row;
         row += batch.num_rows() as u64;
         Ok((start, batch))
@@ -173,7 +188,7 @@ where
             });
             async move {
                 task.await
-                    .map_err(|e| Error::InvalidOption(format!("reader thread: {e}")))?
+                    .map_err(|e| Error::Internal(format!("reader thread: {e}")))?
             }
         })
         .buffered(concurrency.max(1));

@@ -38,8 +38,9 @@ pub(crate) fn calibration_check(
         scratch.resize(values.len(), 0u8);
         clipped += codec
             .encode_slice(values, &mut scratch, 0x80)
-            .map_err(|r| {
-                Error::InvalidOption(format!("row {} holds a NaN or infinity", first + r))
+            .map_err(|r| Error::BadValue {
+                row: (first + r) as u64,
+                problem: "a NaN or infinity".into(),
             })?;
         Ok(())
     })?;

@@ -16,7 +16,7 @@ const FAMILY_COLORS: [RGBColor; 6] = [
 ];
 
 fn err<E: std::fmt::Display>(e: E) -> Error {
-    Error::InvalidOption(format!("drawing recall.svg: {e}"))
+    Error::io("drawing recall.svg", std::io::Error::other(e.to_string()))
 }
 
 /// The chain with its first factor replaced by `{f}`, and that factor (`binary:4,int8` ->

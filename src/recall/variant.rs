@@ -244,8 +244,9 @@ impl Variant {
             SCAN_ROWS,
             &mut |first, values| {
                 let n = values.len() / d;
-                let bad = |r: usize| {
-                    Error::InvalidOption(format!("row {} holds a NaN or infinity", first + r))
+                let bad = |r: usize| Error::BadValue {
+                    row: (first + r) as u64,
+                    problem: "a NaN or infinity".into(),
                 };
                 if let Some((c, out, w)) = &mut bin {
                     c.encode_slice(values, &mut out[first * *w..(first + n) * *w])

@@ -163,7 +163,7 @@ impl CodeLayout {
                     .as_ref()
                     .is_some_and(|p| p.fingerprint() != c.fingerprint())
                 {
-                    return Err(Error::InvalidCalibration(
+                    return Err(Error::CalibrationMismatch(
                         "the code columns carry different calibrations: codes are only comparable under one calibration".into(),
                     ));
                 }
@@ -217,7 +217,7 @@ impl CodeLayout {
                     && a.truncation == b.truncation
             });
         if fp(&self.calibration) != fp(&other.calibration) || !same_recipes {
-            return Err(Error::InvalidCalibration(format!(
+            return Err(Error::CalibrationMismatch(format!(
                 "quantized with another calibration or recipe (fingerprint {:?} vs {:?}): codes are only comparable under one calibration",
                 fp(&other.calibration),
                 fp(&self.calibration)
@@ -404,7 +404,7 @@ impl CorpusBuilder {
         match &self.id {
             Some(name) => {
                 let ids = crate::ids::id_values(column(name)?.as_ref(), first_row)
-                    .map_err(|e| Error::InvalidOption(format!("id column {name:?}: {e}")))?;
+                    .map_err(|e| e.in_column(name))?;
                 self.ids.extend(ids);
             }
             None => self.ids.extend(start as i64..(start + n) as i64),

@@ -132,7 +132,7 @@ impl Corpus {
         })?;
         if at != pairs.len() {
             let missing = rows.len() - rows.partition_point(|&r| r <= pairs[at].0) + 1;
-            return Err(Error::InvalidOption(format!(
+            return Err(Error::Schema(format!(
                 "the float column returned {} of the {} candidate rows",
                 rows.len() - missing,
                 rows.len()

@@ -36,8 +36,12 @@ pub fn load_corpus(
         let builder = match &mut first {
             Some((l, b)) => {
                 l.check_same(&layout).map_err(|e| {
-                    ctx(Error::InvalidCalibration(format!(
-                        "{e} (the first file: {})",
+                    ctx(Error::CalibrationMismatch(format!(
+                        "{} (the first file: {})",
+                        match e {
+                            Error::CalibrationMismatch(m) => m,
+                            e => e.to_string(),
+                        },
                         files[0].path.display()
                     )))
                 })?;
@@ -83,9 +87,8 @@ pub fn load_corpus(
 fn float_dims(file: &InputFile, column: &str) -> Result<usize> {
     let schema = file.schema()?;
     let idx = crate::quantizer::vector_column(&schema, column)?;
-    crate::quantizer::fixed_dims(schema.field(idx).data_type()).ok_or_else(|| {
-        Error::InvalidOption("the float tier needs a FixedSizeList float column".into())
-    })
+    crate::quantizer::fixed_dims(schema.field(idx).data_type())
+        .ok_or_else(|| Error::Schema("the float tier needs a FixedSizeList float column".into()))
 }
 
 /// Float vectors read from the corpus Parquet files, only the rows asked for: a row

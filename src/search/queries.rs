@@ -130,14 +130,14 @@ impl QueryReader {
         match ids {
             Some(a) => {
                 if a.len() != v.len() {
-                    return Err(Error::InvalidOption(format!(
+                    return Err(Error::Schema(format!(
                         "{} query ids for {} queries",
                         a.len(),
                         v.len()
                     )));
                 }
                 let ids = crate::ids::id_values(a, first)
-                    .map_err(|e| Error::InvalidOption(format!("query id column: {e}")))?;
+                    .map_err(|e| e.in_column(self.id_column.as_deref().unwrap_or("query id")))?;
                 self.out.ids.extend(ids);
             }
             None => self.out.ids.extend(next..next + v.len() as i64),

@@ -145,7 +145,7 @@ impl Corpus {
 
     fn check(&self, chain: &[TierSpec]) -> Result<()> {
         match chain.iter().find(|s| !self.has(s.tier)) {
-            Some(s) => Err(Error::InvalidOption(format!(
+            Some(s) => Err(Error::Schema(format!(
                 "the corpus has no {} codes for the {} tier",
                 s.tier, s.tier
             ))),

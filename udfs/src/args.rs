@@ -14,18 +14,38 @@ use datafusion::logical_expr::ColumnarValue;
 use embquant::metadata::{ColumnRecipe, Scheme, Truncation, CALIBRATION_KEY};
 use embquant::{Calibration, Vectors};
 
-/// An `embquant::Error` raised inside a SQL function, with the function's name.
+/// An `embquant::Error` raised inside a SQL function, with the function's name: the
+/// library's typed error travels inside `DataFusionError::External` (as delta-rs bridges
+/// its errors), so a caller can downcast it and match its kind, and the message is the one
+/// the CLI prints, prefixed by the function.
 #[derive(Debug)]
 pub struct FunctionError {
     /// The SQL function.
     pub function: String,
+    /// The argument the error is about, when it is about one.
+    pub argument: Option<String>,
     /// What went wrong.
     pub source: embquant::Error,
 }
 
+impl FunctionError {
+    /// The library error inside a DataFusion error, if it is one.
+    pub fn find(e: &DataFusionError) -> Option<&FunctionError> {
+        match e {
+            DataFusionError::External(b) => b.downcast_ref::<FunctionError>(),
+            DataFusionError::Context(_, inner) => Self::find(inner),
+            DataFusionError::Shared(inner) => Self::find(inner),
+            _ => None,
+        }
+    }
+}
+
 impl fmt::Display for FunctionError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.function, self.source)
+        match &self.argument {
+            Some(a) => write!(f, "{}: argument {a}: {}", self.function, self.source),
+            None => write!(f, "{}: {}", self.function, self.source),
+        }
     }
 }
 
@@ -37,6 +57,7 @@ impl std::error::Error for FunctionError {}
 pub fn ext(function: &str, e: embquant::Error) -> DataFusionError {
     DataFusionError::External(Box::new(FunctionError {
         function: function.to_string(),
+        argument: None,
         source: e,
     }))
 }
@@ -131,11 +152,13 @@ pub fn vector_arg(function: &str, arg: &str, value: &ColumnarValue) -> Result<Op
 
 /// Reads a vector argument's rows (checks item nulls and ragged lists).
 pub fn read<'a>(function: &str, arg: &str, v: &'a VectorArg) -> Result<Vectors<'a>> {
+    // The library's typed error, with the argument it is about.
     Vectors::try_new(v.array.as_ref()).map_err(|e| {
-        ext(
-            function,
-            embquant::Error::InvalidOption(format!("argument {arg}: {e}")),
-        )
+        DataFusionError::External(Box::new(FunctionError {
+            function: function.to_string(),
+            argument: Some(arg.to_string()),
+            source: e,
+        }))
     })
 }
 

@@ -89,11 +89,16 @@ impl ScalarUDFImpl for SubvectorFunc {
         if start < 1 || len < 1 {
             return plan_err!("{NAME}: start ({start}) and len ({len}) must be at least 1");
         }
+        let max = embquant::metadata::MAX_DIMS as i64;
+        if len > max {
+            return plan_err!("{NAME}: len ({len}) is over the {max} dimensions a vector may have");
+        }
+        // Checked: start and len come from the query (fuzzing found i64::MAX for both).
+        let end = (start - 1).saturating_add(len);
         if let Some(d) = dim {
-            if (start - 1 + len) as usize > d {
+            if end > d as i64 {
                 return plan_err!(
-                    "{NAME}: dimensions {start}..{} are past the end of {d}-dimensional vectors",
-                    start - 1 + len
+                    "{NAME}: dimensions {start}..{end} are past the end of {d}-dimensional vectors"
                 );
             }
         }
@@ -121,11 +126,11 @@ impl ScalarUDFImpl for SubvectorFunc {
             }
         };
         let vv = read(NAME, "1 (v)", &v)?;
-        if start + len > vv.dim() {
+        if start.checked_add(len).is_none_or(|end| end > vv.dim()) {
             return exec_err!(
                 "{NAME}: dimensions {}..{} are past the end of {}-dimensional vectors",
-                start + 1,
-                start + len,
+                start.saturating_add(1),
+                start.saturating_add(len),
                 vv.dim()
             );
         }

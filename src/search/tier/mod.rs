@@ -99,7 +99,7 @@ impl Codes {
             });
         }
         if Some(len) != rows.checked_mul(width) {
-            return Err(Error::InvalidOption(format!(
+            return Err(Error::Schema(format!(
                 "the {tier} codes hold {len} values, {rows} rows x {width} expected"
             )));
         }
