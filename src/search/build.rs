@@ -1,7 +1,7 @@
 //! One path from stored code columns to a searchable [`Corpus`], used by CLI search
 //! ([`super::load`]), the SQL table function and anything else holding record batches:
 //!
-//! 1. [`CodeLayout::from_schema`] finds, from a schema alone, the code column of each coded
+//! 1. [`CodeLayout::from_schema`] ([`super::layout`]) finds, from a schema alone, the code column of each coded
 //!    tier of a chain (by its embquant recipe), the calibration they share, the Matryoshka
 //!    truncation and the float column;
 //! 2. [`CorpusBuilder`] is fed the record batches one at a time and appends their codes,
@@ -14,10 +14,10 @@
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float16Type, Int8Type};
-use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_array::{Array, ArrayRef, ArrowPrimitiveType, RecordBatch};
 use arrow_schema::{DataType, Schema};
 
-use super::chain::{Tier, TierSpec};
+pub use super::layout::{float_column, is_float_vector, scheme_of, CodeLayout};
 use super::tier::Codes;
 use super::tiered::{Corpus, FloatRows, InMemoryFloats};
 use crate::calibration::Calibration;
@@ -26,204 +26,27 @@ use crate::error::{Error, Result};
 use crate::metadata::{ColumnRecipe, RecipeCodec, Scheme, Truncation};
 use crate::vectors::Vectors;
 
-/// The scheme whose codes serve `tier` (None for the float tier).
-pub fn scheme_of(tier: Tier) -> Option<Scheme> {
-    match tier {
-        Tier::Binary => Some(Scheme::Binary),
-        Tier::Int8 => Some(Scheme::Int8),
-        Tier::Int4 => Some(Scheme::Int4),
-        Tier::F16 => Some(Scheme::F16),
-        Tier::Rabitq => Some(Scheme::Rabitq),
-        Tier::Float => None,
+/// The bytes of the rows of a `FixedSizeBinary(width)` column (None for another type).
+fn binary_rows(col: &dyn Array, width: usize) -> Option<&[u8]> {
+    match col.data_type() {
+        DataType::FixedSizeBinary(w) if *w as usize == width => {
+            let a = col.as_fixed_size_binary();
+            let off = a.offset() * width;
+            Some(&a.value_data()[off..off + a.len() * width])
+        }
+        _ => None,
     }
 }
 
-/// Whether `dt` is a vector of floats (`FixedSizeList`, `List` or `LargeList`).
-pub fn is_float_vector(dt: &DataType) -> bool {
-    match dt {
-        DataType::FixedSizeList(f, _) | DataType::List(f) | DataType::LargeList(f) => {
-            matches!(
-                f.data_type(),
-                DataType::Float16 | DataType::Float32 | DataType::Float64
-            )
+/// The values of the rows of a `FixedSizeList<T, dim>` column (None for another type).
+fn list_rows<T: ArrowPrimitiveType>(col: &dyn Array, dim: usize) -> Option<&[T::Native]> {
+    match col.data_type() {
+        DataType::FixedSizeList(f, w) if f.data_type() == &T::DATA_TYPE && *w as usize == dim => {
+            let a = col.as_fixed_size_list();
+            let off = a.offset() * dim;
+            Some(&a.values().as_primitive::<T>().values()[off..off + a.len() * dim])
         }
-        _ => false,
-    }
-}
-
-/// The float vector column `name` of `schema`; without a name (or when it is absent), the
-/// one float vector column that is not an embquant code column.
-pub fn float_column(schema: &Schema, name: Option<&str>) -> Option<usize> {
-    name.and_then(|n| schema.index_of(n).ok())
-        .filter(|&i| is_float_vector(schema.field(i).data_type()))
-        .or_else(|| {
-            let v: Vec<usize> = (0..schema.fields().len())
-                .filter(|&i| {
-                    let f = schema.field(i);
-                    is_float_vector(f.data_type())
-                        && !f.metadata().contains_key(crate::metadata::METADATA_KEY)
-                })
-                .collect();
-            (v.len() == 1).then(|| v[0])
-        })
-}
-
-/// Which columns of a corpus schema a chain reads.
-#[derive(Debug, Clone)]
-pub struct CodeLayout {
-    /// The float column the codes were made from (None for a float-only chain whose float
-    /// column was found by type).
-    pub source: Option<String>,
-    /// (index in the schema, recipe) of the code column of each coded tier, in chain order,
-    /// each scheme once.
-    pub codes: Vec<(usize, ColumnRecipe)>,
-    /// The calibration the codes carry (None when no code column needs one).
-    pub calibration: Option<Calibration>,
-    /// The Matryoshka truncation the codes were made with: queries get the same.
-    pub truncation: Option<Truncation>,
-    /// The float vector column, when the chain has a float tier.
-    pub float: Option<usize>,
-}
-
-impl CodeLayout {
-    /// Finds the columns `chain` reads in `schema`. With `source`, the codes of that float
-    /// column; without, of the one source column that has codes for every coded tier.
-    pub fn from_schema(schema: &Schema, source: Option<&str>, chain: &[TierSpec]) -> Result<Self> {
-        let mut found: Vec<(usize, ColumnRecipe, Option<Calibration>)> = Vec::new();
-        for (i, f) in schema.fields().iter().enumerate() {
-            if let Some((r, c)) = ColumnRecipe::from_field(f)? {
-                found.push((i, r, c));
-            }
-        }
-        let mut schemes: Vec<Scheme> = Vec::new();
-        for s in chain.iter().filter_map(|s| scheme_of(s.tier)) {
-            if !schemes.contains(&s) {
-                schemes.push(s);
-            }
-        }
-        let has_all = |src: &str| {
-            schemes.iter().all(|s| {
-                found
-                    .iter()
-                    .any(|(_, r, _)| r.source_column == src && r.scheme == *s)
-            })
-        };
-        let source = match source {
-            Some(s) => Some(s.to_string()),
-            None => found
-                .iter()
-                .map(|(_, r, _)| r.source_column.clone())
-                .find(|s| has_all(s)),
-        };
-        if !schemes.is_empty() && !source.as_deref().is_some_and(has_all) {
-            let listed = if found.is_empty() {
-                "none".to_string()
-            } else {
-                found
-                    .iter()
-                    .map(|(i, r, _)| {
-                        format!(
-                            "{} ({} of {:?})",
-                            schema.field(*i).name(),
-                            r.scheme,
-                            r.source_column
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
-            let missing: Vec<String> = schemes
-                .iter()
-                .filter(|s| {
-                    !found.iter().any(|(_, r, _)| {
-                        Some(&r.source_column) == source.as_ref() && r.scheme == **s
-                    })
-                })
-                .map(|s| s.to_string())
-                .collect();
-            return Err(Error::Schema(format!(
-                "the corpus has no code columns for the tiers {:?}{}: no {} codes (columns with embquant metadata: {listed}); \
-                 quantize with `embquant quantize --scheme {}` or the quantize functions, and keep the Parquet metadata",
-                schemes.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
-                source.as_deref().map(|s| format!(" of {s:?}")).unwrap_or_default(),
-                missing.join(", "),
-                missing.join(","),
-            )));
-        }
-        let mut codes = Vec::new();
-        let mut calibration: Option<Calibration> = None;
-        for s in &schemes {
-            let (i, r, c) = found
-                .iter()
-                .find(|(_, r, _)| Some(&r.source_column) == source.as_ref() && r.scheme == *s)
-                .cloned()
-                .expect("checked above");
-            if let Some(c) = c {
-                if calibration
-                    .as_ref()
-                    .is_some_and(|p| p.fingerprint() != c.fingerprint())
-                {
-                    return Err(Error::CalibrationMismatch(
-                        "the code columns carry different calibrations: codes are only comparable under one calibration".into(),
-                    ));
-                }
-                calibration = Some(c);
-            }
-            codes.push((i, r));
-        }
-        let truncation = codes.first().and_then(|(_, r)| r.truncation);
-        let float = if chain.iter().any(|s| s.tier == Tier::Float) {
-            let named = match &source {
-                Some(s) => schema
-                    .index_of(s)
-                    .ok()
-                    .filter(|&i| is_float_vector(schema.field(i).data_type())),
-                None => float_column(schema, None),
-            };
-            Some(named.ok_or_else(|| {
-                Error::Schema(format!(
-                    "the float tier needs the corpus' float column{}, a vector column (quantized with --drop-source?)",
-                    source.as_deref().map(|s| format!(" {s:?}")).unwrap_or_default()
-                ))
-            })?)
-        } else {
-            None
-        };
-        let source = source.or_else(|| float.map(|i| schema.field(i).name().clone()));
-        Ok(CodeLayout {
-            source,
-            codes,
-            calibration,
-            truncation,
-            float,
-        })
-    }
-
-    /// Dimension of the codes (None for a float-only chain).
-    pub fn dims(&self) -> Option<usize> {
-        self.codes.first().map(|(_, r)| r.dims)
-    }
-
-    /// An error unless `other` (another file's layout) holds codes of the same recipes under
-    /// the same calibration: codes are only comparable under one calibration.
-    pub fn check_same(&self, other: &CodeLayout) -> Result<()> {
-        let fp = |c: &Option<Calibration>| c.as_ref().map(|c| c.fingerprint().to_string());
-        let same_recipes = self.codes.len() == other.codes.len()
-            && self.codes.iter().zip(&other.codes).all(|((_, a), (_, b))| {
-                a.scheme == b.scheme
-                    && a.dims == b.dims
-                    && a.threshold == b.threshold
-                    && a.rotation == b.rotation
-                    && a.truncation == b.truncation
-            });
-        if fp(&self.calibration) != fp(&other.calibration) || !same_recipes {
-            return Err(Error::CalibrationMismatch(format!(
-                "quantized with another calibration or recipe (fingerprint {:?} vs {:?}): codes are only comparable under one calibration",
-                fp(&other.calibration),
-                fp(&self.calibration)
-            )));
-        }
-        Ok(())
+        _ => None,
     }
 }
 
@@ -336,50 +159,20 @@ impl CorpusBuilder {
                 found: col.data_type().clone(),
             };
             match buf {
-                Buffer::Binary(v, _) | Buffer::Int4(v, _) | Buffer::Rabitq(v, _) => {
-                    let w = r.bytes_per_vector;
-                    match col.data_type() {
-                        DataType::FixedSizeBinary(cw) if *cw as usize == w => {
-                            let a = col.as_fixed_size_binary();
-                            let off = a.offset() * w;
-                            v.extend_from_slice(&a.value_data()[off..off + n * w]);
-                        }
-                        _ => return Err(bad("FixedSizeBinary")),
-                    }
-                }
-                Buffer::Int8(v, _) => {
-                    let d = r.dims;
-                    match col.data_type() {
-                        DataType::FixedSizeBinary(w) if *w as usize == d => {
-                            let a = col.as_fixed_size_binary();
-                            let off = a.offset() * d;
-                            v.extend(a.value_data()[off..off + n * d].iter().map(|&b| b as i8));
-                        }
-                        DataType::FixedSizeList(f, w)
-                            if f.data_type() == &DataType::Int8 && *w as usize == d =>
-                        {
-                            let a = col.as_fixed_size_list();
-                            let vals = a.values().as_primitive::<Int8Type>().values();
-                            let off = a.offset() * d;
-                            v.extend_from_slice(&vals[off..off + n * d]);
-                        }
-                        _ => return Err(bad("int8")),
-                    }
-                }
-                Buffer::F16(v) => {
-                    let d = r.dims;
-                    match col.data_type() {
-                        DataType::FixedSizeList(f, w)
-                            if f.data_type() == &DataType::Float16 && *w as usize == d =>
-                        {
-                            let a = col.as_fixed_size_list();
-                            let vals = a.values().as_primitive::<Float16Type>().values();
-                            let off = a.offset() * d;
-                            v.extend_from_slice(&vals[off..off + n * d]);
-                        }
-                        _ => return Err(bad("f16")),
-                    }
-                }
+                Buffer::Binary(v, _) | Buffer::Int4(v, _) | Buffer::Rabitq(v, _) => v
+                    .extend_from_slice(
+                        binary_rows(col, r.bytes_per_vector)
+                            .ok_or_else(|| bad("FixedSizeBinary"))?,
+                    ),
+                Buffer::Int8(v, _) => match binary_rows(col, r.dims) {
+                    Some(b) => v.extend(b.iter().map(|&x| x as i8)),
+                    None => v.extend_from_slice(
+                        list_rows::<Int8Type>(col, r.dims).ok_or_else(|| bad("int8"))?,
+                    ),
+                },
+                Buffer::F16(v) => v.extend_from_slice(
+                    list_rows::<Float16Type>(col, r.dims).ok_or_else(|| bad("f16"))?,
+                ),
             }
         }
         if let Some((name, values, dim)) = &mut self.floats {
@@ -474,6 +267,7 @@ mod tests {
     use super::*;
     use crate::codec::tests::calibrate;
     use crate::quantizer::{QuantizeOptions, Quantizer};
+    use crate::search::TierSpec;
     use crate::testutil::vectors_array;
 
     /// 300 rows of 24-d vectors (some NULL) with ids, quantized to every searchable scheme.

@@ -7,6 +7,7 @@
 pub mod build;
 pub mod chain;
 pub(crate) mod floats;
+pub mod layout;
 #[cfg(feature = "job")]
 pub mod load;
 pub mod queries;

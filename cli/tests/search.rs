@@ -1,0 +1,381 @@
+//! CLI end-to-end tests of `embquant search` (tier chains, RaBitQ codes) and `embquant
+//! recall`, run as a user would (the binary in a temporary directory).
+
+mod common;
+
+use std::path::Path;
+
+use common::{embquant, text};
+
+#[test]
+fn search_writes_ranked_results_and_rejects_bad_chains() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    assert!(embquant(
+        &[
+            "gen-synthetic",
+            "--rows",
+            "3000",
+            "--dims",
+            "32",
+            "--output",
+            "c.parquet"
+        ],
+        p
+    )
+    .status
+    .success());
+    assert!(embquant(
+        &[
+            "gen-synthetic",
+            "--rows",
+            "20",
+            "--dims",
+            "32",
+            "--seed",
+            "7",
+            "--output",
+            "q.parquet"
+        ],
+        p
+    )
+    .status
+    .success());
+    let q = embquant(
+        &[
+            "quantize",
+            "c.parquet",
+            "--scheme",
+            "int8,binary",
+            "-o",
+            "cq.parquet",
+        ],
+        p,
+    );
+    assert!(q.status.success(), "{}", text(&q.stderr));
+    let s = embquant(
+        &[
+            "search",
+            "--corpus",
+            "cq.parquet",
+            "--queries",
+            "q.parquet",
+            "--k",
+            "5",
+            "--tiers",
+            "binary:4,int8:2,float",
+            "--id-column",
+            "id",
+            "-o",
+            "r.parquet",
+        ],
+        p,
+    );
+    assert!(s.status.success(), "{}", text(&s.stderr));
+    assert!(
+        text(&s.stdout).contains("searched 20 queries over 3000 rows")
+            && text(&s.stdout).contains("queries/s")
+    );
+    let i = embquant(&["inspect", "r.parquet", "--json"], p);
+    let v: serde_json::Value = serde_json::from_slice(&i.stdout).unwrap();
+    assert_eq!(v["rows"], 100);
+    let names: Vec<&str> = v["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["query_id", "rank", "id", "score", "tier"]);
+    // The float tier needs the float column; int4 codes were not written.
+    let q = embquant(
+        &[
+            "quantize",
+            "c.parquet",
+            "--scheme",
+            "int8,binary",
+            "--drop-source",
+            "-o",
+            "dropped.parquet",
+        ],
+        p,
+    );
+    assert!(q.status.success());
+    let e = embquant(
+        &[
+            "search",
+            "--corpus",
+            "dropped.parquet",
+            "--queries",
+            "q.parquet",
+            "--tiers",
+            "binary:4,float",
+            "-o",
+            "x.parquet",
+        ],
+        p,
+    );
+    assert!(
+        !e.status.success() && text(&e.stderr).contains("float column"),
+        "{}",
+        text(&e.stderr)
+    );
+    let e = embquant(
+        &[
+            "search",
+            "--corpus",
+            "cq.parquet",
+            "--queries",
+            "q.parquet",
+            "--tiers",
+            "int4",
+            "-o",
+            "x.parquet",
+        ],
+        p,
+    );
+    assert!(
+        !e.status.success() && text(&e.stderr).contains("no int4 codes"),
+        "{}",
+        text(&e.stderr)
+    );
+    let e = embquant(
+        &[
+            "search",
+            "--corpus",
+            "cq.parquet",
+            "--queries",
+            "q.parquet",
+            "--tiers",
+            "binary,int8",
+            "-o",
+            "x.parquet",
+        ],
+        p,
+    );
+    assert!(
+        !e.status.success() && text(&e.stderr).contains("factor"),
+        "{}",
+        text(&e.stderr)
+    );
+}
+
+/// `(query_id, id)` pairs of a search result file, grouped per query.
+fn results(path: &Path) -> std::collections::BTreeMap<i64, Vec<i64>> {
+    use embquant::arrow_array::cast::AsArray;
+    use embquant::arrow_array::types::Int64Type;
+    let f = std::fs::File::open(path).unwrap();
+    let reader =
+        embquant::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
+            .unwrap()
+            .build()
+            .unwrap();
+    let mut out: std::collections::BTreeMap<i64, Vec<i64>> = Default::default();
+    for b in reader {
+        let b = b.unwrap();
+        let q = b
+            .column_by_name("query_id")
+            .unwrap()
+            .as_primitive::<Int64Type>()
+            .clone();
+        let id = b
+            .column_by_name("id")
+            .unwrap()
+            .as_primitive::<Int64Type>()
+            .clone();
+        for r in 0..b.num_rows() {
+            out.entry(q.value(r)).or_default().push(id.value(r));
+        }
+    }
+    out
+}
+
+#[test]
+fn rabitq_quantize_inspect_and_search() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data");
+    let corpus = data.join("minilm-wordnet-5k.parquet");
+    let queries = data.join("minilm-wordnet-queries-50.parquet");
+    let (corpus, queries) = (corpus.to_str().unwrap(), queries.to_str().unwrap());
+    let q = embquant(
+        &[
+            "quantize",
+            corpus,
+            "--scheme",
+            "int8,rabitq",
+            "-o",
+            "rq.parquet",
+        ],
+        p,
+    );
+    assert!(q.status.success(), "{}", text(&q.stderr));
+    let i = embquant(&["inspect", "rq.parquet"], p);
+    let out = text(&i.stdout);
+    assert!(
+        out.contains("embedding_rq: FixedSizeBinary(72)")
+            && out.contains("512 bits after a randomized Hadamard rotation"),
+        "{out}"
+    );
+    let search = |tiers: &str, file: &str| {
+        let s = embquant(
+            &[
+                "search",
+                "--corpus",
+                "rq.parquet",
+                "--queries",
+                queries,
+                "--k",
+                "10",
+                "--tiers",
+                tiers,
+                "--id-column",
+                "id",
+                "--query-id-column",
+                "id",
+                "-o",
+                file,
+            ],
+            p,
+        );
+        assert!(s.status.success(), "{}", text(&s.stderr));
+        results(&p.join(file))
+    };
+    let exact = search("float", "exact.parquet");
+    let approx = search("rabitq:4,int8", "approx.parquet");
+    assert_eq!(exact.len(), 50);
+    let hits: usize = exact
+        .iter()
+        .map(|(q, ids)| approx[q].iter().filter(|i| ids.contains(i)).count())
+        .sum();
+    let recall = hits as f64 / 500.0;
+    assert!(recall >= 0.95, "rabitq:4,int8 recall@10 {recall}");
+    // Codes of another rotation are not comparable: a corpus mixing them is refused.
+    let q = embquant(
+        &[
+            "quantize",
+            corpus,
+            "--scheme",
+            "int8,rabitq",
+            "--rabitq-rotation",
+            "hadamard:7",
+            "-o",
+            "rq7.parquet",
+        ],
+        p,
+    );
+    assert!(q.status.success(), "{}", text(&q.stderr));
+    let e = embquant(
+        &[
+            "search",
+            "--corpus",
+            "rq.parquet",
+            "rq7.parquet",
+            "--queries",
+            queries,
+            "--tiers",
+            "rabitq:4,int8",
+            "-o",
+            "x.parquet",
+        ],
+        p,
+    );
+    assert!(
+        !e.status.success() && text(&e.stderr).contains("another calibration or recipe"),
+        "{}",
+        text(&e.stderr)
+    );
+    let e = embquant(
+        &[
+            "quantize",
+            corpus,
+            "--scheme",
+            "rabitq",
+            "--rabitq-rotation",
+            "dct",
+            "-o",
+            "y.parquet",
+        ],
+        p,
+    );
+    assert!(
+        !e.status.success() && text(&e.stderr).contains("expected none, hadamard"),
+        "{}",
+        text(&e.stderr)
+    );
+}
+
+#[test]
+fn recall_report_gates_and_its_ground_truth_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data");
+    let corpus = data.join("minilm-wordnet-5k.parquet");
+    let queries = data.join("minilm-wordnet-queries-50.parquet");
+    let (corpus, queries) = (corpus.to_str().unwrap(), queries.to_str().unwrap());
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "recall",
+            "--corpus",
+            corpus,
+            "--k",
+            "1,10",
+            "--configs",
+            "int8;binary:4,int8;rabitq:4,int8",
+            "--report",
+            "rep",
+        ];
+        args.extend_from_slice(extra);
+        embquant(&args, p)
+    };
+    let first = run(&[
+        "--queries",
+        queries,
+        "--target-recall",
+        "0.9@10",
+        "--min-recall",
+        "rabitq:4,int8=0.9@10",
+    ]);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let out = text(&first.stdout);
+    assert!(out.contains("ground truth computed"), "{out}");
+    assert!(out.contains("recommendation for recall 0.9@10"), "{out}");
+    assert!(
+        out.contains("gate rabitq:4,int8=0.9@10") && out.contains("passed"),
+        "{out}"
+    );
+    for f in [
+        "report.json",
+        "report.md",
+        "recall.svg",
+        "ground_truth.parquet",
+    ] {
+        assert!(p.join("rep").join(f).exists(), "{f}");
+    }
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(p.join("rep/report.json")).unwrap()).unwrap();
+    assert_eq!(json["queries"], 50);
+    assert_eq!(json["configs"].as_array().unwrap().len(), 3);
+    let svg = std::fs::read_to_string(p.join("rep/recall.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("Pareto front"));
+    // Same inputs: the ground truth comes from the cache.
+    let second = run(&["--queries", queries]);
+    assert!(second.status.success());
+    assert!(text(&second.stdout).contains("ground truth from the cache"));
+    // Other queries (a sample of the corpus): recomputed; a gate that cannot hold fails.
+    let third = run(&[
+        "--sample-queries",
+        "30",
+        "--min-recall",
+        "binary:4,int8=0.999@10",
+    ]);
+    assert!(!third.status.success());
+    assert!(text(&third.stdout).contains("ground truth computed"));
+    let err = text(&third.stderr);
+    assert!(
+        err.contains("recall gate failed: binary:4,int8=0.999@10"),
+        "{err}"
+    );
+    // A gate at a k deeper than the ground truth is an error, not a pass.
+    let bad = run(&["--queries", queries, "--min-recall", "int4=0.5@100"]);
+    assert!(!bad.status.success() && text(&bad.stderr).contains("--k"));
+}
