@@ -12,6 +12,15 @@
 //!   [`HalfCodec`] (`f16` and `bf16`), and Matryoshka truncation ([`codec::matryoshka`]).
 //! - [`drift`]: how far new vectors moved from a stored calibration (clip rate, shifts in
 //!   units of the calibrated range, re-calibration advice).
+//! - [`search`]: tiered retrieval over a [`search::Corpus`] of codes, built batch by batch
+//!   by [`search::CorpusBuilder`] from the columns [`search::CodeLayout`] finds in a schema;
+//!   one query rule ([`search::QueryReader`]) for every front end.
+//! - [`io`]: every input (byte sources and stores, discovery, the one Parquet reader) and
+//!   every output (atomic files and directories).
+//!
+//! Data flows one way: slice kernels ([`kernels`]) -> Arrow arrays ([`codec`],
+//! [`quantizer`]) -> record-batch streams and Parquet files ([`io`], `job`) -> search and
+//! recall. Errors are one [`Error`] enum with a variant per kind of failure.
 //!
 //! ```
 //! use std::sync::Arc;
