@@ -70,7 +70,7 @@ pub mod quantizer;
 #[cfg(feature = "recall")]
 pub mod recall;
 pub mod search;
-pub(crate) mod simd;
+pub mod simd;
 pub mod sketch;
 pub mod stats;
 pub mod vectors;

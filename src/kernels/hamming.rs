@@ -150,7 +150,127 @@ impl TransposedCodes {
             }
             return;
         }
+        #[cfg(target_arch = "x86_64")]
+        if crate::simd::has_avx2() {
+            // SAFETY: the dispatch layer detected AVX2 and POPCNT; every word read is in
+            // bounds (asserted above).
+            unsafe {
+                match self.words_per_code {
+                    4 => self.within_avx2::<4>(queries, cuts, start, n, hits),
+                    6 => self.within_avx2::<6>(queries, cuts, start, n, hits),
+                    8 => self.within_avx2::<8>(queries, cuts, start, n, hits),
+                    12 => self.within_avx2::<12>(queries, cuts, start, n, hits),
+                    16 => self.within_avx2::<16>(queries, cuts, start, n, hits),
+                    _ => self.within_avx2::<0>(queries, cuts, start, n, hits),
+                }
+            }
+            return;
+        }
         self.within_scalar(queries, cuts, start, start + n, hits)
+    }
+
+    /// [`TransposedCodes::within_scalar`] compiled with the `popcnt` instruction (baseline
+    /// x86-64 has none: `count_ones` would be a software popcount).
+    ///
+    /// # Safety
+    /// POPCNT must be available.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "popcnt")]
+    unsafe fn within_popcnt(
+        &self,
+        queries: &[Vec<u64>],
+        cuts: &[u32],
+        from: usize,
+        to: usize,
+        hits: &mut [Vec<(u32, u32)>],
+    ) {
+        self.within_scalar(queries, cuts, from, to, hits)
+    }
+
+    /// AVX2: 4 codes per register; popcount by nibble table lookups (`vpshufb`), byte
+    /// counts summed per code by `vpsadbw`, compared with the cut-off in registers.
+    ///
+    /// # Safety
+    /// AVX2 and POPCNT must be available and `start + n <= rows`.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,popcnt")]
+    unsafe fn within_avx2<const W: usize>(
+        &self,
+        queries: &[Vec<u64>],
+        cuts: &[u32],
+        start: usize,
+        n: usize,
+        hits: &mut [Vec<(u32, u32)>],
+    ) {
+        use std::arch::x86_64::*;
+        let wpc = if W > 0 { W } else { self.words_per_code };
+        let rows = self.rows;
+        let base = self.words.as_ptr();
+        let qb: Vec<__m256i> = queries
+            .iter()
+            .flat_map(|q| q.iter().map(|&w| _mm256_set1_epi64x(w as i64)))
+            .collect();
+        // Distances are at most 64 x words, far below i64::MAX: a signed compare is exact.
+        let cutv: Vec<__m256i> = cuts.iter().map(|&c| _mm256_set1_epi64x(c as i64)).collect();
+        let lut = _mm256_setr_epi8(
+            0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2,
+            3, 3, 4,
+        );
+        let low = _mm256_set1_epi8(0x0f);
+        let zero = _mm256_setzero_si256();
+        let count = |x: __m256i| {
+            let lo = _mm256_shuffle_epi8(lut, _mm256_and_si256(x, low));
+            let hi = _mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi16(x, 4), low));
+            _mm256_add_epi8(lo, hi)
+        };
+        let end = start + n;
+        let mut i = start;
+        while i + 4 <= end {
+            // The 4 codes' words, loaded once for every query of the group.
+            let mut words = [zero; 16];
+            for (j, w) in words.iter_mut().enumerate().take(W) {
+                // SAFETY: `j * rows + i + 4 <= j * rows + rows`, inside `words`.
+                *w = unsafe { _mm256_loadu_si256(base.add(j * rows + i).cast()) };
+            }
+            for (qi, h) in hits.iter_mut().enumerate() {
+                let qw = &qb[qi * wpc..(qi + 1) * wpc];
+                let acc = if W > 0 {
+                    // Byte counts (at most 8 per word, W <= 16 words) summed in bytes, then
+                    // per code.
+                    let mut bytes = zero;
+                    for (j, &q) in qw.iter().enumerate() {
+                        bytes = _mm256_add_epi8(bytes, count(_mm256_xor_si256(words[j], q)));
+                    }
+                    _mm256_sad_epu8(bytes, zero)
+                } else {
+                    let mut acc = zero;
+                    for (j, &q) in qw.iter().enumerate() {
+                        // SAFETY: as above.
+                        let w = unsafe { _mm256_loadu_si256(base.add(j * rows + i).cast()) };
+                        acc = _mm256_add_epi64(
+                            acc,
+                            _mm256_sad_epu8(count(_mm256_xor_si256(w, q)), zero),
+                        );
+                    }
+                    acc
+                };
+                let over = _mm256_cmpgt_epi64(acc, cutv[qi]);
+                let mut m = !(_mm256_movemask_pd(_mm256_castsi256_pd(over)) as u32) & 0xf;
+                if m != 0 {
+                    let mut d = [0u64; 4];
+                    // SAFETY: `d` holds 4 u64.
+                    unsafe { _mm256_storeu_si256(d.as_mut_ptr().cast(), acc) };
+                    while m != 0 {
+                        let l = m.trailing_zeros() as usize;
+                        h.push(((i + l) as u32, d[l] as u32));
+                        m &= m - 1;
+                    }
+                }
+            }
+            i += 4;
+        }
+        // SAFETY: POPCNT is enabled here.
+        unsafe { self.within_popcnt(queries, cuts, i, end, hits) }
     }
 
     /// Rows `from..to` one at a time (the portable path and the vector path's tail).
@@ -239,14 +359,10 @@ impl TransposedCodes {
     }
 }
 
-/// Whether AVX-512F with VPOPCNTDQ is available (checked once).
+/// Whether the AVX-512 VPOPCNTDQ path may run (the dispatch layer's answer).
 #[cfg(target_arch = "x86_64")]
 fn has_vpopcnt() -> bool {
-    use std::sync::LazyLock;
-    static V: LazyLock<bool> = LazyLock::new(|| {
-        is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vpopcntdq")
-    });
-    *V
+    crate::simd::has_vpopcntdq()
 }
 
 #[cfg(test)]

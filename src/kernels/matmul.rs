@@ -3,7 +3,8 @@
 //! The queries are held transposed ([`QueryBlock`]: dimension-major, padded to a multiple of
 //! 64), so the AVX-512 kernel multiplies one broadcast row value into 64 queries at once
 //! (four 16-lane registers) for six rows: 24 independent FMA accumulators per dimension and no
-//! horizontal sums. Elsewhere a plain loop over the padded queries, which compilers vectorize.
+//! horizontal sums. The AVX2 kernel is the same for 16 queries (two 8-lane registers) and six
+//! rows. Elsewhere a plain loop over the padded queries, which compilers vectorize.
 
 /// Queries per register tile of the vector kernel.
 pub const QUERY_TILE: usize = 64;
@@ -70,6 +71,12 @@ impl QueryBlock {
             unsafe { self.scores_avx512(rows, out) };
             return;
         }
+        #[cfg(target_arch = "x86_64")]
+        if crate::simd::has_avx2() {
+            // SAFETY: the dispatch layer detected AVX2 and FMA; lengths were checked above.
+            unsafe { self.scores_avx2(rows, out) };
+            return;
+        }
         self.scores_portable(rows, out)
     }
 
@@ -111,6 +118,68 @@ impl QueryBlock {
                 }
             }
             r += k;
+        }
+    }
+
+    /// # Safety
+    /// AVX2 and FMA must be available; `out.len() == rows.len() / dim * padded`.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn scores_avx2(&self, rows: &[f32], out: &mut [f32]) {
+        let n = rows.len() / self.dim;
+        let mut r = 0;
+        while r < n {
+            let k = ROW_TILE.min(n - r);
+            // SAFETY: rows r..r + k exist; forwarded contract.
+            unsafe {
+                match k {
+                    6 => self.tile_avx2::<6>(rows, r, out),
+                    5 => self.tile_avx2::<5>(rows, r, out),
+                    4 => self.tile_avx2::<4>(rows, r, out),
+                    3 => self.tile_avx2::<3>(rows, r, out),
+                    2 => self.tile_avx2::<2>(rows, r, out),
+                    _ => self.tile_avx2::<1>(rows, r, out),
+                }
+            }
+            r += k;
+        }
+    }
+
+    /// Rows `r0..r0 + R` against every query, 16 queries at a time: the 6 x 16 register
+    /// tile of AVX2 (12 FMA accumulators, two query loads and a broadcast per dimension).
+    ///
+    /// # Safety
+    /// AVX2 and FMA must be available; rows `r0..r0 + R` exist and `out` holds their scores.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn tile_avx2<const R: usize>(&self, rows: &[f32], r0: usize, out: &mut [f32]) {
+        use std::arch::x86_64::*;
+        let (dim, padded) = (self.dim, self.padded);
+        let rp = rows.as_ptr();
+        let tp = self.t.as_ptr();
+        for c0 in (0..padded).step_by(16) {
+            let mut acc = [[_mm256_setzero_ps(); 2]; R];
+            for d in 0..dim {
+                // SAFETY: d < dim and c0 + 16 <= padded: inside `t`.
+                let q = unsafe {
+                    let p = tp.add(d * padded + c0);
+                    [_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8))]
+                };
+                for (i, a) in acc.iter_mut().enumerate() {
+                    // SAFETY: row r0 + i < n, dimension d < dim.
+                    let x = _mm256_set1_ps(unsafe { *rp.add((r0 + i) * dim + d) });
+                    a[0] = _mm256_fmadd_ps(x, q[0], a[0]);
+                    a[1] = _mm256_fmadd_ps(x, q[1], a[1]);
+                }
+            }
+            for (i, a) in acc.iter().enumerate() {
+                let o = &mut out[(r0 + i) * padded + c0..(r0 + i) * padded + c0 + 16];
+                // SAFETY: 8 floats at 0 and at 8 inside the 16-float slice `o`.
+                unsafe {
+                    _mm256_storeu_ps(o.as_mut_ptr(), a[0]);
+                    _mm256_storeu_ps(o.as_mut_ptr().add(8), a[1]);
+                }
+            }
         }
     }
 

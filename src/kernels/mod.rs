@@ -27,8 +27,8 @@ macro_rules! multiversion {
             fn avx2($($arg: $ty),*) -> $ret { generic($($arg),*) }
             #[cfg(target_arch = "x86_64")]
             if $crate::simd::has_avx2() {
-                // SAFETY: AVX2 (and with it FMA and POPCNT on every AVX2 CPU we detect) was
-                // detected at run time.
+                // SAFETY: the dispatch layer selects the AVX2 level only after detecting
+                // AVX2, FMA and POPCNT, every feature this function enables.
                 return unsafe { avx2($($arg),*) };
             }
             generic($($arg),*)

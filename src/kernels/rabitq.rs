@@ -248,7 +248,139 @@ impl RabitqBlocks {
             unsafe { self.scan_vbmi(queries, cuts, blocks, hits) };
             return;
         }
+        #[cfg(target_arch = "x86_64")]
+        if crate::simd::has_avx2() {
+            // SAFETY: the dispatch layer detected AVX2 and FMA; block ranges and table sizes
+            // were checked above.
+            unsafe { self.scan_avx2(queries, cuts, blocks, hits) };
+            return;
+        }
         self.scan_scalar(queries, cuts, blocks, hits)
+    }
+
+    /// AVX2 (no VBMI): a 64-entry table looked up as four 16-entry `vpshufb` tables,
+    /// selected by pattern bits 4 and 5 with two byte blends, for 32 codes per register.
+    /// Sums are kept as the VBMI path keeps them (u16 lanes of even and odd codes), so the
+    /// estimates are the same integers times the same factors.
+    ///
+    /// # Safety
+    /// AVX2 and FMA must be available; `blocks.end <= self.blocks()` and every query has
+    /// `self.groups` tables.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn scan_avx2(
+        &self,
+        queries: &[&LutQuery],
+        cuts: &[f32],
+        blocks: std::ops::Range<usize>,
+        hits: &mut [Vec<(u32, f32)>],
+    ) {
+        use std::arch::x86_64::*;
+        let padded = self.padded();
+        // u16 lanes hold at most 257 table bytes (<= 255 each): flush every FLUSH groups.
+        const FLUSH: usize = 256;
+        let pat = self.patterns.as_ptr();
+        for ((q, &cut), h) in queries.iter().zip(cuts).zip(hits.iter_mut()) {
+            let lut = q.luts.as_ptr();
+            let (a, bq, qc) = (
+                _mm256_set1_ps(q.a),
+                _mm256_set1_ps(q.b),
+                _mm256_set1_ps(q.qc),
+            );
+            let cutv = _mm256_set1_ps(cut);
+            for blk in blocks.clone() {
+                // u32 totals in the order of the factors: even codes 0..30 (two registers),
+                // even 32..62, odd 1..31, odd 33..63.
+                let mut total = [_mm256_setzero_si256(); 8];
+                let mut lo = [_mm256_setzero_si256(); 2];
+                let mut hi = [_mm256_setzero_si256(); 2];
+                let base = pat.wrapping_add(blk * padded * BLOCK);
+                for g in 0..self.groups {
+                    // SAFETY: group g < groups of the query's tables (64 bytes each).
+                    let t = unsafe {
+                        let p = lut.add(g * 64);
+                        [
+                            _mm256_broadcastsi128_si256(_mm_loadu_si128(p.cast())),
+                            _mm256_broadcastsi128_si256(_mm_loadu_si128(p.add(16).cast())),
+                            _mm256_broadcastsi128_si256(_mm_loadu_si128(p.add(32).cast())),
+                            _mm256_broadcastsi128_si256(_mm_loadu_si128(p.add(48).cast())),
+                        ]
+                    };
+                    for half in 0..2 {
+                        // SAFETY: 32 pattern bytes of group g < padded of block blk < blocks.
+                        let idx =
+                            unsafe { _mm256_loadu_si256(base.add(g * BLOCK + 32 * half).cast()) };
+                        // Byte bit 4 (then bit 5) moved to the top bit, which blendv reads.
+                        let b4 = _mm256_slli_epi16::<3>(idx);
+                        let b5 = _mm256_slli_epi16::<2>(idx);
+                        let low = _mm256_blendv_epi8(
+                            _mm256_shuffle_epi8(t[0], idx),
+                            _mm256_shuffle_epi8(t[1], idx),
+                            b4,
+                        );
+                        let high = _mm256_blendv_epi8(
+                            _mm256_shuffle_epi8(t[2], idx),
+                            _mm256_shuffle_epi8(t[3], idx),
+                            b4,
+                        );
+                        let v = _mm256_blendv_epi8(low, high, b5);
+                        lo[half] = _mm256_add_epi16(lo[half], v);
+                        hi[half] = _mm256_add_epi16(hi[half], _mm256_srli_epi16::<8>(v));
+                    }
+                    if (g + 1) % FLUSH == 0 || g + 1 == self.groups {
+                        for half in 0..2 {
+                            // lo = even + 256 * odd (mod 2^16), so even = lo - (hi << 8).
+                            let even = _mm256_sub_epi16(lo[half], _mm256_slli_epi16::<8>(hi[half]));
+                            let parts = [
+                                (2 * half, _mm256_castsi256_si128(even)),
+                                (2 * half + 1, _mm256_extracti128_si256::<1>(even)),
+                                (4 + 2 * half, _mm256_castsi256_si128(hi[half])),
+                                (4 + 2 * half + 1, _mm256_extracti128_si256::<1>(hi[half])),
+                            ];
+                            for (k, p) in parts {
+                                total[k] = _mm256_add_epi32(total[k], _mm256_cvtepu16_epi32(p));
+                            }
+                            lo[half] = _mm256_setzero_si256();
+                            hi[half] = _mm256_setzero_si256();
+                        }
+                    }
+                }
+                let fp = self.factors.as_ptr().wrapping_add(blk * BLOCK);
+                let op = self.offsets.as_ptr().wrapping_add(blk * BLOCK);
+                for (k, t) in total.iter().enumerate() {
+                    // SAFETY: 8 scales and offsets at 8k of the block's 64.
+                    let (f, g) = unsafe {
+                        (
+                            _mm256_loadu_ps(fp.add(8 * k)),
+                            _mm256_loadu_ps(op.add(8 * k)),
+                        )
+                    };
+                    let s = _mm256_fmadd_ps(a, _mm256_cvtepi32_ps(*t), bq);
+                    let e = _mm256_fmadd_ps(f, s, _mm256_add_ps(qc, g));
+                    let mut m = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_GE_OQ>(e, cutv)) as u32;
+                    if m != 0 {
+                        let mut es = [0f32; 8];
+                        // SAFETY: es holds 8 f32.
+                        unsafe { _mm256_storeu_ps(es.as_mut_ptr(), e) };
+                        while m != 0 {
+                            let l = m.trailing_zeros() as usize;
+                            m &= m - 1;
+                            // Position 8k + l of the factor order: even codes, then odd.
+                            let p = 8 * k + l;
+                            let i = if p < BLOCK / 2 {
+                                2 * p
+                            } else {
+                                2 * (p - BLOCK / 2) + 1
+                            };
+                            let row = blk * BLOCK + i;
+                            if row < self.rows {
+                                h.push((row as u32, es[l]));
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// The scalar twin: one table lookup per group per code.
@@ -388,17 +520,10 @@ impl RabitqBlocks {
     }
 }
 
-/// Whether AVX-512F, BW and VBMI are available (checked once).
+/// Whether the AVX-512 VBMI path may run (the dispatch layer's answer).
 #[cfg(target_arch = "x86_64")]
 fn has_vbmi() -> bool {
-    use std::sync::LazyLock;
-    static V: LazyLock<bool> = LazyLock::new(|| {
-        is_x86_feature_detected!("avx512f")
-            && is_x86_feature_detected!("avx512bw")
-            && is_x86_feature_detected!("avx512vbmi")
-            && is_x86_feature_detected!("fma")
-    });
-    *V
+    crate::simd::has_vbmi()
 }
 
 #[cfg(test)]
