@@ -125,7 +125,90 @@ pub fn weighted_i8_scan_group(ws: &[f32], codes: &[i8], scratch: &mut [f32], out
         }
         return;
     }
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::has_avx2() {
+        let rows = codes.len() / len;
+        let mut q0 = 0;
+        while q0 < g {
+            let n = (g - q0).min(8);
+            let w = &ws[q0 * len..(q0 + n) * len];
+            // SAFETY: the dispatch layer detected AVX2 and FMA; the slices have the lengths
+            // asserted above.
+            unsafe {
+                match n {
+                    8 => scan_group_avx2::<8>(w, codes, rows, len, out, g, q0),
+                    4..=7 => {
+                        scan_group_avx2::<4>(&w[..4 * len], codes, rows, len, out, g, q0);
+                        for k in 4..n {
+                            let wq = &w[k * len..(k + 1) * len];
+                            scan_group_avx2::<1>(wq, codes, rows, len, out, g, q0 + k);
+                        }
+                    }
+                    _ => {
+                        for k in 0..n {
+                            let wq = &w[k * len..(k + 1) * len];
+                            scan_group_avx2::<1>(wq, codes, rows, len, out, g, q0 + k);
+                        }
+                    }
+                }
+            }
+            q0 += n;
+        }
+        return;
+    }
     weighted_i8_scan_group_portable(ws, codes, scratch, out)
+}
+
+/// `G` queries (`w`: `G x len`) against `rows` codes, writing `out[r * g + q0 + q]`: each
+/// 8-dimension slice of a code widened to f32 once, in a register, and multiplied into one
+/// accumulator per query (the weights of 8 queries of 384 dimensions stay in L1).
+///
+/// # Safety
+/// AVX2 and FMA must be available; `w.len() == G * len`, `codes.len() >= rows * len`,
+/// `out.len() >= rows * g` and `q0 + G <= g`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn scan_group_avx2<const G: usize>(
+    w: &[f32],
+    codes: &[i8],
+    rows: usize,
+    len: usize,
+    out: &mut [f32],
+    g: usize,
+    q0: usize,
+) {
+    use std::arch::x86_64::*;
+    debug_assert!(w.len() == G * len && codes.len() >= rows * len && q0 + G <= g);
+    let full = len / 8;
+    let wp = w.as_ptr();
+    let hsum = |a: __m256| {
+        let s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps::<1>(a));
+        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps::<1>(s, s)))
+    };
+    for r in 0..rows {
+        let c = codes.as_ptr().wrapping_add(r * len);
+        let mut acc = [_mm256_setzero_ps(); G];
+        for k in 0..full {
+            // SAFETY: `8 * k + 8 <= len`, inside row `r` of `codes` and of each weight row.
+            let x = unsafe {
+                _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(c.add(8 * k).cast())))
+            };
+            for (q, a) in acc.iter_mut().enumerate() {
+                let wv = unsafe { _mm256_loadu_ps(wp.add(q * len + 8 * k)) };
+                *a = _mm256_fmadd_ps(wv, x, *a);
+            }
+        }
+        let o = &mut out[r * g + q0..r * g + q0 + G];
+        for (q, (a, o)) in acc.iter().zip(o.iter_mut()).enumerate() {
+            let mut t = hsum(*a);
+            for d in 8 * full..len {
+                // SAFETY: d < len, inside the rows.
+                t += unsafe { *wp.add(q * len + d) * *c.add(d) as f32 };
+            }
+            *o = t;
+        }
+    }
 }
 
 /// `G` queries (`w`: `G x len`) against `rows` codes, writing `out[r * g + q0 + q]`.
