@@ -35,12 +35,19 @@ pub(super) fn search(
         loaded.truncation,
         c.dim(),
     );
-    for b in queries {
+    for b in queries.iter().filter(|b| b.num_rows() > 0) {
         // SQL vectors of any numeric type (and List columns) as Float32 vectors.
         let v = ColumnarValue::Array(Arc::clone(column(b, &spec.query)?));
         let Some(v) = crate::args::vector_arg(NAME, "queries", &v)? else {
-            // A NULL-typed column: every query is NULL.
-            return exec_err!("{NAME}: the query at row 0 is NULL (every query must be given)");
+            // A NULL-typed column: every query is NULL (the library's rule: an error naming
+            // the first one).
+            return Err(ext(
+                NAME,
+                embquant::Error::NullRow {
+                    what: "query",
+                    row: reader.len() as u64,
+                },
+            ));
         };
         let ids = match &spec.query_id {
             Some(n) => Some(column(b, n)?.as_ref()),
