@@ -32,13 +32,15 @@ use futures::{Stream, StreamExt};
 
 use crate::calibration::Calibration;
 use crate::codec::binary::{BinaryCodec, BinaryThreshold};
-use crate::codec::half::{HalfCodec, HalfKind};
+use crate::codec::half::HalfCodec;
 use crate::codec::int4::Int4Codec;
 use crate::codec::int8::Int8Codec;
 use crate::codec::matryoshka::{truncate, MatryoshkaOptions};
 use crate::codec::rabitq::{RabitqCodec, Rotation};
 use crate::error::{Error, Result};
-use crate::metadata::{ColumnRecipe, Int8Layout, Scheme, Truncation, FILE_FORMAT_VERSION};
+use crate::metadata::{
+    ColumnRecipe, Int8Layout, RecipeCodec, Scheme, Truncation, FILE_FORMAT_VERSION,
+};
 
 /// What to quantize and how.
 #[derive(Debug, Clone, PartialEq)]
@@ -196,51 +198,37 @@ impl Quantizer {
             .map(|(_, f)| f.clone())
             .collect();
         for &scheme in &options.schemes {
-            let (codec, arrow_type, width, fp) = match scheme {
+            // The column's type, code width and whether it carries the calibration; the
+            // codec itself is built from the recipe below, as every reader builds it.
+            let (arrow_type, width, fp, code_bits) = match scheme {
                 Scheme::Int8 => {
-                    let c = Int8Codec::new(&calibration);
                     let dt = match options.int8_layout {
                         Int8Layout::Binary => DataType::FixedSizeBinary(dims as i32),
                         Int8Layout::List => {
                             DataType::new_fixed_size_list(DataType::Int8, dims as i32, false)
                         }
                     };
-                    (Codec::Int8(c, options.int8_layout), dt, dims, true)
+                    (dt, dims, true, None)
                 }
                 Scheme::Int4 => {
-                    let c = Int4Codec::new(&calibration);
-                    let w = c.width();
-                    (Codec::Int4(c), DataType::FixedSizeBinary(w as i32), w, true)
+                    let w = dims.div_ceil(2);
+                    (DataType::FixedSizeBinary(w as i32), w, true, None)
                 }
                 Scheme::Binary => {
-                    let c = BinaryCodec::with_calibration(&calibration, options.binary_threshold)?;
-                    let w = c.width();
+                    let w = dims.div_ceil(8);
                     let centered = options.binary_threshold != BinaryThreshold::Zero;
-                    (
-                        Codec::Binary(c),
-                        DataType::FixedSizeBinary(w as i32),
-                        w,
-                        centered,
-                    )
+                    (DataType::FixedSizeBinary(w as i32), w, centered, None)
                 }
-                Scheme::F16 | Scheme::Bf16 => {
-                    let kind = if scheme == Scheme::F16 {
-                        HalfKind::F16
-                    } else {
-                        HalfKind::Bf16
-                    };
-                    let dt = DataType::new_fixed_size_list(DataType::Float16, dims as i32, false);
-                    (Codec::Half(HalfCodec::new(dims, kind)), dt, 2 * dims, false)
-                }
+                Scheme::F16 | Scheme::Bf16 => (
+                    DataType::new_fixed_size_list(DataType::Float16, dims as i32, false),
+                    2 * dims,
+                    false,
+                    None,
+                ),
                 Scheme::Rabitq => {
                     let c = RabitqCodec::new(&calibration, options.rabitq_rotation);
                     let w = c.width();
-                    (
-                        Codec::Rabitq(c),
-                        DataType::FixedSizeBinary(w as i32),
-                        w,
-                        true,
-                    )
+                    (DataType::FixedSizeBinary(w as i32), w, true, Some(c.bits()))
                 }
             };
             let name = format!("{}{}", options.column, scheme.suffix());
@@ -265,12 +253,17 @@ impl Quantizer {
                 int8_layout: (scheme == Scheme::Int8).then_some(options.int8_layout),
                 threshold: (scheme == Scheme::Binary).then_some(options.binary_threshold),
                 rotation: (scheme == Scheme::Rabitq).then_some(options.rabitq_rotation),
-                code_bits: match &codec {
-                    Codec::Rabitq(c) => Some(c.bits()),
-                    _ => None,
-                },
+                code_bits,
                 bytes_per_vector: width,
                 calibration_fingerprint: fp.then(|| calibration.fingerprint().to_string()),
+            };
+            // One recipe -> codec path for writers and readers (`ColumnRecipe::codec`).
+            let codec = match recipe.codec(Some(&calibration))? {
+                RecipeCodec::Int8(c) => Codec::Int8(c, options.int8_layout),
+                RecipeCodec::Int4(c) => Codec::Int4(c),
+                RecipeCodec::Binary(c) => Codec::Binary(c),
+                RecipeCodec::Half(c) => Codec::Half(c),
+                RecipeCodec::Rabitq(c) => Codec::Rabitq(c),
             };
             let meta = recipe.field_metadata(fp.then_some(&calibration))?;
             fields.push(Arc::new(
