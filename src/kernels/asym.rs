@@ -135,21 +135,21 @@ pub fn weighted_i8_scan_group(ws: &[f32], codes: &[i8], scratch: &mut [f32], out
             // SAFETY: the dispatch layer detected AVX2 and FMA; the slices have the lengths
             // asserted above.
             unsafe {
-                match n {
-                    8 => scan_group_avx2::<8>(w, codes, rows, len, out, g, q0),
-                    4..=7 => {
+                // 8 queries at once, else 4, then one at a time.
+                let done = match n {
+                    8 => {
+                        scan_group_avx2::<8>(w, codes, rows, len, out, g, q0);
+                        8
+                    }
+                    4.. => {
                         scan_group_avx2::<4>(&w[..4 * len], codes, rows, len, out, g, q0);
-                        for k in 4..n {
-                            let wq = &w[k * len..(k + 1) * len];
-                            scan_group_avx2::<1>(wq, codes, rows, len, out, g, q0 + k);
-                        }
+                        4
                     }
-                    _ => {
-                        for k in 0..n {
-                            let wq = &w[k * len..(k + 1) * len];
-                            scan_group_avx2::<1>(wq, codes, rows, len, out, g, q0 + k);
-                        }
-                    }
+                    _ => 0,
+                };
+                for k in done..n {
+                    let wq = &w[k * len..(k + 1) * len];
+                    scan_group_avx2::<1>(wq, codes, rows, len, out, g, q0 + k);
                 }
             }
             q0 += n;

@@ -92,11 +92,6 @@ impl Corpus {
         }
     }
 
-    /// Bytes the codes of `tier` (with their scan layout) hold in memory.
-    pub fn held_bytes(&self, tier: Tier) -> usize {
-        self.codes(tier).map_or(0, |t| t.bytes())
-    }
-
     /// Sets where the float tier reads vectors from.
     pub fn set_floats(&mut self, floats: Box<dyn FloatRows>) {
         self.floats = Some(floats);

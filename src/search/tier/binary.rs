@@ -51,10 +51,6 @@ impl TierCodes for BinaryTier {
         QUERY_GROUP
     }
 
-    fn bytes(&self) -> usize {
-        self.codes.len() * if self.words.is_some() { 2 } else { 1 }
-    }
-
     /// Hamming distances are small integers, so many rows tie at the cut-off distance:
     /// rather than dropping tied rows arbitrarily, keep every row strictly closer than the
     /// cut-off plus tied rows (lowest row ids first) up to `2 x keep` in all. One pass: each

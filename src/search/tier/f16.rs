@@ -27,10 +27,6 @@ impl TierCodes for F16Tier {
         crate::kernels::matmul::QUERY_TILE
     }
 
-    fn bytes(&self) -> usize {
-        2 * self.values.len()
-    }
-
     fn scan(&self, group: &[f32], keep: usize, valid: Valid<'_>) -> Vec<Vec<(u32, f32)>> {
         let d = self.dim;
         let rows = self.values.len() / d.max(1);

@@ -26,10 +26,6 @@ impl TierCodes for Int4Tier {
         crate::kernels::matmul::QUERY_TILE
     }
 
-    fn bytes(&self) -> usize {
-        self.codes.len()
-    }
-
     fn scan(&self, group: &[f32], keep: usize, valid: Valid<'_>) -> Vec<Vec<(u32, f32)>> {
         let w = self.codec.width();
         let rows = self.codes.len() / w.max(1);

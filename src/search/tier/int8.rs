@@ -32,10 +32,6 @@ impl TierCodes for Int8Tier {
         QUERY_GROUP
     }
 
-    fn bytes(&self) -> usize {
-        self.codes.len()
-    }
-
     fn scan(&self, group: &[f32], keep: usize, valid: Valid<'_>) -> Vec<Vec<(u32, f32)>> {
         let d = self.dim;
         let rows = self.codes.len() / d.max(1);

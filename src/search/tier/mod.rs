@@ -37,8 +37,6 @@ pub(crate) trait TierCodes: Send + Sync {
     fn tier(&self) -> Tier;
     /// Queries scanned together over each block of codes by the first-tier scan.
     fn query_group(&self) -> usize;
-    /// Bytes held in memory (the codes and their scan layout).
-    fn bytes(&self) -> usize;
     /// First-tier scan: the best `keep` valid rows for each query of `group` (row-major,
     /// `dim` per query), best first.
     fn scan(&self, group: &[f32], keep: usize, valid: Valid<'_>) -> Vec<Vec<(u32, f32)>>;
@@ -77,19 +75,13 @@ impl Codes {
     /// layout).
     pub(crate) fn build(self, rows: usize, dim: usize) -> Result<Box<dyn TierCodes>> {
         let tier = self.tier();
-        let (len, width) = match &self {
-            Codes::Binary(c, k) => (c.len(), k.width()),
-            Codes::Int8(c, _) => (c.len(), dim),
-            Codes::Int4(c, k) => (c.len(), k.width()),
-            Codes::F16(c) => (c.len(), dim),
-            Codes::Rabitq(c, k) => (c.len(), k.width()),
-        };
-        let codec_dim = match &self {
-            Codes::Binary(_, k) => Some(k.dim()),
-            Codes::Int8(_, k) => Some(k.dim()),
-            Codes::Int4(_, k) => Some(k.dim()),
-            Codes::F16(_) => None,
-            Codes::Rabitq(_, k) => Some(k.dim()),
+        // Values held, values per row, and the codec's dimension.
+        let (len, width, codec_dim) = match &self {
+            Codes::Binary(c, k) => (c.len(), k.width(), Some(k.dim())),
+            Codes::Int8(c, k) => (c.len(), dim, Some(k.dim())),
+            Codes::Int4(c, k) => (c.len(), k.width(), Some(k.dim())),
+            Codes::F16(c) => (c.len(), dim, None),
+            Codes::Rabitq(c, k) => (c.len(), k.width(), Some(k.dim())),
         };
         if codec_dim.is_some_and(|d| d != dim) {
             return Err(Error::DimensionMismatch {

@@ -44,12 +44,6 @@ impl TierCodes for RabitqTier {
         QUERY_GROUP
     }
 
-    fn bytes(&self) -> usize {
-        // The codes, their patterns (one byte per 4 dimensions) and two factors per row.
-        let rows = self.codes.len() / self.codec.width().max(1);
-        self.codes.len() + rows * (self.codec.groups() + 8)
-    }
-
     /// Blocks of codes shared by the group's queries, each query's current k-th best
     /// estimate as its cut-off.
     fn scan(&self, group: &[f32], keep: usize, valid: Valid<'_>) -> Vec<Vec<(u32, f32)>> {
