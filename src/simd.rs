@@ -8,7 +8,10 @@
 //!
 //! Where each path lives: auto-vectorized kernels are compiled a second time for AVX2
 //! (`kernels::multiversion!`); hand-written `std::arch` paths sit next to their scalar
-//! twin in each kernel's module under `cfg(target_arch = "x86_64")`. An aarch64 NEON path
+//! twin in each kernel's module under `cfg(target_arch = "x86_64")`. Where a level needs
+//! its own data layout, the layout is chosen when the data are loaded, from the active level:
+//! RaBitQ codes are laid out in 6-bit groups for the AVX-512 VBMI scan
+//! (`kernels::rabitq`) and in 4-bit groups everywhere else (`kernels::fastscan`). An aarch64 NEON path
 //! would be one more [`Level`] (`Neon`, detected with `is_aarch64_feature_detected!`) and
 //! one more arm in each kernel's dispatch: a local change.
 

@@ -35,8 +35,11 @@
 //! [`RabitqQuery::lut`] quantizes the rotated, centered query `P (q - c)` into 64-entry
 //! lookup tables over 6-bit groups of the code (the centroid's share, `F <P c, 2b - 1>`, is a
 //! per-code constant computed once when the corpus is loaded) ([`crate::kernels::rabitq`]); [`crate::kernels::rabitq::RabitqBlocks`]
-//! scans codes with one `vpermb` per group per 64 codes. Its estimate differs from the float
-//! estimator by at most `F * groups * delta` (`delta` the table step), tested.
+//! scans codes with one `vpermb` per group per 64 codes on AVX-512 VBMI; elsewhere
+//! [`RabitqQuery::nibbles`] builds 16-entry tables over 4-bit groups for
+//! [`crate::kernels::fastscan`] (one `vpshufb` per group per 32 codes on AVX2). Either
+//! estimate differs from the float estimator by at most `F * groups * delta` (`delta` the
+//! table step), tested.
 
 use std::sync::Arc;
 
@@ -49,6 +52,7 @@ use super::{
 };
 use crate::calibration::Calibration;
 use crate::error::{Error, Result};
+use crate::kernels::fastscan::NibbleQuery;
 use crate::kernels::rabitq::{group_patterns, LutQuery, GROUP_BITS};
 
 /// Seed of the default rotation.
@@ -442,6 +446,12 @@ impl RabitqQuery {
     pub fn lut(&self) -> LutQuery {
         LutQuery::new(&self.centered, self.qc)
     }
+
+    /// The 4-bit tables of the same estimate ([`crate::kernels::fastscan`]), scored on the
+    /// code's bytes as stored.
+    pub fn nibbles(&self) -> NibbleQuery {
+        NibbleQuery::new(&self.centered, self.qc)
+    }
 }
 
 #[cfg(test)]
@@ -511,6 +521,7 @@ mod tests {
             let q = Vectors::try_new(&vectors_array(1, dim, seed ^ 5, 0.0)).unwrap().values().to_vec();
             let p = codec.prepare_query(&q);
             let lut = p.lut();
+            let nibbles = p.nibbles();
             let mut pats = vec![0u8; codec.groups()];
             for r in 0..codes.len() {
                 if codes.is_null(r) {
@@ -526,6 +537,9 @@ mod tests {
                 let fast = lut.estimate(&pats, f, codec.offset(code)) as f64;
                 let bound = f as f64 * codec.groups() as f64 * lut.a as f64 / 2.0 + 1e-4 * (1.0 + est.abs());
                 prop_assert!((fast - est).abs() <= bound, "lut {fast} vs float {est} (bound {bound})");
+                let fast = nibbles.estimate(code, f, codec.offset(code)) as f64;
+                let bound = f as f64 * nibbles.groups() as f64 * nibbles.a as f64 / 2.0 + 1e-4 * (1.0 + est.abs());
+                prop_assert!((fast - est).abs() <= bound, "4-bit lut {fast} vs float {est} (bound {bound})");
             }
         }
     }

@@ -129,27 +129,16 @@ pub fn weighted_i8_scan_group(ws: &[f32], codes: &[i8], scratch: &mut [f32], out
     if crate::simd::has_avx2() {
         let rows = codes.len() / len;
         let mut q0 = 0;
+        // 4 queries x 3 rows at a time, then the last queries one at a time.
         while q0 < g {
-            let n = (g - q0).min(8);
+            let n = if g - q0 >= 4 { 4 } else { 1 };
             let w = &ws[q0 * len..(q0 + n) * len];
             // SAFETY: the dispatch layer detected AVX2 and FMA; the slices have the lengths
-            // asserted above.
+            // asserted above and `q0 + n <= g`.
             unsafe {
-                // 8 queries at once, else 4, then one at a time.
-                let done = match n {
-                    8 => {
-                        scan_group_avx2::<8>(w, codes, rows, len, out, g, q0);
-                        8
-                    }
-                    4.. => {
-                        scan_group_avx2::<4>(&w[..4 * len], codes, rows, len, out, g, q0);
-                        4
-                    }
-                    _ => 0,
-                };
-                for k in done..n {
-                    let wq = &w[k * len..(k + 1) * len];
-                    scan_group_avx2::<1>(wq, codes, rows, len, out, g, q0 + k);
+                match n {
+                    4 => scan_group_avx2::<4, 3>(w, codes, rows, len, out, g, q0),
+                    _ => scan_group_avx2::<1, 4>(w, codes, rows, len, out, g, q0),
                 }
             }
             q0 += n;
@@ -159,16 +148,17 @@ pub fn weighted_i8_scan_group(ws: &[f32], codes: &[i8], scratch: &mut [f32], out
     weighted_i8_scan_group_portable(ws, codes, scratch, out)
 }
 
-/// `G` queries (`w`: `G x len`) against `rows` codes, writing `out[r * g + q0 + q]`: each
-/// 8-dimension slice of a code widened to f32 once, in a register, and multiplied into one
-/// accumulator per query (the weights of 8 queries of 384 dimensions stay in L1).
+/// `G` queries (`w`: `G x len`) against `rows` codes, writing `out[r * g + q0 + q]`, in
+/// tiles of `R` rows: each 8-dimension slice of a code widened to f32 once, in a register,
+/// each query's weights loaded once per tile and multiplied into `G x R` accumulators (4 x 3
+/// keeps twelve FMAs per seven loads, so the scan is bound by FMA rather than loads).
 ///
 /// # Safety
 /// AVX2 and FMA must be available; `w.len() == G * len`, `codes.len() >= rows * len`,
 /// `out.len() >= rows * g` and `q0 + G <= g`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn scan_group_avx2<const G: usize>(
+unsafe fn scan_group_avx2<const G: usize, const R: usize>(
     w: &[f32],
     codes: &[i8],
     rows: usize,
@@ -177,34 +167,68 @@ unsafe fn scan_group_avx2<const G: usize>(
     g: usize,
     q0: usize,
 ) {
-    use std::arch::x86_64::*;
     debug_assert!(w.len() == G * len && codes.len() >= rows * len && q0 + G <= g);
+    let mut r = 0;
+    while r + R <= rows {
+        // SAFETY: rows r..r + R are inside `codes` and `out`; the caller's contract.
+        unsafe { tile_avx2::<G, R>(w, codes, r, len, out, g, q0) };
+        r += R;
+    }
+    while r < rows {
+        // SAFETY: as above, one row.
+        unsafe { tile_avx2::<G, 1>(w, codes, r, len, out, g, q0) };
+        r += 1;
+    }
+}
+
+/// Rows `r..r + R` of [`scan_group_avx2`].
+///
+/// # Safety
+/// As [`scan_group_avx2`], with `(r + R) * len <= codes.len()` and `(r + R) * g <= out.len()`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn tile_avx2<const G: usize, const R: usize>(
+    w: &[f32],
+    codes: &[i8],
+    r: usize,
+    len: usize,
+    out: &mut [f32],
+    g: usize,
+    q0: usize,
+) {
+    use std::arch::x86_64::*;
     let full = len / 8;
     let wp = w.as_ptr();
+    let c = codes.as_ptr().wrapping_add(r * len);
     let hsum = |a: __m256| {
         let s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps::<1>(a));
         let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
         _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps::<1>(s, s)))
     };
-    for r in 0..rows {
-        let c = codes.as_ptr().wrapping_add(r * len);
-        let mut acc = [_mm256_setzero_ps(); G];
-        for k in 0..full {
-            // SAFETY: `8 * k + 8 <= len`, inside row `r` of `codes` and of each weight row.
-            let x = unsafe {
-                _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(c.add(8 * k).cast())))
-            };
-            for (q, a) in acc.iter_mut().enumerate() {
-                let wv = unsafe { _mm256_loadu_ps(wp.add(q * len + 8 * k)) };
-                *a = _mm256_fmadd_ps(wv, x, *a);
+    let mut acc = [[_mm256_setzero_ps(); G]; R];
+    for k in 0..full {
+        // SAFETY: `8 * k + 8 <= len`, inside rows r..r + R of `codes`.
+        let x: [__m256; R] = std::array::from_fn(|i| unsafe {
+            _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(
+                c.add(i * len + 8 * k).cast(),
+            )))
+        });
+        for q in 0..G {
+            // SAFETY: inside weight row q.
+            let wv = unsafe { _mm256_loadu_ps(wp.add(q * len + 8 * k)) };
+            for (a, x) in acc.iter_mut().zip(&x) {
+                a[q] = _mm256_fmadd_ps(wv, *x, a[q]);
             }
         }
-        let o = &mut out[r * g + q0..r * g + q0 + G];
+    }
+    for (i, acc) in acc.iter().enumerate() {
+        let o = &mut out[(r + i) * g + q0..(r + i) * g + q0 + G];
         for (q, (a, o)) in acc.iter().zip(o.iter_mut()).enumerate() {
             let mut t = hsum(*a);
             for d in 8 * full..len {
-                // SAFETY: d < len, inside the rows.
-                t += unsafe { *wp.add(q * len + d) * *c.add(d) as f32 };
+                // SAFETY: d < len, inside row r + i and weight row q.
+                t += unsafe { *wp.add(q * len + d) * *c.add(i * len + d) as f32 };
             }
             *o = t;
         }

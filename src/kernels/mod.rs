@@ -6,9 +6,13 @@
 //! - [`dot_i8`]: int8 x int8 dot product with i32 accumulation.
 //! - [`asym`]: float query x int8 / int4 code scored through the calibration.
 //! - [`float`]: float dot product, cosine and squared L2.
+//! - [`matmul`]: blocked float products (ground truth, f16 and int4 first tiers).
+//! - [`rabitq`]: the RaBitQ table scan over 6-bit groups (AVX-512 VBMI).
+//! - [`fastscan`]: the RaBitQ table scan over 4-bit groups (AVX2 and portable).
 
 pub mod asym;
 pub mod dot_i8;
+pub mod fastscan;
 pub mod float;
 pub mod hamming;
 pub mod matmul;

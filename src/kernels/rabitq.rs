@@ -44,38 +44,14 @@ pub struct LutQuery {
 impl LutQuery {
     /// Tables for a rotated query `q` (`q.len()` = bits), with constant `qc`.
     pub fn new(q: &[f32], qc: f32) -> Self {
-        let groups = q.len().div_ceil(GROUP_BITS);
-        let mut vals = vec![0f64; groups * 64];
-        let mut lows = vec![0f64; groups];
-        let mut span = 0f64;
-        for g in 0..groups {
-            let dims = &q[g * GROUP_BITS..((g + 1) * GROUP_BITS).min(q.len())];
-            let v = &mut vals[g * 64..(g + 1) * 64];
-            for (m, v) in v.iter_mut().enumerate() {
-                *v = dims
-                    .iter()
-                    .enumerate()
-                    .filter(|(t, _)| m >> t & 1 == 1)
-                    .map(|(_, &x)| x as f64)
-                    .sum();
-            }
-            lows[g] = dims.iter().map(|&x| (x as f64).min(0.0)).sum();
-            span = span.max(dims.iter().map(|&x| (x as f64).abs()).sum());
-        }
-        let delta = if span > 0.0 { span / 255.0 } else { 1.0 };
-        let mut luts: Vec<u8> = vals
-            .iter()
-            .enumerate()
-            .map(|(i, &v)| ((v - lows[i / 64]) / delta).round().clamp(0.0, 255.0) as u8)
-            .collect();
-        luts.resize(groups.next_multiple_of(GROUP_CHUNK) * 64, 0);
-        let sum: f64 = q.iter().map(|&x| x as f64).sum();
-        let low: f64 = lows.iter().sum();
+        let t = QuantizedTables::new(q, GROUP_BITS, BitOrder::Lsb);
+        let mut luts = t.bytes;
+        luts.resize(t.groups.next_multiple_of(GROUP_CHUNK) * 64, 0);
         LutQuery {
             luts,
-            groups,
-            a: (2.0 * delta) as f32,
-            b: (2.0 * low - sum) as f32,
+            groups: t.groups,
+            a: t.a,
+            b: t.b,
             qc,
         }
     }
@@ -97,6 +73,71 @@ impl LutQuery {
     /// The estimate for a code with group patterns `patterns`, scale `f` and offset `g`.
     pub fn estimate(&self, patterns: &[u8], f: f32, g: f32) -> f32 {
         self.qc + g + f * (self.a * self.table_sum(patterns) as f32 + self.b)
+    }
+}
+
+/// Which pattern bit stands for a group's first dimension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BitOrder {
+    /// Bit `t` of a pattern is the group's dimension `t` (the 6-bit patterns).
+    Lsb,
+    /// Bit `bits - 1 - t` is dimension `t`: a nibble of a code byte read as it is stored
+    /// (MSB-first), as the 4-bit scan of [`crate::kernels::fastscan`] reads it.
+    Msb,
+}
+
+/// A query's tables over groups of `bits` rotated dimensions, quantized to bytes on one
+/// step `delta` shared by all tables: `a * S + b` approximates `2 * sum_{b_i = 1} q_i -
+/// sum_i q_i` for the integer table sum `S`, off by at most `groups * a / 2`.
+pub(crate) struct QuantizedTables {
+    /// `groups x 2^bits` table bytes.
+    pub bytes: Vec<u8>,
+    /// Groups (`q.len() / bits`, rounded up).
+    pub groups: usize,
+    /// `2 * delta`.
+    pub a: f32,
+    /// `2 * sum_g low_g - sum_i q_i`.
+    pub b: f32,
+}
+
+impl QuantizedTables {
+    pub(crate) fn new(q: &[f32], bits: usize, order: BitOrder) -> Self {
+        let size = 1usize << bits;
+        let groups = q.len().div_ceil(bits);
+        let mut vals = vec![0f64; groups * size];
+        let mut lows = vec![0f64; groups];
+        let mut span = 0f64;
+        for g in 0..groups {
+            let dims = &q[g * bits..((g + 1) * bits).min(q.len())];
+            let v = &mut vals[g * size..(g + 1) * size];
+            for (m, v) in v.iter_mut().enumerate() {
+                *v = dims
+                    .iter()
+                    .enumerate()
+                    .filter(|(t, _)| match order {
+                        BitOrder::Lsb => m >> t & 1 == 1,
+                        BitOrder::Msb => m >> (bits - 1 - t) & 1 == 1,
+                    })
+                    .map(|(_, &x)| x as f64)
+                    .sum();
+            }
+            lows[g] = dims.iter().map(|&x| (x as f64).min(0.0)).sum();
+            span = span.max(dims.iter().map(|&x| (x as f64).abs()).sum());
+        }
+        let delta = if span > 0.0 { span / 255.0 } else { 1.0 };
+        let bytes = vals
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| ((v - lows[i / size]) / delta).round().clamp(0.0, 255.0) as u8)
+            .collect();
+        let sum: f64 = q.iter().map(|&x| x as f64).sum();
+        let low: f64 = lows.iter().sum();
+        QuantizedTables {
+            bytes,
+            groups,
+            a: (2.0 * delta) as f32,
+            b: (2.0 * low - sum) as f32,
+        }
     }
 }
 

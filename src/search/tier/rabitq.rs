@@ -1,17 +1,20 @@
 //! The RaBitQ tier: 1-bit codes of the rotated, centered vectors with their factors, scored
-//! by the RaBitQ inner-product estimate; the scan is the table scan of
-//! [`crate::kernels::rabitq`] over the codes re-laid in blocks of 64 rows.
+//! by the RaBitQ inner-product estimate. The scan is a table scan: over 6-bit groups in
+//! blocks of 64 rows ([`crate::kernels::rabitq`]) where AVX-512 VBMI runs it, else over 4-bit
+//! groups in blocks of 32 rows ([`crate::kernels::fastscan`]). The layout is chosen once, when
+//! the corpus is built, from the SIMD level the process runs at.
 
 use rayon::prelude::*;
 
 use super::{TierCodes, Valid};
 use crate::codec::rabitq::RabitqCodec;
-use crate::kernels::rabitq::{LutQuery, RabitqBlocks};
+use crate::kernels::fastscan::{self, NibbleBlocks, NibbleQuery};
+use crate::kernels::rabitq::{self, LutQuery, RabitqBlocks};
 use crate::search::chain::Tier;
 use crate::search::topk::TopK;
 
-/// Blocks of 64 codes scanned between updates of the queries' cut-offs.
-const STEP_BLOCKS: usize = 16;
+/// Codes scanned between updates of the queries' cut-offs.
+const STEP_ROWS: usize = 1024;
 /// Queries sharing a block.
 const QUERY_GROUP: usize = super::int8::QUERY_GROUP;
 
@@ -20,7 +23,15 @@ pub(super) struct RabitqTier {
     codec: RabitqCodec,
     dim: usize,
     /// The codes re-laid for the table scan.
-    blocks: RabitqBlocks,
+    blocks: Layout,
+}
+
+/// The codes re-laid for the table scan the active SIMD level runs fastest.
+enum Layout {
+    /// 6-bit groups, 64 codes per block (AVX-512 VBMI).
+    Groups(RabitqBlocks),
+    /// 4-bit groups, 32 codes per block (everything else).
+    Nibbles(NibbleBlocks),
 }
 
 impl RabitqTier {
@@ -47,31 +58,25 @@ impl TierCodes for RabitqTier {
     /// Blocks of codes shared by the group's queries, each query's current k-th best
     /// estimate as its cut-off.
     fn scan(&self, group: &[f32], keep: usize, valid: Valid<'_>) -> Vec<Vec<(u32, f32)>> {
-        let luts: Vec<LutQuery> = group
+        let queries = group
             .chunks_exact(self.dim)
-            .map(|q| self.codec.prepare_query(q).lut())
-            .collect();
-        let refs: Vec<&LutQuery> = luts.iter().collect();
-        let mut tops: Vec<TopK> = luts.iter().map(|_| TopK::new(keep)).collect();
-        let mut hits: Vec<Vec<(u32, f32)>> = vec![Vec::new(); luts.len()];
-        let mut cuts = vec![f32::NEG_INFINITY; luts.len()];
-        let n = self.blocks.blocks();
-        for b0 in (0..n).step_by(STEP_BLOCKS) {
-            for (c, t) in cuts.iter_mut().zip(&tops) {
-                *c = t.threshold().unwrap_or(f32::NEG_INFINITY);
+            .map(|q| self.codec.prepare_query(q));
+        match &self.blocks {
+            Layout::Groups(b) => {
+                let luts: Vec<LutQuery> = queries.map(|q| q.lut()).collect();
+                let step = STEP_ROWS / rabitq::BLOCK;
+                scan_steps(&luts, b.blocks(), step, keep, valid, |q, c, r, h| {
+                    b.scan_within(q, c, r, h)
+                })
             }
-            self.blocks
-                .scan_within(&refs, &cuts, b0..(b0 + STEP_BLOCKS).min(n), &mut hits);
-            for (h, t) in hits.iter_mut().zip(tops.iter_mut()) {
-                for &(row, e) in h.iter() {
-                    if valid.get(row as usize) {
-                        t.push(e, row);
-                    }
-                }
-                h.clear();
+            Layout::Nibbles(b) => {
+                let luts: Vec<NibbleQuery> = queries.map(|q| q.nibbles()).collect();
+                let step = STEP_ROWS / fastscan::BLOCK;
+                scan_steps(&luts, b.blocks(), step, keep, valid, |q, c, r, h| {
+                    b.scan_within(q, c, r, h)
+                })
             }
         }
-        tops.into_iter().map(TopK::into_sorted).collect()
     }
 
     fn scorer<'a>(&'a self, query: &[f32]) -> Box<dyn Fn(u32) -> f32 + 'a> {
@@ -86,8 +91,39 @@ impl TierCodes for RabitqTier {
     }
 }
 
-/// The table-scan layout of RaBitQ codes.
-fn rabitq_blocks(codes: &[u8], codec: &RabitqCodec) -> RabitqBlocks {
+/// Runs `scan` (queries, cut-offs, a block range, hits) over `blocks` blocks, `step` at a
+/// time, each query's current k-th best estimate as its cut-off.
+fn scan_steps<Q>(
+    luts: &[Q],
+    blocks: usize,
+    step: usize,
+    keep: usize,
+    valid: Valid<'_>,
+    scan: impl Fn(&[&Q], &[f32], std::ops::Range<usize>, &mut [Vec<(u32, f32)>]),
+) -> Vec<Vec<(u32, f32)>> {
+    let refs: Vec<&Q> = luts.iter().collect();
+    let mut tops: Vec<TopK> = luts.iter().map(|_| TopK::new(keep)).collect();
+    let mut hits: Vec<Vec<(u32, f32)>> = vec![Vec::new(); luts.len()];
+    let mut cuts = vec![f32::NEG_INFINITY; luts.len()];
+    for b0 in (0..blocks).step_by(step) {
+        for (c, t) in cuts.iter_mut().zip(&tops) {
+            *c = t.threshold().unwrap_or(f32::NEG_INFINITY);
+        }
+        scan(&refs, &cuts, b0..(b0 + step).min(blocks), &mut hits);
+        for (h, t) in hits.iter_mut().zip(tops.iter_mut()) {
+            for &(row, e) in h.iter() {
+                if valid.get(row as usize) {
+                    t.push(e, row);
+                }
+            }
+            h.clear();
+        }
+    }
+    tops.into_iter().map(TopK::into_sorted).collect()
+}
+
+/// The table-scan layout of RaBitQ codes for the active SIMD level.
+fn rabitq_blocks(codes: &[u8], codec: &RabitqCodec) -> Layout {
     let (w, g) = (codec.width(), codec.groups());
     let rows = codes.len() / w;
     let mut patterns = vec![0u8; rows * g];
@@ -102,5 +138,10 @@ fn rabitq_blocks(codes: &[u8], codec: &RabitqCodec) -> RabitqBlocks {
             *f = codec.scale(code);
             *o = codec.offset_from_patterns(p, *f);
         });
-    RabitqBlocks::new(&patterns, g, &factors, &offsets)
+    if crate::simd::has_vbmi() {
+        Layout::Groups(RabitqBlocks::new(&patterns, g, &factors, &offsets))
+    } else {
+        let bytes = codec.bit_bytes();
+        Layout::Nibbles(NibbleBlocks::new(codes, w, bytes, &factors, &offsets))
+    }
 }
