@@ -7,7 +7,8 @@
 # defaults: one 1M-row row group); then peak RSS of embquant on synthetic 1M and 3M x 384 files.
 # Prints markdown tables (BENCHMARKS.md). Needs the peers' venv (../shared/peers/README.md).
 #
-#   benches/compare.sh [repeats]
+#   benches/compare.sh [repeats]     (BIN=path: that embquant binary instead of a new build;
+#                                     SKIP_PEERS=1: leave out the pyarrow + numpy peer)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPEATS=${1:-3}
@@ -18,8 +19,11 @@ WORK=${WORK:-/tmp/embquant-compare}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 mkdir -p "$WORK" "$DATA"
 
-cargo build --release --bin embquant --example parquet_copy >&2
-BIN="$CARGO_TARGET_DIR/release/embquant"
+cargo build --release --example parquet_copy >&2
+if [ -z "${BIN:-}" ]; then
+  cargo build --release --bin embquant >&2
+  BIN="$CARGO_TARGET_DIR/release/embquant"
+fi
 COPY="$CARGO_TARGET_DIR/release/examples/parquet_copy"
 
 IN="$DATA/parquet/float32_fsl384_zstd_default.parquet"
@@ -43,7 +47,9 @@ run() {
 }
 
 echo "load average before: $(cat /proc/loadavg)" >&2
-R_PEER=$(run peer "$PY" "$PEERS/pipeline_quantize.py" "$IN" "$WORK/peer.parquet" --calib full)
+if [ -n "${SKIP_PEERS:-}" ]; then R_PEER="peer nan 0"; touch "$WORK/peer.parquet"; else
+  R_PEER=$(run peer "$PY" "$PEERS/pipeline_quantize.py" "$IN" "$WORK/peer.parquet" --calib full)
+fi
 R_EQ=$(run embquant "$BIN" quantize "$IN" --column emb --scheme int8,binary --drop-source -o "$WORK/eq.parquet" --quiet)
 R_EQL=$(run embquant_list "$BIN" quantize "$IN" --column emb --scheme int8,binary --drop-source --int8-layout list -o "$WORK/eql.parquet" --quiet)
 R_FLOOR=$(run floor "$COPY" "$IN" "$WORK/copy.parquet" 1024)
