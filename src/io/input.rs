@@ -76,29 +76,94 @@ impl InputFile {
     }
 }
 
-/// Finds the input files on the local file system: each pattern is a file, a directory
-/// (every `*.parquet` below it, sorted) or a glob (sorted). Reads each footer for the row
-/// count; a file that is not Parquet is an error naming it.
+/// Finds the input files: each pattern is a local file, directory (every `*.parquet` below
+/// it, sorted) or glob (sorted), or the same in an object store named by a URL (`s3://`,
+/// `gs://`, `az://`, `abfss://`, `memory://`; `file://` is a local path). Reads each footer
+/// for the row count; a file that is not Parquet is an error naming it.
 pub fn discover(patterns: &[String]) -> Result<Vec<InputFile>> {
-    discover_in(Arc::new(LocalStore), patterns)
+    let mut found: Vec<(Arc<dyn Store>, PathBuf)> = Vec::new();
+    for p in patterns {
+        let (store, pattern) = store_of(p)?;
+        found.extend(
+            store
+                .expand(&pattern)?
+                .into_iter()
+                .map(|f| (Arc::clone(&store), f)),
+        );
+    }
+    dedup_and_read(found)
 }
 
-/// One local Parquet file (no directory or glob expansion), its footer read.
+/// One Parquet file (no directory or glob expansion), local or at a URL, its footer read.
 pub fn open_file(path: &Path) -> Result<InputFile> {
-    footer(Arc::new(LocalStore), path.to_path_buf())
+    let (store, p) = store_of(&path.to_string_lossy())?;
+    footer(store, PathBuf::from(p))
 }
 
 /// [`discover`] in `store`.
 pub fn discover_in(store: Arc<dyn Store>, patterns: &[String]) -> Result<Vec<InputFile>> {
-    let mut paths: Vec<PathBuf> = Vec::new();
+    let mut found: Vec<(Arc<dyn Store>, PathBuf)> = Vec::new();
     for p in patterns {
-        paths.extend(store.expand(p)?);
+        found.extend(
+            store
+                .expand(p)?
+                .into_iter()
+                .map(|f| (Arc::clone(&store), f)),
+        );
     }
+    dedup_and_read(found)
+}
+
+/// The store a path or URL names, and the pattern to expand in it.
+pub fn store_of(pattern: &str) -> Result<(Arc<dyn Store>, String)> {
+    if !super::is_url(pattern) {
+        return Ok((Arc::new(LocalStore), pattern.to_string()));
+    }
+    if let Some(local) = pattern.strip_prefix("file://") {
+        // file:///abs/path (an empty host); percent-escapes decoded.
+        let path = local.strip_prefix("localhost").unwrap_or(local);
+        return Ok((Arc::new(LocalStore), percent_decode(path)));
+    }
+    #[cfg(feature = "cloud")]
+    {
+        Ok((
+            super::object::store_for(pattern)? as Arc<dyn Store>,
+            pattern.to_string(),
+        ))
+    }
+    #[cfg(not(feature = "cloud"))]
+    Err(Error::InvalidOption(format!(
+        "{pattern}: object-store URLs need embquant built with the `cloud` feature"
+    )))
+}
+
+/// `%XX` escapes decoded (a malformed escape is kept as written).
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Drops paths naming an object already listed, then reads every footer.
+fn dedup_and_read(found: Vec<(Arc<dyn Store>, PathBuf)>) -> Result<Vec<InputFile>> {
     let mut seen = std::collections::HashSet::new();
-    paths.retain(|p| seen.insert(store.identity(p)));
-    paths
+    found
         .into_iter()
-        .map(|path| footer(Arc::clone(&store), path))
+        .filter(|(store, p)| seen.insert(store.identity(p)))
+        .map(|(store, path)| footer(store, path))
         .collect()
 }
 

@@ -5,6 +5,9 @@
 //!   [`source::Store`], listing and opening objects; the local file system implements
 //!   both, an object-store backend implements the same traits) and their adapter to the
 //!   Parquet reader.
+//! - [`object`] (feature `cloud`): object stores (`s3://`, `gs://`, `az://`, `abfss://`,
+//!   `memory://`) behind the same two traits, read with ranged GETs through a bounded
+//!   read-ahead window, each store configured from the environment.
 //! - [`input`] (feature `job`): input discovery (files, directories, globs), footers parsed
 //!   once, and [`input::InputFile::reader`], the one Parquet reader every module uses.
 //! - [`paths`]: resolving paths the way the OS will (symlinks, `..`, relative paths), and
@@ -22,6 +25,8 @@ pub mod atomic;
 pub mod dir;
 #[cfg(feature = "job")]
 pub mod input;
+#[cfg(feature = "cloud")]
+pub mod object;
 pub mod paths;
 #[cfg(feature = "job")]
 pub mod source;
@@ -29,7 +34,20 @@ pub mod source;
 pub use atomic::{remove_own_temporaries, AtomicFile};
 pub use dir::{AtomicDir, DirManifest, MANIFEST_NAME};
 #[cfg(feature = "job")]
-pub use input::{discover, open_file, InputFile};
+pub use input::{discover, open_file, store_of, InputFile};
 pub use paths::{check_not_input, resolve};
 #[cfg(feature = "job")]
 pub use source::{ByteSource, LocalStore, SourceBytes, Store};
+
+/// Whether `s` is a URL (`scheme://...`) rather than a local path.
+pub fn is_url(s: &str) -> bool {
+    match s.split_once("://") {
+        Some((scheme, _)) => {
+            !scheme.is_empty()
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        }
+        None => false,
+    }
+}

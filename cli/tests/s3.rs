@@ -1,0 +1,295 @@
+//! `s3://` inputs against a real S3 server: moto's S3 server, started by this test on
+//! 127.0.0.1 and stopped when it ends. The binary is configured only from the environment
+//! (`AWS_ENDPOINT`, `AWS_ALLOW_HTTP`, keys, region), as a user configures it.
+//!
+//! `.ci/run` installs moto in `$HOME/.cache/embquant-s3-venv`; elsewhere the test looks for
+//! `moto_server` there, in `$EMBQUANT_MOTO_SERVER` or on the PATH, and skips with a message
+//! when there is none (it fails instead under `CI=true`).
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::text;
+use embquant::io::object::object_store::aws::AmazonS3Builder;
+use embquant::io::object::ObjectStoreStore;
+
+const BUCKET: &str = "embq";
+
+/// A moto S3 server on a free loopback port, killed on drop.
+struct Moto {
+    child: Child,
+    endpoint: String,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn moto_binary() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("EMBQUANT_MOTO_SERVER") {
+        return Some(PathBuf::from(p));
+    }
+    let home = std::env::var("HOME").unwrap_or_default();
+    let venv = Path::new(&home).join(".cache/embquant-s3-venv/bin/moto_server");
+    if venv.is_file() {
+        return Some(venv);
+    }
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join("moto_server"))
+            .find(|p| p.is_file())
+    })
+}
+
+fn start_moto() -> Option<Moto> {
+    let Some(bin) = moto_binary() else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "moto_server not found under CI=true (.ci/run installs it in ~/.cache/embquant-s3-venv)"
+        );
+        eprintln!("SKIPPED: no moto_server (pip install 'moto[server]') for the S3 tests");
+        return None;
+    };
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(&bin)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
+    let moto = Moto {
+        child,
+        endpoint: format!("http://127.0.0.1:{port}"),
+    };
+    let t = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(t.elapsed() < Duration::from_secs(60), "moto did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Create the bucket (moto takes unsigned requests).
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "PUT /{BUCKET} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).unwrap();
+    assert!(
+        reply.starts_with("HTTP/1.1 200"),
+        "creating the bucket: {reply}"
+    );
+    Some(moto)
+}
+
+/// The variables a user sets for an S3-compatible server.
+fn env(moto: &Moto) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ENDPOINT", moto.endpoint.clone()),
+        ("AWS_ALLOW_HTTP", "true".into()),
+        ("AWS_ACCESS_KEY_ID", "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+        ("AWS_REGION", "us-east-1".into()),
+    ]
+}
+
+fn run(args: &[&str], cwd: &Path, moto: &Moto) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_embquant"))
+        .args(args)
+        .current_dir(cwd)
+        .envs(env(moto))
+        .output()
+        .expect("run embquant");
+    out
+}
+
+fn ok(args: &[&str], cwd: &Path, moto: &Moto) -> String {
+    let out = run(args, cwd, moto);
+    assert!(
+        out.status.success(),
+        "embquant {args:?}: {}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// The columns of every batch of a Parquet file, for comparing two outputs.
+fn columns(path: &Path) -> impl PartialEq + std::fmt::Debug {
+    let file = embquant::io::open_file(path).unwrap();
+    file.reader()
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(|b| b.unwrap().columns().to_vec())
+        .collect::<Vec<_>>()
+}
+
+#[test]
+fn s3_urls_are_read_like_local_files() {
+    let Some(moto) = start_moto() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data");
+    let corpus = data.join("minilm-wordnet-5k.parquet");
+    let queries = data.join("minilm-wordnet-queries-50.parquet");
+    let s3 = AmazonS3Builder::new()
+        .with_endpoint(&moto.endpoint)
+        .with_allow_http(true)
+        .with_bucket_name(BUCKET)
+        .with_region("us-east-1")
+        .with_access_key_id("testing")
+        .with_secret_access_key("testing")
+        .build()
+        .unwrap();
+    let store = ObjectStoreStore::new(Arc::new(s3), &format!("s3://{BUCKET}"));
+    // The corpus under a partition prefix, beside a writer's scratch copy.
+    for (local, key) in [
+        (&corpus, "emb/date=2026-11-30/part-0.parquet"),
+        (&queries, "q/queries.parquet"),
+        (&corpus, "emb/_temporary/part-0.parquet"),
+    ] {
+        store
+            .upload(local, &format!("s3://{BUCKET}/{key}"))
+            .unwrap();
+    }
+
+    // inspect reads the footer through ranged GETs.
+    let shown = ok(
+        &[
+            "inspect",
+            &format!("s3://{BUCKET}/emb/date=2026-11-30/part-0.parquet"),
+        ],
+        p,
+        &moto,
+    );
+    assert!(shown.contains("5000"), "{shown}");
+
+    // quantize from a prefix: the same codes as from the local file.
+    let local_out = p.join("local.parquet");
+    let s3_out = p.join("s3.parquet");
+    ok(
+        &[
+            "quantize",
+            corpus.to_str().unwrap(),
+            "--column",
+            "embedding",
+            "--scheme",
+            "int8,binary",
+            "-o",
+            local_out.to_str().unwrap(),
+            "--quiet",
+        ],
+        p,
+        &moto,
+    );
+    ok(
+        &[
+            "quantize",
+            &format!("s3://{BUCKET}/emb/"),
+            "--column",
+            "embedding",
+            "--scheme",
+            "int8,binary",
+            "-o",
+            s3_out.to_str().unwrap(),
+            "--quiet",
+        ],
+        p,
+        &moto,
+    );
+    assert_eq!(
+        columns(&local_out),
+        columns(&s3_out),
+        "the _temporary copy is not read"
+    );
+
+    // search with corpus and queries in the bucket: the same results.
+    store
+        .upload(&s3_out, &format!("s3://{BUCKET}/quantized/corpus.parquet"))
+        .unwrap();
+    let (r_local, r_s3) = (p.join("r-local.parquet"), p.join("r-s3.parquet"));
+    ok(
+        &[
+            "search",
+            "--corpus",
+            local_out.to_str().unwrap(),
+            "--queries",
+            queries.to_str().unwrap(),
+            "--column",
+            "embedding",
+            "--k",
+            "10",
+            "--tiers",
+            "binary:4,int8",
+            "-o",
+            r_local.to_str().unwrap(),
+        ],
+        p,
+        &moto,
+    );
+    ok(
+        &[
+            "search",
+            "--corpus",
+            &format!("s3://{BUCKET}/quantized/*.parquet"),
+            "--queries",
+            &format!("s3://{BUCKET}/q/queries.parquet"),
+            "--column",
+            "embedding",
+            "--k",
+            "10",
+            "--tiers",
+            "binary:4,int8",
+            "-o",
+            r_s3.to_str().unwrap(),
+        ],
+        p,
+        &moto,
+    );
+    assert_eq!(columns(&r_local), columns(&r_s3));
+
+    // A missing object and a bad credential are errors naming the URL.
+    let out = run(
+        &["inspect", &format!("s3://{BUCKET}/emb/nope.parquet")],
+        p,
+        &moto,
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains(&format!("s3://{BUCKET}/emb/nope.parquet")),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(
+        &[
+            "calibrate",
+            "s3://no-such-bucket/emb",
+            "--column",
+            "embedding",
+            "-o",
+            "c.json",
+        ],
+        p,
+        &moto,
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("s3://no-such-bucket"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -1,0 +1,647 @@
+//! Object stores as byte sources (feature `cloud`): `s3://`, `gs://`, `az://` / `abfss://`
+//! and `memory://` URLs, read through the `object_store` crate with ranged GETs.
+//!
+//! - [`ObjectStoreStore`] lists and opens the objects of one store (a bucket or container)
+//!   and implements [`Store`], so discovery, the Parquet readers and every job read objects
+//!   exactly as they read local files. An embedder that has its own `ObjectStore` (its own
+//!   credentials, a proxy, a test double) passes it with a base URL, or [`register`]s it
+//!   for the URLs it serves.
+//! - [`ObjectSource`] is one object: while a reader streams through it, positional reads
+//!   are served from a window of [`ObjectSource::WINDOW`] bytes fetched with one ranged GET,
+//!   the next window fetched in the background while the reader works through the current
+//!   one; a random read (a footer, a float row for rescoring) fetches just what it needs. The sync Parquet reader
+//!   decodes page by page over it, so memory stays bounded by two windows per open reader
+//!   however large a column chunk is (arrow-rs's async reader would buffer the whole
+//!   chunk).
+//! - [`store_for`] makes the store a URL names, configured from the environment the way the
+//!   other tools of the field are (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+//!   `AWS_REGION`, `AWS_ENDPOINT` and `AWS_ALLOW_HTTP` for S3-compatible servers;
+//!   `GOOGLE_*`; `AZURE_*`), one store per scheme and bucket for the process.
+//!
+//! Requests run on a small tokio runtime of their own; the synchronous readers wait for
+//! them on a channel, so they may run on any thread (rayon, a blocking task) but an async
+//! task of this runtime.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, LazyLock, Mutex};
+
+use bytes::Bytes;
+use futures::TryStreamExt;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt};
+
+pub use object_store;
+
+use super::is_url;
+use super::source::{ByteSource, Store};
+use crate::error::{Error, Result};
+
+/// The runtime object-store requests run on.
+static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("embquant-io")
+        .enable_all()
+        .build()
+        .expect("building the object-store I/O runtime")
+});
+
+/// Runs `fut` on the I/O runtime and waits for its output.
+pub(crate) fn wait<T: Send + 'static>(fut: impl Future<Output = T> + Send + 'static) -> T {
+    receive(spawn(fut))
+}
+
+/// Starts `fut` on the I/O runtime; [`receive`] waits for its output.
+fn spawn<T: Send + 'static>(fut: impl Future<Output = T> + Send + 'static) -> mpsc::Receiver<T> {
+    let (tx, rx) = mpsc::sync_channel(1);
+    RUNTIME.spawn(async move {
+        let _ = tx.send(fut.await);
+    });
+    rx
+}
+
+fn receive<T>(rx: mpsc::Receiver<T>) -> T {
+    rx.recv()
+        .expect("the object-store I/O runtime dropped a request")
+}
+
+/// A URL split into its store (`scheme://bucket`) and the key within it, kept as written
+/// (so glob characters survive).
+fn split_url(url: &str) -> Result<(String, String)> {
+    let bad = |why: &str| Error::InvalidOption(format!("{url}: {why}"));
+    let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("not a URL"))?;
+    let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+    if bucket.is_empty() {
+        return Err(bad("no bucket or container after the scheme"));
+    }
+    Ok((
+        format!("{}://{bucket}", scheme.to_ascii_lowercase()),
+        key.trim_matches('/').to_string(),
+    ))
+}
+
+/// Stores made or registered for this process, by `scheme://bucket`.
+static STORES: LazyLock<Mutex<HashMap<String, Arc<ObjectStoreStore>>>> =
+    LazyLock::new(Default::default);
+
+/// Serves the URLs under `base` (`scheme://bucket`) from `store` for the rest of the
+/// process: every later input or output under `base` goes to it.
+pub fn register(base: &str, store: Arc<dyn ObjectStore>) -> Result<Arc<ObjectStoreStore>> {
+    let (base, _) = split_url(base)?;
+    register_store(ObjectStoreStore::new(store, &base))
+}
+
+/// [`register`] with a store already made (e.g. [`ObjectStoreStore::with_window`]).
+pub fn register_store(store: ObjectStoreStore) -> Result<Arc<ObjectStoreStore>> {
+    let base = store.base.clone();
+    let s = Arc::new(store);
+    STORES
+        .lock()
+        .expect("store registry poisoned")
+        .insert(base, Arc::clone(&s));
+    Ok(s)
+}
+
+/// The store serving `url` (made from the environment on first use, then shared).
+pub fn store_for(url: &str) -> Result<Arc<ObjectStoreStore>> {
+    let (base, _) = split_url(url)?;
+    let mut stores = STORES.lock().expect("store registry poisoned");
+    if let Some(s) = stores.get(&base) {
+        return Ok(Arc::clone(s));
+    }
+    let store = build(&base)?;
+    let s = Arc::new(ObjectStoreStore::new(store, &base));
+    stores.insert(base, Arc::clone(&s));
+    Ok(s)
+}
+
+/// An object store for `base`, configured from the environment.
+fn build(base: &str) -> Result<Arc<dyn ObjectStore>> {
+    let scheme = base.split_once("://").map(|(s, _)| s).unwrap_or("");
+    let failed = |e: object_store::Error| Error::InvalidOption(format!("{base}: {e}"));
+    Ok(match scheme {
+        "s3" | "s3a" => Arc::new(
+            object_store::aws::AmazonS3Builder::from_env()
+                .with_url(base)
+                .build()
+                .map_err(failed)?,
+        ),
+        "gs" => Arc::new(
+            object_store::gcp::GoogleCloudStorageBuilder::from_env()
+                .with_url(base)
+                .build()
+                .map_err(failed)?,
+        ),
+        "az" | "azure" | "abfs" | "abfss" | "adl" => Arc::new(
+            object_store::azure::MicrosoftAzureBuilder::from_env()
+                .with_url(base)
+                .build()
+                .map_err(failed)?,
+        ),
+        "memory" => Arc::new(object_store::memory::InMemory::new()),
+        other => {
+            return Err(Error::InvalidOption(format!(
+                "{base}: unsupported URL scheme {other:?} (s3, s3a, gs, az, azure, abfs, \
+                 abfss, adl, memory, file, or a plain path)"
+            )))
+        }
+    })
+}
+
+/// The objects of one object store, named by URLs under its base (`s3://bucket`).
+#[derive(Debug)]
+pub struct ObjectStoreStore {
+    store: Arc<dyn ObjectStore>,
+    base: String,
+    window: u64,
+}
+
+impl ObjectStoreStore {
+    /// The objects of `store`, named by URLs under `base` (`scheme://bucket`).
+    pub fn new(store: Arc<dyn ObjectStore>, base: &str) -> Self {
+        ObjectStoreStore {
+            store,
+            base: base.trim_end_matches('/').to_string(),
+            window: ObjectSource::WINDOW,
+        }
+    }
+
+    /// Reads through windows of `window` bytes (default [`ObjectSource::WINDOW`]).
+    pub fn with_window(mut self, window: u64) -> Self {
+        self.window = window;
+        self
+    }
+
+    /// The `object_store` handle.
+    pub fn inner(&self) -> &Arc<dyn ObjectStore> {
+        &self.store
+    }
+
+    /// The base URL (`scheme://bucket`).
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// The key of a URL (or of a key given as is) in this store.
+    pub fn key(&self, url: &str) -> Result<ObjectPath> {
+        let raw = if is_url(url) {
+            let (base, key) = split_url(url)?;
+            if base != self.base {
+                return Err(Error::InvalidOption(format!(
+                    "{url} is not in the store of {}",
+                    self.base
+                )));
+            }
+            key
+        } else {
+            url.trim_matches('/').to_string()
+        };
+        Ok(ObjectPath::parse(&raw).unwrap_or_else(|_| ObjectPath::from(raw.as_str())))
+    }
+
+    /// The URL of `key`.
+    pub fn url(&self, key: &ObjectPath) -> String {
+        format!("{}/{}", self.base, key)
+    }
+
+    fn io_error(&self, what: &str, key: &ObjectPath, e: object_store::Error) -> Error {
+        let kind = match e {
+            object_store::Error::NotFound { .. } => std::io::ErrorKind::NotFound,
+            object_store::Error::PermissionDenied { .. }
+            | object_store::Error::Unauthenticated { .. } => std::io::ErrorKind::PermissionDenied,
+            _ => std::io::ErrorKind::Other,
+        };
+        Error::io(
+            format!("{what} {}", self.url(key)),
+            std::io::Error::new(kind, e.to_string()),
+        )
+    }
+
+    /// Every object below `prefix` (recursively), as (key, size).
+    fn list(&self, prefix: &ObjectPath) -> Result<Vec<(ObjectPath, u64)>> {
+        let store = Arc::clone(&self.store);
+        let p = prefix.clone();
+        let listed = wait(async move {
+            let prefix = (!p.as_ref().is_empty()).then_some(&p);
+            store.list(prefix).try_collect::<Vec<_>>().await
+        })
+        .map_err(|e| self.io_error("listing", prefix, e))?;
+        Ok(listed.into_iter().map(|m| (m.location, m.size)).collect())
+    }
+}
+
+/// Whether a listed key is a data file of a dataset below `prefix`: a `.parquet` object none
+/// of whose parts below the prefix is hidden (`.name`) or a writer's scratch (`_temporary`,
+/// `_SUCCESS`, as Spark and Hive leave them).
+fn is_data_file(key: &ObjectPath, prefix: &ObjectPath) -> bool {
+    let below: Vec<_> = key
+        .prefix_match(prefix)
+        .map(|p| p.collect())
+        .unwrap_or_default();
+    key.extension() == Some("parquet")
+        && below
+            .iter()
+            .all(|p| !p.as_ref().starts_with('.') && !p.as_ref().starts_with('_'))
+}
+
+impl Store for ObjectStoreStore {
+    fn expand(&self, pattern: &str) -> Result<Vec<PathBuf>> {
+        let key = self.key(pattern)?;
+        let raw = key.as_ref().to_string();
+        let not_found = |why: &str| {
+            Error::io(
+                pattern,
+                std::io::Error::new(std::io::ErrorKind::NotFound, why.to_string()),
+            )
+        };
+        let mut found: Vec<String> = if raw.contains(['*', '?', '[']) {
+            // List below the last '/' before the first glob character, then match.
+            let fixed = &raw[..raw.find(['*', '?', '[']).unwrap_or(raw.len())];
+            let prefix = ObjectPath::from(fixed.rsplit_once('/').map_or("", |(p, _)| p));
+            let glob = glob::Pattern::new(&raw)
+                .map_err(|e| Error::InvalidOption(format!("{pattern}: bad glob: {e}")))?;
+            let opts = glob::MatchOptions {
+                require_literal_separator: true,
+                ..Default::default()
+            };
+            let found: Vec<String> = self
+                .list(&prefix)?
+                .into_iter()
+                .filter(|(k, _)| glob.matches_with(k.as_ref(), opts))
+                .map(|(k, _)| self.url(&k))
+                .collect();
+            if found.is_empty() {
+                return Err(not_found("the glob matches no object"));
+            }
+            found
+        } else {
+            let store = Arc::clone(&self.store);
+            let k = key.clone();
+            match wait(async move { store.head(&k).await }) {
+                Ok(_) => vec![self.url(&key)],
+                Err(object_store::Error::NotFound { .. }) => {
+                    let found: Vec<String> = self
+                        .list(&key)?
+                        .into_iter()
+                        .filter(|(k, _)| is_data_file(k, &key))
+                        .map(|(k, _)| self.url(&k))
+                        .collect();
+                    if found.is_empty() {
+                        return Err(not_found(
+                            "no such object, and no .parquet objects below it",
+                        ));
+                    }
+                    found
+                }
+                Err(e) => return Err(self.io_error("reading", &key, e)),
+            }
+        };
+        found.sort();
+        Ok(found.into_iter().map(PathBuf::from).collect())
+    }
+
+    fn open(&self, path: &Path) -> Result<Arc<dyn ByteSource>> {
+        let url = path.to_string_lossy();
+        let key = self.key(&url)?;
+        let store = Arc::clone(&self.store);
+        let k = key.clone();
+        let meta = wait(async move { store.head(&k).await })
+            .map_err(|e| self.io_error("opening", &key, e))?;
+        Ok(Arc::new(ObjectSource::with_window(
+            Arc::clone(&self.store),
+            key,
+            meta.size,
+            self.window,
+        )))
+    }
+}
+
+/// Bytes per part of an upload.
+const PART: usize = 16 << 20;
+/// Parts of one upload in flight at once.
+const PARTS_IN_FLIGHT: usize = 4;
+
+impl ObjectStoreStore {
+    /// Whether an object exists at `url`.
+    pub fn exists(&self, url: &str) -> Result<bool> {
+        let key = self.key(url)?;
+        let (store, k) = (Arc::clone(&self.store), key.clone());
+        match wait(async move { store.head(&k).await }) {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(self.io_error("reading", &key, e)),
+        }
+    }
+
+    /// Uploads the local file `from` to `url`. The object appears only when complete: a
+    /// single PUT for a small file, else a multipart upload of [`PART`]-byte parts (a few in
+    /// flight, memory bounded by them) that is aborted if any part fails.
+    pub fn upload(&self, from: &Path, url: &str) -> Result<()> {
+        use std::io::Read;
+        let key = self.key(url)?;
+        let failed = |e| self.io_error("uploading to", &key, e);
+        let mut file = std::fs::File::open(from)
+            .map_err(|e| Error::io(format!("opening {}", from.display()), e))?;
+        let read_part = |file: &mut std::fs::File| -> Result<Vec<u8>> {
+            let mut buf = Vec::with_capacity(PART);
+            file.by_ref()
+                .take(PART as u64)
+                .read_to_end(&mut buf)
+                .map_err(|e| Error::io(format!("reading {}", from.display()), e))?;
+            Ok(buf)
+        };
+        let first = read_part(&mut file)?;
+        if first.len() < PART {
+            let (store, k) = (Arc::clone(&self.store), key.clone());
+            wait(async move { store.put(&k, first.into()).await }).map_err(failed)?;
+            return Ok(());
+        }
+        let (store, k) = (Arc::clone(&self.store), key.clone());
+        let mut upload = wait(async move { store.put_multipart(&k).await }).map_err(failed)?;
+        let mut inflight = std::collections::VecDeque::new();
+        let mut part = first;
+        let result = loop {
+            if part.is_empty() {
+                break inflight.drain(..).try_for_each(receive);
+            }
+            inflight.push_back(spawn(upload.put_part(part.into())));
+            if inflight.len() >= PARTS_IN_FLIGHT {
+                if let Err(e) = receive(inflight.pop_front().expect("a part is in flight")) {
+                    break Err(e);
+                }
+            }
+            part = match read_part(&mut file) {
+                Ok(p) => p,
+                Err(e) => {
+                    wait(async move { upload.abort().await }).ok();
+                    return Err(e);
+                }
+            };
+        };
+        match result {
+            Ok(()) => wait(async move { upload.complete().await })
+                .map(|_| ())
+                .map_err(failed),
+            Err(e) => {
+                for rx in inflight {
+                    let _ = receive(rx);
+                }
+                wait(async move { upload.abort().await }).ok();
+                Err(failed(e))
+            }
+        }
+    }
+}
+
+/// One object, read with ranged GETs through a read-ahead window.
+#[derive(Debug)]
+pub struct ObjectSource {
+    store: Arc<dyn ObjectStore>,
+    key: ObjectPath,
+    len: u64,
+    window: u64,
+    cache: Mutex<Window>,
+}
+
+/// The bytes fetched and being fetched.
+#[derive(Debug, Default)]
+struct Window {
+    /// The last window fetched: its start and bytes.
+    current: Option<(u64, Bytes)>,
+    /// Whether the reader is streaming (its last miss continued the window before it): only
+    /// then is a whole window fetched and the next one read ahead; a random read (a footer,
+    /// a float row the rescoring tier wants) fetches little more than it asks for.
+    streaming: bool,
+    /// The next window, in flight: its range and where its bytes will arrive.
+    ahead: Option<(Range<u64>, mpsc::Receiver<object_store::Result<Bytes>>)>,
+}
+
+impl ObjectSource {
+    /// Bytes per ranged GET (and per read-ahead) while a reader streams.
+    pub const WINDOW: u64 = 8 << 20;
+    /// Bytes at least per ranged GET of a random read.
+    const SMALL: u64 = 64 << 10;
+
+    /// The object at `key` of `store`, `len` bytes long.
+    pub fn new(store: Arc<dyn ObjectStore>, key: ObjectPath, len: u64) -> Self {
+        Self::with_window(store, key, len, Self::WINDOW)
+    }
+
+    /// As [`ObjectSource::new`], with `window` bytes per GET.
+    pub fn with_window(
+        store: Arc<dyn ObjectStore>,
+        key: ObjectPath,
+        len: u64,
+        window: u64,
+    ) -> Self {
+        ObjectSource {
+            store,
+            key,
+            len,
+            window: window.max(1),
+            cache: Mutex::new(Window::default()),
+        }
+    }
+
+    fn fetch(&self, range: Range<u64>) -> mpsc::Receiver<object_store::Result<Bytes>> {
+        let (store, key) = (Arc::clone(&self.store), self.key.clone());
+        spawn(async move { store.get_range(&key, range).await })
+    }
+
+    fn failed(&self, e: object_store::Error) -> std::io::Error {
+        std::io::Error::other(format!("reading {}: {e}", self.key))
+    }
+}
+
+impl ByteSource for ObjectSource {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        let b = self.get(offset, buf.len())?;
+        buf.copy_from_slice(&b);
+        Ok(())
+    }
+
+    fn get(&self, offset: u64, len: usize) -> std::io::Result<Bytes> {
+        let end = offset
+            .checked_add(len as u64)
+            .filter(|&e| e <= self.len)
+            .ok_or_else(|| {
+                std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!(
+                        "{}: {len} bytes at {offset} run past its end ({} bytes)",
+                        self.key, self.len
+                    ),
+                )
+            })?;
+        if len == 0 {
+            return Ok(Bytes::new());
+        }
+        let covers = |start: u64, b: &Bytes| offset >= start && end <= start + b.len() as u64;
+        let mut w = self.cache.lock().expect("read-ahead window poisoned");
+        // The window in flight becomes the current one once the reader reaches it.
+        if let Some((range, _)) = &w.ahead {
+            if offset >= range.start && offset < range.end {
+                let (range, rx) = w.ahead.take().expect("checked above");
+                let bytes = receive(rx).map_err(|e| self.failed(e))?;
+                w.current = Some((range.start, bytes));
+            }
+        }
+        let hit = matches!(&w.current, Some((s, b)) if covers(*s, b));
+        if !hit {
+            // A read that starts inside (or just past) the last window continues a stream:
+            // fetch a whole window from here. Anything else is a jump: fetch little more than
+            // the read, and drop the read-ahead.
+            w.streaming = matches!(&w.current, Some((s, b))
+                if offset >= *s && offset <= *s + b.len() as u64 + Self::SMALL);
+            if !w.streaming {
+                w.ahead = None;
+            }
+            let want = if w.streaming {
+                self.window
+            } else {
+                Self::SMALL
+            };
+            let stop = (offset + want.max(len as u64)).min(self.len);
+            let bytes = receive(self.fetch(offset..stop)).map_err(|e| self.failed(e))?;
+            w.current = Some((offset, bytes));
+        }
+        let (start, bytes) = w.current.as_ref().expect("a window was just fetched");
+        let out = bytes.slice((offset - start) as usize..(end - start) as usize);
+        let next = start + bytes.len() as u64;
+        if w.streaming && w.ahead.is_none() && next < self.len {
+            let range = next..(next + self.window).min(self.len);
+            w.ahead = Some((range.clone(), self.fetch(range)));
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use object_store::memory::InMemory;
+    use object_store::{ObjectStoreExt, PutPayload};
+
+    use super::*;
+
+    fn put(store: &Arc<dyn ObjectStore>, key: &str, bytes: Vec<u8>) {
+        let (s, k) = (Arc::clone(store), ObjectPath::from(key));
+        wait(async move { s.put(&k, PutPayload::from(bytes)).await }).unwrap();
+    }
+
+    #[test]
+    fn urls_and_paths_are_told_apart() {
+        assert!(is_url("s3://bucket/a.parquet"));
+        assert!(is_url("abfss://container@account.dfs.core.windows.net/x"));
+        assert!(!is_url("data/a.parquet"));
+        assert!(!is_url("/tmp/a://b"));
+        assert_eq!(
+            split_url("S3://bucket/dir/part-*.parquet").unwrap(),
+            ("s3://bucket".into(), "dir/part-*.parquet".into())
+        );
+        assert!(split_url("s3:///key").is_err());
+        let e = store_for("ftp://host/x").unwrap_err().to_string();
+        assert!(e.contains("unsupported URL scheme"), "{e}");
+    }
+
+    #[test]
+    fn every_read_returns_the_objects_bytes_whatever_the_window() {
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        put(&store, "x/blob", data.clone());
+        for window in [1u64, 1000, 4096, 1 << 20] {
+            let src = ObjectSource::with_window(
+                Arc::clone(&store),
+                ObjectPath::from("x/blob"),
+                data.len() as u64,
+                window,
+            );
+            // Sequential, backwards, overlapping and window-crossing reads.
+            let reads = [
+                (0, 10),
+                (5, 3000),
+                (2990, 20),
+                (99_000, 1000),
+                (50_000, 7),
+                (0, 100_000),
+                (4095, 2),
+            ];
+            for (o, n) in reads {
+                let got = src.get(o, n).unwrap();
+                assert_eq!(
+                    &got[..],
+                    &data[o as usize..o as usize + n],
+                    "window {window}: {n} at {o}"
+                );
+            }
+            let mut buf = [0u8; 4];
+            assert!(
+                src.read_exact_at(99_998, &mut buf).is_err(),
+                "a read past the end is an error"
+            );
+        }
+    }
+
+    #[test]
+    fn expand_lists_files_prefixes_and_globs() {
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        for k in [
+            "emb/date=1/part-0.parquet",
+            "emb/date=1/part-1.parquet",
+            "emb/date=2/part-0.parquet",
+            "emb/_temporary/part-9.parquet",
+            "emb/.hidden.parquet",
+            "emb/_SUCCESS",
+            "emb/notes.txt",
+        ] {
+            put(&store, k, vec![1, 2, 3]);
+        }
+        let s = ObjectStoreStore::new(store, "s3://bucket");
+        let names = |p: &str| -> Vec<String> {
+            s.expand(p)
+                .unwrap()
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect()
+        };
+        assert_eq!(
+            names("s3://bucket/emb"),
+            [
+                "s3://bucket/emb/date=1/part-0.parquet",
+                "s3://bucket/emb/date=1/part-1.parquet",
+                "s3://bucket/emb/date=2/part-0.parquet"
+            ]
+        );
+        assert_eq!(names("s3://bucket/emb/"), names("s3://bucket/emb"));
+        assert_eq!(
+            names("s3://bucket/emb/date=*/part-0.parquet"),
+            [
+                "s3://bucket/emb/date=1/part-0.parquet",
+                "s3://bucket/emb/date=2/part-0.parquet"
+            ]
+        );
+        assert_eq!(
+            names("s3://bucket/emb/date=2/part-0.parquet"),
+            ["s3://bucket/emb/date=2/part-0.parquet"]
+        );
+        for missing in ["s3://bucket/nothing", "s3://bucket/emb/*.csv"] {
+            let e = s.expand(missing).unwrap_err().to_string();
+            assert!(e.contains(missing), "{e}");
+        }
+        let e = s.expand("s3://other/emb").unwrap_err().to_string();
+        assert!(e.contains("not in the store of s3://bucket"), "{e}");
+        let e = s
+            .open(Path::new("s3://bucket/emb/gone.parquet"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("s3://bucket/emb/gone.parquet"), "{e}");
+    }
+}
