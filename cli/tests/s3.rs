@@ -107,13 +107,12 @@ fn env(moto: &Moto) -> Vec<(&'static str, String)> {
 }
 
 fn run(args: &[&str], cwd: &Path, moto: &Moto) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_embquant"))
+    Command::new(env!("CARGO_BIN_EXE_embquant"))
         .args(args)
         .current_dir(cwd)
         .envs(env(moto))
         .output()
-        .expect("run embquant");
-    out
+        .expect("run embquant")
 }
 
 fn ok(args: &[&str], cwd: &Path, moto: &Moto) -> String {
