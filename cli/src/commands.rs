@@ -1,5 +1,6 @@
 //! The subcommands: thin layers over `embquant::job`.
 
+use crate::output::Output;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -230,12 +231,15 @@ fn calibrate_options(
 pub(crate) async fn calibrate(a: CalibrateArgs, quiet: bool) -> Result<()> {
     let t = Instant::now();
     let files = job::discover(&a.input.inputs)?;
-    check_output(&a.output, false, &input_paths(&files))?;
+    let output = Output::new(&a.output, &input_paths(&files))?;
+    check_output(output.path(), false, &input_paths(&files))?;
     let mut opts = calibrate_options(&a.input, &a.calibration, a.dims)?;
     opts.sketch = !a.no_sketch;
     let bars = std::sync::Arc::new(Bars::new(quiet, bytes_per_row(&files)));
     let cal = job::calibrate(&files, &opts, bars.clone()).await?;
-    write_atomic(&a.output, cal.to_json()?.as_bytes())?;
+    write_atomic(output.path(), cal.to_json()?.as_bytes())?;
+    let shown = output.display();
+    output.finish()?;
     println!(
         "calibrated {} rows x {} dims from {} file(s) with {}: fingerprint {}, {} degenerate dim(s); wrote {} in {:.2} s",
         cal.rows(),
@@ -244,7 +248,7 @@ pub(crate) async fn calibrate(a: CalibrateArgs, quiet: bool) -> Result<()> {
         cal.method(),
         cal.fingerprint(),
         cal.degenerate_dims().len(),
-        a.output.display(),
+        shown,
         t.elapsed().as_secs_f64()
     );
     Ok(())
@@ -292,8 +296,9 @@ pub(crate) async fn quantize(a: QuantizeArgs, quiet: bool) -> Result<JobSummary>
     if a.row_group_rows == 0 {
         bail!("--row-group-rows must be at least 1");
     }
+    let output = Output::new(&a.output, &input_paths(&files))?;
     if let Some(cal) = &a.calibration_file {
-        check_output(&a.output, a.target_file_rows.is_some(), &[cal])?;
+        check_output(output.path(), a.target_file_rows.is_some(), &[cal])?;
     }
     let bars = std::sync::Arc::new(Bars::new(quiet, bytes_per_row(&files)));
     let cal = match &a.calibration_file {
@@ -308,7 +313,9 @@ pub(crate) async fn quantize(a: QuantizeArgs, quiet: bool) -> Result<JobSummary>
             job::calibrate(&files, &c, bars.clone()).await?
         }
     };
-    let summary = job::quantize(&files, &a.output, cal, &opts, &*bars).await?;
+    let summary = job::quantize(&files, output.path(), cal, &opts, &*bars).await?;
+    let shown = output.display();
+    output.finish()?;
     let clip: Vec<String> = summary
         .columns
         .iter()
@@ -320,7 +327,7 @@ pub(crate) async fn quantize(a: QuantizeArgs, quiet: bool) -> Result<JobSummary>
         summary.rows,
         files.len(),
         summary.files.len(),
-        a.output.display(),
+        shown,
         summary.bytes_in as f64 / 1e6,
         summary.bytes_out as f64 / 1e6,
         summary.bytes_in as f64 / summary.bytes_out.max(1) as f64,

@@ -4,6 +4,7 @@ mod commands;
 mod demo;
 mod drift;
 mod inspect;
+mod output;
 mod progress;
 mod recall;
 mod search;

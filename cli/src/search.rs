@@ -1,6 +1,7 @@
 //! `embquant search`: top-k over quantized Parquet files with a tier chain, results written
 //! block by block.
 
+use crate::output::Output;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -49,7 +50,8 @@ pub(crate) async fn search(a: SearchArgs) -> Result<()> {
     let files = job::discover(&a.corpus)?;
     let mut inputs = input_paths(&files);
     inputs.push(Path::new(&a.queries));
-    check_output(&a.output, false, &inputs)?;
+    let output = Output::new(&a.output, &inputs)?;
+    check_output(output.path(), false, &inputs)?;
     let (column, id_column) = (a.column.clone(), a.id_column.clone());
     let chain2 = chain.clone();
     let loaded = tokio::task::spawn_blocking(move || {
@@ -75,7 +77,7 @@ pub(crate) async fn search(a: SearchArgs) -> Result<()> {
     // written before the next is searched, so memory holds one block's hits, not all.
     // Latency: queries one by one.
     let (l2, q2, c2, k) = (loaded.clone(), qvals, chain.clone(), a.k);
-    let (out, file) = embquant::io::AtomicFile::create(&a.output)?;
+    let (out, file) = embquant::io::AtomicFile::create(output.path())?;
     let (writer, batch_s, lat) = tokio::task::spawn_blocking(move || -> Result<_> {
         let mut writer: Option<embquant::parquet::arrow::ArrowWriter<File>> = None;
         let mut file = Some(file);
@@ -121,6 +123,8 @@ pub(crate) async fn search(a: SearchArgs) -> Result<()> {
         w.close()?;
     }
     out.commit()?;
+    let shown = output.display();
+    output.finish()?;
     let pct = |p: f64| {
         lat.get(((lat.len() as f64 - 1.0) * p).round() as usize)
             .copied()
@@ -135,7 +139,7 @@ pub(crate) async fn search(a: SearchArgs) -> Result<()> {
         pct(0.5),
         pct(0.9),
         pct(0.99),
-        a.output.display()
+        shown
     );
     Ok(())
 }

@@ -261,6 +261,144 @@ fn s3_urls_are_read_like_local_files() {
     );
     assert_eq!(columns(&r_local), columns(&r_s3));
 
+    // Outputs to URLs: a file, a calibration and a directory of parts, each uploaded once
+    // complete; the quantized file in the bucket is the same file as the local one.
+    let url = |k: &str| format!("s3://{BUCKET}/{k}");
+    ok(
+        &[
+            "quantize",
+            corpus.to_str().unwrap(),
+            "--column",
+            "embedding",
+            "--scheme",
+            "int8,binary",
+            "-o",
+            &url("out/q.parquet"),
+            "--quiet",
+        ],
+        p,
+        &moto,
+    );
+    ok(
+        &[
+            "calibrate",
+            corpus.to_str().unwrap(),
+            "--column",
+            "embedding",
+            "-o",
+            &url("out/cal.json"),
+        ],
+        p,
+        &moto,
+    );
+    assert!(store.exists(&url("out/cal.json")).unwrap());
+    let r_out = p.join("r-out.parquet");
+    let said = ok(
+        &[
+            "search",
+            "--corpus",
+            &url("out/q.parquet"),
+            "--queries",
+            queries.to_str().unwrap(),
+            "--column",
+            "embedding",
+            "--k",
+            "10",
+            "--tiers",
+            "binary:4,int8",
+            "-o",
+            &url("out/results.parquet"),
+        ],
+        p,
+        &moto,
+    );
+    assert!(said.contains(&url("out/results.parquet")), "{said}");
+    ok(
+        &[
+            "search",
+            "--corpus",
+            &url("out/q.parquet"),
+            "--queries",
+            queries.to_str().unwrap(),
+            "--column",
+            "embedding",
+            "--k",
+            "10",
+            "--tiers",
+            "binary:4,int8",
+            "-o",
+            r_out.to_str().unwrap(),
+        ],
+        p,
+        &moto,
+    );
+    assert_eq!(columns(&r_local), columns(&r_out));
+    ok(
+        &[
+            "quantize",
+            corpus.to_str().unwrap(),
+            "--column",
+            "embedding",
+            "--scheme",
+            "int8",
+            "--target-file-rows",
+            "2000",
+            "-o",
+            &url("parts"),
+            "--quiet",
+        ],
+        p,
+        &moto,
+    );
+    let parts = store.objects_below(&url("parts")).unwrap();
+    assert_eq!(parts.len(), 4, "three parts and the manifest: {parts:?}");
+    let listed = ok(&["inspect", &url("parts/part-00002.parquet")], p, &moto);
+    assert!(listed.contains("1000 rows"), "{listed}");
+    let again = run(
+        &[
+            "quantize",
+            corpus.to_str().unwrap(),
+            "--column",
+            "embedding",
+            "--scheme",
+            "int8",
+            "--target-file-rows",
+            "2000",
+            "-o",
+            &url("parts"),
+            "--quiet",
+        ],
+        p,
+        &moto,
+    );
+    assert!(
+        !again.status.success(),
+        "a directory output into a prefix that holds objects"
+    );
+    assert!(
+        text(&again.stderr).contains("already holds objects"),
+        "{}",
+        text(&again.stderr)
+    );
+    // A command that fails leaves no object behind.
+    let bad = run(
+        &[
+            "quantize",
+            corpus.to_str().unwrap(),
+            "--column",
+            "nope",
+            "--scheme",
+            "int8",
+            "-o",
+            &url("out/bad.parquet"),
+            "--quiet",
+        ],
+        p,
+        &moto,
+    );
+    assert!(!bad.status.success());
+    assert!(!store.exists(&url("out/bad.parquet")).unwrap());
+
     // A missing object and a bad credential are errors naming the URL.
     let out = run(
         &["inspect", &format!("s3://{BUCKET}/emb/nope.parquet")],

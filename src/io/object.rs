@@ -336,6 +336,14 @@ impl ObjectStoreStore {
         }
     }
 
+    /// The URLs of every object below `url` (a prefix), sorted.
+    pub fn objects_below(&self, url: &str) -> Result<Vec<String>> {
+        let key = self.key(url)?;
+        let mut v: Vec<String> = self.list(&key)?.iter().map(|(k, _)| self.url(k)).collect();
+        v.sort();
+        Ok(v)
+    }
+
     /// Uploads the local file `from` to `url`. The object appears only when complete: a
     /// single PUT for a small file, else a multipart upload of [`PART`]-byte parts (a few in
     /// flight, memory bounded by them) that is aborted if any part fails.
