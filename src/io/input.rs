@@ -81,17 +81,7 @@ impl InputFile {
 /// `gs://`, `az://`, `abfss://`, `memory://`; `file://` is a local path). Reads each footer
 /// for the row count; a file that is not Parquet is an error naming it.
 pub fn discover(patterns: &[String]) -> Result<Vec<InputFile>> {
-    let mut found: Vec<(Arc<dyn Store>, PathBuf)> = Vec::new();
-    for p in patterns {
-        let (store, pattern) = store_of(p)?;
-        found.extend(
-            store
-                .expand(&pattern)?
-                .into_iter()
-                .map(|f| (Arc::clone(&store), f)),
-        );
-    }
-    dedup_and_read(found)
+    expand_all(patterns, store_of)
 }
 
 /// One Parquet file (no directory or glob expansion), local or at a URL, its footer read.
@@ -102,16 +92,27 @@ pub fn open_file(path: &Path) -> Result<InputFile> {
 
 /// [`discover`] in `store`.
 pub fn discover_in(store: Arc<dyn Store>, patterns: &[String]) -> Result<Vec<InputFile>> {
+    expand_all(patterns, |p| Ok((Arc::clone(&store), p.to_string())))
+}
+
+/// Expands each pattern in the store `route` gives it, drops paths naming an object
+/// already listed, then reads every footer.
+fn expand_all(
+    patterns: &[String],
+    route: impl Fn(&str) -> Result<(Arc<dyn Store>, String)>,
+) -> Result<Vec<InputFile>> {
     let mut found: Vec<(Arc<dyn Store>, PathBuf)> = Vec::new();
     for p in patterns {
-        found.extend(
-            store
-                .expand(p)?
-                .into_iter()
-                .map(|f| (Arc::clone(&store), f)),
-        );
+        let (store, pattern) = route(p)?;
+        let paths = store.expand(&pattern)?;
+        found.extend(paths.into_iter().map(|f| (Arc::clone(&store), f)));
     }
-    dedup_and_read(found)
+    let mut seen = std::collections::HashSet::new();
+    found
+        .into_iter()
+        .filter(|(store, p)| seen.insert(store.identity(p)))
+        .map(|(store, path)| footer(store, path))
+        .collect()
 }
 
 /// The store a path or URL names, and the pattern to expand in it.
@@ -155,16 +156,6 @@ fn percent_decode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Drops paths naming an object already listed, then reads every footer.
-fn dedup_and_read(found: Vec<(Arc<dyn Store>, PathBuf)>) -> Result<Vec<InputFile>> {
-    let mut seen = std::collections::HashSet::new();
-    found
-        .into_iter()
-        .filter(|(store, p)| seen.insert(store.identity(p)))
-        .map(|(store, path)| footer(store, path))
-        .collect()
 }
 
 /// Reads the footer of `path`, checking its row counts.
@@ -212,4 +203,31 @@ fn footer(store: Arc<dyn Store>, path: PathBuf) -> Result<InputFile> {
         row_groups,
         footer: Some(Arc::new(footer)),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_urls_are_local_paths_and_paths_stay_as_written() {
+        let local = |p: &str| store_of(p).unwrap().1;
+        assert_eq!(
+            local("file:///data/my%20embeddings/a.parquet"),
+            "/data/my embeddings/a.parquet"
+        );
+        assert_eq!(local("file://localhost/data/a.parquet"), "/data/a.parquet");
+        assert_eq!(local("data/a%20b.parquet"), "data/a%20b.parquet");
+        assert_eq!(
+            local("file:///x/%zz.parquet"),
+            "/x/%zz.parquet",
+            "a malformed escape is kept"
+        );
+        // A file:// URL is discovered like the path it names.
+        let dir = tempfile::tempdir().unwrap();
+        let e = discover(&[format!("file://{}/missing.parquet", dir.path().display())])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("missing.parquet"), "{e}");
+    }
 }
