@@ -91,6 +91,14 @@ async fn register(ctx: &SessionContext, spec: &str) -> Result<()> {
         bail!("--table {spec:?}: expected NAME=PATH");
     };
     let (name, path) = (name.trim(), path.trim());
+    if embquant::io::is_url(path) && !path.starts_with("file://") {
+        // The embquant store for the URL's bucket (from the environment, as every other
+        // command makes it) serves DataFusion's reads too.
+        let store = embquant::io::object::store_for(path)?;
+        let url = embquant_udfs::datafusion::datasource::listing::ListingTableUrl::parse(path)
+            .with_context(|| format!("--table {name}: {path}"))?;
+        ctx.register_object_store(url.object_store().as_ref(), store.inner().clone());
+    }
     let ext = Path::new(path)
         .extension()
         .and_then(|e| e.to_str())

@@ -380,6 +380,18 @@ fn s3_urls_are_read_like_local_files() {
         "{}",
         text(&again.stderr)
     );
+    // SQL over a table in the bucket.
+    let sql = ok(
+        &[
+            "sql",
+            "SELECT count(*) AS n FROM t",
+            "--table",
+            &format!("t={}", url("out/q.parquet")),
+        ],
+        p,
+        &moto,
+    );
+    assert!(sql.contains("5000"), "{sql}");
     // A command that fails leaves no object behind.
     let bad = run(
         &[
