@@ -126,19 +126,31 @@ fn scan_steps<Q>(
 fn rabitq_blocks(codes: &[u8], codec: &RabitqCodec) -> Layout {
     let (w, g) = (codec.width(), codec.groups());
     let rows = codes.len() / w;
-    let mut patterns = vec![0u8; rows * g];
+    // The 6-bit patterns of every code are kept only for the layout built from them; the
+    // 4-bit layout needs them just for each code's offset, one code at a time.
+    let keep = crate::simd::has_vbmi();
+    let mut patterns = vec![0u8; if keep { rows * g } else { 0 }];
     let mut factors = vec![0f32; rows];
     let mut offsets = vec![0f32; rows];
-    patterns
-        .par_chunks_mut(g)
-        .zip(factors.par_iter_mut().zip(offsets.par_iter_mut()))
-        .zip(codes.par_chunks(w))
-        .for_each(|((p, (f, o)), code)| {
-            codec.patterns(code, p);
-            *f = codec.scale(code);
-            *o = codec.offset_from_patterns(p, *f);
-        });
-    if crate::simd::has_vbmi() {
+    let factor_and_offset = |code: &[u8], p: &mut [u8], f: &mut f32, o: &mut f32| {
+        codec.patterns(code, p);
+        *f = codec.scale(code);
+        *o = codec.offset_from_patterns(p, *f);
+    };
+    let pairs = factors.par_iter_mut().zip(offsets.par_iter_mut());
+    if keep {
+        patterns
+            .par_chunks_mut(g)
+            .zip(pairs)
+            .zip(codes.par_chunks(w))
+            .for_each(|((p, (f, o)), code)| factor_and_offset(code, p, f, o));
+    } else {
+        pairs.zip(codes.par_chunks(w)).for_each_init(
+            || vec![0u8; g],
+            |p, ((f, o), code)| factor_and_offset(code, p, f, o),
+        );
+    }
+    if keep {
         Layout::Groups(RabitqBlocks::new(&patterns, g, &factors, &offsets))
     } else {
         let bytes = codec.bit_bytes();
