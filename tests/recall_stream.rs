@@ -8,6 +8,7 @@ use std::sync::Arc;
 use arrow_array::{Array, FixedSizeListArray, Float32Array, RecordBatch};
 use arrow_buffer::NullBuffer;
 use arrow_schema::{DataType, Field, Schema};
+use embquant::io::dense::DenseColumn;
 use embquant::job::discover;
 use embquant::recall::source::{ParquetSource, ScanRows, VectorSource};
 use embquant::recall::{run, run_source, Queries, RecallOptions, Target};
@@ -76,10 +77,12 @@ fn numbers(r: &embquant::recall::RecallReport) -> Value {
 
 #[test]
 fn a_report_streamed_from_parquet_equals_the_in_memory_one_at_any_code_budget() {
-    // More rows than one pass block (32,768), two files, null rows in both.
+    // More rows than one pass block (32,768), two files: null rows in the first (read
+    // through Arrow), none in the second (decoded straight from the column reader), one
+    // block running across both.
     let (dim, rows, split) = (16, 40_000, 23_000);
     let mut values = data(rows, dim);
-    let valid: Vec<bool> = (0..rows).map(|r| r % 997 != 5).collect();
+    let valid: Vec<bool> = (0..rows).map(|r| r % 997 != 5 || r >= split).collect();
     for (r, ok) in valid.iter().enumerate() {
         if !ok {
             values[r * dim..(r + 1) * dim].fill(0.0);
@@ -101,6 +104,11 @@ fn a_report_streamed_from_parquet_equals_the_in_memory_one_at_any_code_budget() 
         7000,
     );
     let files = discover(&[dir.path().display().to_string()]).unwrap();
+    assert_eq!(DenseColumn::of(&files[0], "embedding").unwrap(), None);
+    assert_eq!(
+        DenseColumn::of(&files[1], "embedding").unwrap(),
+        Some(DenseColumn { leaf: 0, dim })
+    );
     let source = ParquetSource::open(files, "embedding").unwrap();
     assert_eq!((source.rows(), source.dim()), (rows, dim));
     assert_eq!(source.valid().unwrap(), &valid[..]);
@@ -151,4 +159,23 @@ fn a_report_streamed_from_parquet_equals_the_in_memory_one_at_any_code_budget() 
     let at = |c: &str| in_memory.config(c).unwrap().recall[&10].mean;
     assert!(at("binary:16,float") > at("binary:1,float"));
     assert!(at("binary:16,float") >= at("binary:16,int8"));
+}
+
+#[test]
+fn a_non_finite_value_in_a_dense_file_is_named_by_file_column_and_row() {
+    let (dim, rows) = (8, 40_000);
+    let mut values = data(rows, dim);
+    values[35_001 * dim + 3] = f32::NAN;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nan.parquet");
+    write(&path, &values, dim, &vec![true; rows], 10_000);
+    let files = discover(&[path.display().to_string()]).unwrap();
+    assert!(DenseColumn::of(&files[0], "embedding").unwrap().is_some());
+    let err = ParquetSource::open(files, "embedding")
+        .err()
+        .expect("a NaN is an error")
+        .to_string();
+    assert!(err.contains("nan.parquet"), "{err}");
+    assert!(err.contains("\"embedding\""), "{err}");
+    assert!(err.contains("row 35001, dimension 3"), "{err}");
 }

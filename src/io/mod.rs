@@ -10,6 +10,9 @@
 //!   read-ahead window, each store configured from the environment.
 //! - [`input`] (feature `job`): input discovery (files, directories, globs), footers parsed
 //!   once, and [`input::InputFile::reader`], the one Parquet reader every module uses.
+//! - [`dense`] (feature `job`): a `FixedSizeList<Float32>` column without nulls decoded by
+//!   Parquet's column reader straight into row-major floats (full scans of the float
+//!   column, e.g. the recall report's ground truth).
 //! - [`paths`]: resolving paths the way the OS will (symlinks, `..`, relative paths), and
 //!   the guard that no output is one of the command's inputs.
 //! - [`atomic`]: a single-file output written beside its target under a recognisable
@@ -22,6 +25,8 @@
 //! writes the same target removes those whose process is gone, never a live job's.
 
 pub mod atomic;
+#[cfg(feature = "job")]
+pub mod dense;
 pub mod dir;
 #[cfg(feature = "job")]
 pub mod input;
@@ -34,7 +39,7 @@ pub mod source;
 pub use atomic::{remove_own_temporaries, AtomicFile};
 pub use dir::{AtomicDir, DirManifest, MANIFEST_NAME};
 #[cfg(feature = "job")]
-pub use input::{discover, open_file, store_of, InputFile};
+pub use input::{discover, open_file, read_object, read_object_to_string, store_of, InputFile};
 pub use paths::{check_not_input, resolve};
 #[cfg(feature = "job")]
 pub use source::{ByteSource, LocalStore, SourceBytes, Store};

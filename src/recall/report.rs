@@ -22,7 +22,10 @@ pub use super::model::{
 };
 pub use super::render::{markdown, table};
 use super::source::{MemorySource, ScanRows, SliceRows, VectorSource, SCAN_ROWS};
-use super::truth::{exact_topk_scan, read_cache, write_cache, Fingerprinter, GroundTruth};
+use super::truth::{
+    exact_topk_scan, exact_topk_scan_fingerprinted, read_cache, write_cache, Fingerprinter,
+    GroundTruth,
+};
 use super::tune::{deploy_commands, pareto, tune_family, TUNE_FACTORS, TUNE_FAMILIES};
 use super::variant::Variant;
 use crate::error::{Error, Result};
@@ -45,8 +48,9 @@ pub fn ground_truth(
     ground_truth_scan(&rows, queries, k, cache_dir)
 }
 
-/// [`ground_truth`] over a corpus read block by block: one pass for the fingerprint, and two
-/// more when the cache does not hold it.
+/// [`ground_truth`] over a corpus read block by block: one pass (the fingerprint taken as
+/// the scan goes), or, when the cache holds a ground truth, a pass for the fingerprint first
+/// and the scan only if it does not match.
 pub fn ground_truth_scan(
     corpus: &dyn ScanRows,
     queries: &Queries,
@@ -55,34 +59,33 @@ pub fn ground_truth_scan(
 ) -> Result<(GroundTruth, GroundTruthInfo)> {
     let t = Instant::now();
     let dim = corpus.dim();
-    let mut h = Fingerprinter::new(dim, k, corpus.rows() * dim, queries.values.len());
-    corpus.scan(SCAN_ROWS, &mut |_, values| {
-        h.corpus(values);
-        Ok(())
-    })?;
-    let fp = h.finish(&queries.values, queries.exclude.as_deref());
     let path = cache_dir.map(|d| d.join("ground_truth.parquet"));
-    if let Some(p) = &path {
-        if let Some(gt) = read_cache(p, &fp)? {
-            tracing::info!(path = %p.display(), "ground truth reused from the cache");
-            return Ok((
-                gt,
-                GroundTruthInfo {
-                    fingerprint: fp,
-                    cached: true,
-                    seconds: t.elapsed().as_secs_f64(),
-                    queries_per_s: None,
-                },
-            ));
+    let exclude = queries.exclude.as_deref();
+    let gt = match path.as_ref().filter(|p| p.exists()) {
+        Some(p) => {
+            let mut h = Fingerprinter::new(dim, k, corpus.rows() * dim, queries.values.len());
+            corpus.scan(SCAN_ROWS, &mut |_, values| {
+                h.corpus(values);
+                Ok(())
+            })?;
+            let fp = h.finish(&queries.values, exclude);
+            if let Some(gt) = read_cache(p, &fp)? {
+                tracing::info!(path = %p.display(), "ground truth reused from the cache");
+                return Ok((
+                    gt,
+                    GroundTruthInfo {
+                        fingerprint: fp,
+                        cached: true,
+                        seconds: t.elapsed().as_secs_f64(),
+                        queries_per_s: None,
+                    },
+                ));
+            }
+            exact_topk_scan(corpus, &queries.values, k, exclude, fp)?
         }
-    }
-    let gt = exact_topk_scan(
-        corpus,
-        &queries.values,
-        k,
-        queries.exclude.as_deref(),
-        fp.clone(),
-    )?;
+        None => exact_topk_scan_fingerprinted(corpus, &queries.values, k, exclude)?,
+    };
+    let fp = gt.fingerprint.clone();
     let secs = t.elapsed().as_secs_f64();
     if let Some(p) = &path {
         write_cache(&gt, p)?;

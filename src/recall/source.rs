@@ -9,6 +9,7 @@ use parquet::arrow::ProjectionMask;
 
 use crate::codec::matryoshka::truncate_slice;
 use crate::error::{Error, Result};
+use crate::io::dense::{read_dense, DenseColumn};
 use crate::job::InputFile;
 use crate::metadata::Truncation;
 use crate::search::floats::{rows_of, visit_rows};
@@ -293,13 +294,52 @@ impl ParquetSource {
     pub fn open(files: Vec<InputFile>, column: &str) -> Result<Self> {
         let mut valid = Vec::new();
         let mut dim = 0usize;
-        read_batches(&files, column, true, &mut |_, v| {
-            if dim == 0 && !v.is_empty() {
-                dim = v.dim();
+        for file in &files {
+            let ctx = |e: Error| e.in_file(file.path.display(), column);
+            if let Some(dense) = DenseColumn::of(file, column).map_err(ctx)? {
+                if dim != 0 && dense.dim != dim {
+                    return Err(ctx(Error::DimensionMismatch {
+                        context: "rows from 0".into(),
+                        expected: dim,
+                        found: dense.dim,
+                    }));
+                }
+                dim = dense.dim;
+                let start = valid.len();
+                let mut buf = Vec::new();
+                let mut check = |b: &mut Vec<f32>| {
+                    if let Some(i) = b.iter().position(|x| !x.is_finite()) {
+                        let row = valid.len() - start + i / dim;
+                        return Err(ctx(Error::NonFinite {
+                            row,
+                            dim: i % dim,
+                            value: b[i] as f64,
+                        }));
+                    }
+                    valid.resize(valid.len() + b.len() / dim, true);
+                    b.clear();
+                    Ok(())
+                };
+                read_dense(file, dense, SCAN_ROWS, &mut buf, &mut check).map_err(ctx)?;
+                check(&mut buf)?;
+                continue;
             }
-            valid.extend((0..v.len()).map(|r| v.is_valid(r)));
-            Ok(())
-        })?;
+            read_batches(std::slice::from_ref(file), column, true, &mut |_, v| {
+                if !v.is_empty() {
+                    if dim == 0 {
+                        dim = v.dim();
+                    } else if v.dim() != dim {
+                        return Err(Error::DimensionMismatch {
+                            context: format!("{}: column {column:?}", file.path.display()),
+                            expected: dim,
+                            found: v.dim(),
+                        });
+                    }
+                }
+                valid.extend((0..v.len()).map(|r| v.is_valid(r)));
+                Ok(())
+            })?;
+        }
         if u32::try_from(valid.len()).is_err() {
             return Err(Error::InvalidOption(format!(
                 "the corpus has {} rows; the recall report handles up to {}",
@@ -340,17 +380,34 @@ impl ScanRows for ParquetSource {
             s.spawn(move || {
                 let mut buf: Vec<f32> = Vec::with_capacity(block_rows * dim);
                 let mut first = 0usize;
-                let read = read_batches(&self.files, &self.column, false, &mut |_, v| {
-                    for r in 0..v.len() {
-                        push_row(v, r, &mut buf);
-                        if buf.len() == block_rows * dim {
-                            let next = Vec::with_capacity(block_rows * dim);
-                            let block = std::mem::replace(&mut buf, next);
-                            tx.send(Ok((first, block))).map_err(|_| Error::Cancelled)?;
-                            first += block_rows;
+                let mut send = |buf: &mut Vec<f32>| {
+                    let next = Vec::with_capacity(block_rows * dim);
+                    let block = std::mem::replace(buf, next);
+                    tx.send(Ok((first, block))).map_err(|_| Error::Cancelled)?;
+                    first += block_rows;
+                    Ok(())
+                };
+                // Each file densely when it qualifies (no nulls possible), through Arrow
+                // otherwise; blocks run across files either way.
+                let read = self.files.iter().try_for_each(|file| {
+                    let col = &self.column;
+                    match DenseColumn::of(file, col)
+                        .map_err(|e| e.in_file(file.path.display(), col))?
+                    {
+                        Some(dense) => read_dense(file, dense, block_rows, &mut buf, &mut send)
+                            .map_err(|e| e.in_file(file.path.display(), col)),
+                        None => {
+                            read_batches(std::slice::from_ref(file), col, false, &mut |_, v| {
+                                for r in 0..v.len() {
+                                    push_row(v, r, &mut buf);
+                                    if buf.len() == block_rows * dim {
+                                        send(&mut buf)?;
+                                    }
+                                }
+                                Ok(())
+                            })
                         }
                     }
-                    Ok(())
                 });
                 let last = match read {
                     Ok(()) if buf.is_empty() => return,

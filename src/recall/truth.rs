@@ -2,7 +2,10 @@
 //!
 //! A float32 blocked scan ([`crate::kernels::matmul`]) keeps the best `k + 32` rows of each
 //! query; those are rescored in float64 and ranked by score (descending), then row
-//! (ascending). The answer is the float64 ranking unless more than 32 rows sit within the
+//! (ascending). The float64 score of a row is computed when it enters a query's float32
+//! selection, while its values are at hand, so the whole computation is one pass over the
+//! corpus (the fingerprint is taken in the same pass unless a cached ground truth must be
+//! checked first). The answer is the float64 ranking unless more than 32 rows sit within the
 //! float32 rounding of a dot product (about `1e-6` for unit vectors at D = 384) of the k-th
 //! score: then rows inside that band may differ from a float64 scan over every row. Queries are
 //! split into groups of 64 scanned in parallel (rayon), each over the corpus in blocks of
@@ -18,6 +21,7 @@ use std::sync::Arc;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, UInt32Type};
 use arrow_array::{ArrayRef, Float64Array, RecordBatch, UInt32Array};
+use arrow_buffer::ToByteSlice;
 use arrow_schema::{DataType, Field, Schema};
 use parquet::arrow::ArrowWriter;
 use rayon::prelude::*;
@@ -86,11 +90,15 @@ impl Fingerprinter {
         Fingerprinter(h)
     }
 
-    /// Adds the next corpus values.
+    /// Adds the next corpus values (their little-endian bytes).
     pub fn corpus(&mut self, values: &[f32]) {
-        for c in values.chunks(1 << 16) {
-            let bytes: Vec<u8> = c.iter().flat_map(|x| x.to_le_bytes()).collect();
-            self.0.update(&bytes);
+        if cfg!(target_endian = "little") {
+            self.0.update(values.to_byte_slice());
+        } else {
+            for c in values.chunks(1 << 16) {
+                let bytes: Vec<u8> = c.iter().flat_map(|x| x.to_le_bytes()).collect();
+                self.0.update(&bytes);
+            }
         }
     }
 
@@ -121,13 +129,13 @@ pub fn exact_topk(
     exclude: Option<&[u32]>,
     valid: Option<&[bool]>,
 ) -> GroundTruth {
-    let fp = fingerprint(corpus, queries, dim, k, exclude);
     let rows = SliceRows {
         values: corpus,
         dim,
         valid,
     };
-    exact_topk_scan(&rows, queries, k, exclude, fp).expect("an in-memory scan does not fail")
+    exact_topk_scan_fingerprinted(&rows, queries, k, exclude)
+        .expect("an in-memory scan does not fail")
 }
 
 /// One group of up to 64 queries of the scan, with its state across corpus blocks.
@@ -138,10 +146,25 @@ struct Group {
     tops: Vec<TopK>,
     thr: Vec<f32>,
     scores: Vec<f32>,
+    /// Per query, the float64 score of each row that entered its selection, pruned to the
+    /// rows still held whenever it reaches [`PRUNE_AT`] x the selection's size.
+    exact: Vec<Vec<(u32, f64)>>,
+}
+
+/// When a query's float64 scores number this many times its selection, those of rows that
+/// left the selection are dropped (a corpus in ascending score order would otherwise keep
+/// one per row).
+const PRUNE_AT: usize = 4;
+
+/// The float64 inner product the answer ranks by.
+fn exact_dot(q: &[f32], x: &[f32]) -> f64 {
+    q.iter().zip(x).map(|(a, b)| *a as f64 * *b as f64).sum()
 }
 
 impl Group {
     /// Scans corpus rows `first..` (`values`, row-major) in blocks of [`BLOCK_ROWS`].
+    /// `queries` holds every query (row-major), `keep` the selection's size.
+    #[allow(clippy::too_many_arguments)]
     fn scan(
         &mut self,
         first: usize,
@@ -149,6 +172,8 @@ impl Group {
         dim: usize,
         valid: Option<&[bool]>,
         exclude: Option<&[u32]>,
+        queries: &[f32],
+        keep: usize,
     ) {
         let n = self.block.len();
         let stride = self.block.stride();
@@ -177,9 +202,20 @@ impl Group {
                         if exclude.is_some_and(|e| e[self.first + q] as usize == r) {
                             continue;
                         }
-                        self.tops[q].push(row[q], r as u32);
+                        if !self.tops[q].push(row[q], r as u32) {
+                            continue;
+                        }
                         if let Some(th) = self.tops[q].threshold() {
                             self.thr[q] = th;
+                        }
+                        let qi = self.first + q;
+                        let x = &values[(start + i) * dim..(start + i + 1) * dim];
+                        let e = &mut self.exact[q];
+                        e.push((r as u32, exact_dot(&queries[qi * dim..(qi + 1) * dim], x)));
+                        if e.len() >= PRUNE_AT * keep {
+                            let mut held: Vec<u32> = self.tops[q].rows().collect();
+                            held.sort_unstable();
+                            e.retain(|(row, _)| held.binary_search(row).is_ok());
                         }
                     }
                 }
@@ -188,9 +224,9 @@ impl Group {
     }
 }
 
-/// [`exact_topk`] over a corpus read block by block (two passes: the float32 scan, then the
-/// float64 rescoring of each query's finalists), with the fingerprint `fp` of its inputs.
-/// Memory beyond a block is the queries' candidates.
+/// [`exact_topk`] over a corpus read block by block, in one pass (the float32 scan, each
+/// row's float64 score computed when it enters a query's selection), with the fingerprint
+/// `fp` of its inputs. Memory beyond a block is the queries' candidates.
 pub fn exact_topk_scan(
     corpus: &dyn ScanRows,
     queries: &[f32],
@@ -198,6 +234,38 @@ pub fn exact_topk_scan(
     exclude: Option<&[u32]>,
     fp: String,
 ) -> Result<GroundTruth> {
+    Ok(GroundTruth {
+        k,
+        neighbors: scan_topk(corpus, queries, k, exclude, &mut |_| {})?,
+        fingerprint: fp,
+    })
+}
+
+/// [`exact_topk_scan`] that takes the fingerprint of its inputs in the same pass.
+pub fn exact_topk_scan_fingerprinted(
+    corpus: &dyn ScanRows,
+    queries: &[f32],
+    k: usize,
+    exclude: Option<&[u32]>,
+) -> Result<GroundTruth> {
+    let dim = corpus.dim();
+    let mut h = Fingerprinter::new(dim, k, corpus.rows() * dim, queries.len());
+    let neighbors = scan_topk(corpus, queries, k, exclude, &mut |v| h.corpus(v))?;
+    Ok(GroundTruth {
+        k,
+        neighbors,
+        fingerprint: h.finish(queries, exclude),
+    })
+}
+
+/// The one pass: every block goes to `seen` (in row order), then to the query groups.
+fn scan_topk(
+    corpus: &dyn ScanRows,
+    queries: &[f32],
+    k: usize,
+    exclude: Option<&[u32]>,
+    seen: &mut dyn FnMut(&[f32]),
+) -> Result<Vec<Vec<(u32, f64)>>> {
     let dim = corpus.dim();
     let valid = corpus.valid();
     let keep = k + MARGIN;
@@ -214,65 +282,38 @@ pub fn exact_topk_scan(
                 tops: (0..n).map(|_| TopK::new(keep)).collect(),
                 thr: vec![f32::NEG_INFINITY; n],
                 scores,
+                exact: vec![Vec::new(); n],
             }
         })
         .collect();
     corpus.scan(SCAN_ROWS, &mut |first, values| {
+        seen(values);
         groups
             .par_iter_mut()
-            .for_each(|g| g.scan(first, values, dim, valid, exclude));
+            .for_each(|g| g.scan(first, values, dim, valid, exclude, queries, keep));
         Ok(())
     })?;
-    // The finalists of every query, rescored in float64 as their rows stream past.
-    let finalists: Vec<Vec<u32>> = groups
-        .into_iter()
-        .flat_map(|g| g.tops)
-        .map(|t| t.into_sorted().into_iter().map(|(r, _)| r).collect())
-        .collect();
-    let mut pairs: Vec<(u32, u32, u32)> = finalists
-        .iter()
-        .enumerate()
-        .flat_map(|(q, rows)| {
-            rows.iter()
-                .enumerate()
-                .map(move |(j, &r)| (r, q as u32, j as u32))
+    // Each query's finalists (its float32 selection) ranked by their float64 scores.
+    Ok(groups
+        .into_par_iter()
+        .flat_map_iter(|g| g.tops.into_iter().zip(g.exact))
+        .map(|(top, mut exact)| {
+            exact.sort_unstable_by_key(|e| e.0);
+            let mut e: Vec<(u32, f64)> = top
+                .into_sorted()
+                .into_iter()
+                .map(|(r, _)| {
+                    let i = exact
+                        .binary_search_by_key(&r, |e| e.0)
+                        .expect("a held row's float64 score was kept");
+                    exact[i]
+                })
+                .collect();
+            e.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            e.truncate(k);
+            e
         })
-        .collect();
-    pairs.sort_unstable();
-    let mut exact: Vec<Vec<(u32, f64)>> = finalists
-        .iter()
-        .map(|rows| rows.iter().map(|&r| (r, 0.0)).collect())
-        .collect();
-    let mut at = 0usize;
-    corpus.scan(SCAN_ROWS, &mut |first, values| {
-        let end_row = first + values.len() / dim;
-        let end = at + pairs[at..].partition_point(|p| (p.0 as usize) < end_row);
-        let part = &pairs[at..end];
-        let s: Vec<f64> = part
-            .par_iter()
-            .map(|&(r, q, _)| {
-                let q = q as usize;
-                let qv = &queries[q * dim..(q + 1) * dim];
-                let i = r as usize - first;
-                let x = &values[i * dim..(i + 1) * dim];
-                qv.iter().zip(x).map(|(a, b)| *a as f64 * *b as f64).sum()
-            })
-            .collect();
-        for (&(_, q, j), s) in part.iter().zip(s) {
-            exact[q as usize][j as usize].1 = s;
-        }
-        at = end;
-        Ok(())
-    })?;
-    for e in exact.iter_mut() {
-        e.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        e.truncate(k);
-    }
-    Ok(GroundTruth {
-        k,
-        neighbors: exact,
-        fingerprint: fp,
-    })
+        .collect())
 }
 
 /// Writes `gt` to `path` (through a temporary file renamed into place).
@@ -420,6 +461,37 @@ mod tests {
                 brute(&corpus, v, dim, 5, Some(r as usize))
             );
         }
+    }
+
+    #[test]
+    fn a_corpus_in_ascending_score_order_prunes_and_stays_exact() {
+        // Every row beats the selection when offered, so each query's float64 scores are
+        // pruned many times over (PRUNE_AT x (k + MARGIN) = 152 rows at k = 6).
+        let (dim, rows) = (12, 4000);
+        let queries = data(3, dim, 4);
+        let base = data(rows, dim, 8);
+        let q0 = &queries[..dim];
+        let mut order: Vec<usize> = (0..rows).collect();
+        let dot = |r: usize| exact_dot(q0, &base[r * dim..(r + 1) * dim]);
+        order.sort_by(|&a, &b| dot(a).total_cmp(&dot(b)));
+        let corpus: Vec<f32> = order
+            .iter()
+            .flat_map(|&r| base[r * dim..(r + 1) * dim].to_vec())
+            .collect();
+        let gt = exact_topk(&corpus, &queries, dim, 6, None, None);
+        for q in 0..3 {
+            let v = &queries[q * dim..(q + 1) * dim];
+            assert_eq!(
+                gt.rows(q, 6).collect::<Vec<_>>(),
+                brute(&corpus, v, dim, 6, None)
+            );
+            for &(r, s) in &gt.neighbors[q] {
+                let r = r as usize;
+                assert_eq!(s, exact_dot(v, &corpus[r * dim..(r + 1) * dim]));
+            }
+        }
+        // The fingerprint taken during the scan is the one of a separate pass.
+        assert_eq!(gt.fingerprint, fingerprint(&corpus, &queries, dim, 6, None));
     }
 
     #[test]

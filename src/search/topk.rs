@@ -45,18 +45,27 @@ impl TopK {
         }
     }
 
-    /// Offers a row.
+    /// Offers a row; true when it entered the selection.
     #[inline]
-    pub fn push(&mut self, score: f32, row: u32) {
+    pub fn push(&mut self, score: f32, row: u32) -> bool {
         let e = Entry { score, row };
         if self.heap.len() < self.k {
             self.heap.push(e);
-        } else if let Some(worst) = self.heap.peek() {
-            if e < *worst {
+            return true;
+        }
+        match self.heap.peek() {
+            Some(worst) if e < *worst => {
                 self.heap.pop();
                 self.heap.push(e);
+                true
             }
+            _ => false,
         }
+    }
+
+    /// The rows held, in no particular order.
+    pub fn rows(&self) -> impl Iterator<Item = u32> + '_ {
+        self.heap.iter().map(|e| e.row)
     }
 
     /// The score a row must beat to enter (None until `k` rows are held).
@@ -85,9 +94,17 @@ mod tests {
         #[test]
         fn equals_a_full_sort(scores in prop::collection::vec(prop_oneof![Just(0.5f32), -1.0f32..1.0], 0..300), k in 0usize..40) {
             let mut t = TopK::new(k);
+            let mut entered = Vec::new();
             for (i, &s) in scores.iter().enumerate() {
-                t.push(s, i as u32);
+                if t.push(s, i as u32) {
+                    entered.push(i as u32);
+                }
             }
+            // Every row held entered when offered, and a row that did not enter beat nothing.
+            let mut held: Vec<u32> = t.rows().collect();
+            held.sort_unstable();
+            prop_assert!(held.iter().all(|r| entered.contains(r)));
+            prop_assert!(entered.len() >= held.len());
             let mut all: Vec<(u32, f32)> = scores.iter().enumerate().map(|(i, &s)| (i as u32, s)).collect();
             all.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
             all.truncate(k);
