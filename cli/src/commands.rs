@@ -303,8 +303,7 @@ pub(crate) async fn quantize(a: QuantizeArgs, quiet: bool) -> Result<JobSummary>
     let bars = std::sync::Arc::new(Bars::new(quiet, bytes_per_row(&files)));
     let cal = match &a.calibration_file {
         Some(p) => {
-            let json =
-                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            let json = embquant::io::read_object_to_string(&p.to_string_lossy())?;
             Calibration::from_json(&json).with_context(|| format!("calibration {}", p.display()))?
         }
         None => {

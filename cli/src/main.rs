@@ -10,6 +10,7 @@ mod recall;
 mod search;
 mod signals;
 mod sql;
+mod stores;
 mod synthetic;
 
 use std::process::ExitCode;

@@ -108,3 +108,97 @@ impl Output {
         Ok(())
     }
 }
+
+/// A directory of named files (the recall report): a local directory, or at a URL a local
+/// staging directory whose files are uploaded one by one into the prefix by
+/// [`ReportDir::finish`], each object replaced whole (a reader sees the old object or the new
+/// one, never a part). Files the command may reuse (a cache) are fetched from the prefix
+/// into the staging directory first.
+pub(crate) struct ReportDir {
+    url: Option<String>,
+    local: PathBuf,
+    _staging: Option<tempfile::TempDir>,
+}
+
+impl ReportDir {
+    /// The directory `target` names. `names` are the files the command writes there (none may
+    /// be one of `inputs`); `reuse` those fetched first when the prefix holds them.
+    pub(crate) fn new<P: AsRef<Path>>(
+        target: &Path,
+        names: &[&str],
+        inputs: &[P],
+        reuse: &[&str],
+    ) -> Result<Self> {
+        let s = target.to_string_lossy();
+        if !embquant::io::is_url(&s) || s.starts_with("file://") {
+            let local = PathBuf::from(s.strip_prefix("file://").unwrap_or(&s));
+            for name in names {
+                crate::commands::check_output(&local.join(name), false, inputs)?;
+            }
+            return Ok(ReportDir {
+                url: None,
+                local,
+                _staging: None,
+            });
+        }
+        let url = s.trim_end_matches('/').to_string();
+        for name in names {
+            let target = format!("{url}/{name}");
+            if let Some(i) = inputs
+                .iter()
+                .map(|i| i.as_ref().to_string_lossy())
+                .find(|i| *i == target)
+            {
+                bail!("the output {target} would replace the input {i}");
+            }
+        }
+        let store = store_for(&url)?;
+        let staging = tempfile::Builder::new()
+            .prefix(".embquant-upload-")
+            .tempdir()
+            .context(
+                "making a local staging directory for the upload (set TMPDIR to choose where)",
+            )?;
+        for name in reuse {
+            let from = format!("{url}/{name}");
+            if store.exists(&from)? {
+                let bytes = embquant::io::read_object(&from)?;
+                let to = staging.path().join(name);
+                std::fs::write(&to, bytes).with_context(|| format!("writing {}", to.display()))?;
+            }
+        }
+        Ok(ReportDir {
+            local: staging.path().to_path_buf(),
+            url: Some(url),
+            _staging: Some(staging),
+        })
+    }
+
+    /// The local directory the command writes to.
+    pub(crate) fn path(&self) -> &Path {
+        &self.local
+    }
+
+    /// Where the files end up, for messages.
+    pub(crate) fn display(&self) -> String {
+        match &self.url {
+            Some(u) => u.clone(),
+            None => self.local.display().to_string(),
+        }
+    }
+
+    /// Uploads the staged files among `names` (nothing to do for a local directory).
+    pub(crate) fn finish(self, names: &[&str]) -> Result<()> {
+        let Some(url) = &self.url else {
+            return Ok(());
+        };
+        let store = store_for(url)?;
+        for name in names {
+            let from = self.local.join(name);
+            if from.exists() {
+                store.upload(&from, &format!("{url}/{name}"))?;
+            }
+        }
+        Ok(())
+    }
+}

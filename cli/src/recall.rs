@@ -12,6 +12,8 @@ use embquant::recall::{self, Config, Gate, Queries, RecallOptions, Target};
 use embquant::search::QueryReader;
 use embquant::RangeMethod;
 
+use crate::output::ReportDir;
+
 /// Arguments of `embquant recall`.
 #[derive(Debug, Args)]
 pub struct RecallArgs {
@@ -57,7 +59,8 @@ pub struct RecallArgs {
     /// when a configuration needs them (the numbers do not change, only the time).
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
     pub code_budget_mb: u64,
-    /// Directory of the report (report.json, report.md, recall.svg, ground_truth.parquet).
+    /// Directory of the report (report.json, report.md, recall.svg, ground_truth.parquet): a
+    /// path or a URL prefix (`s3://bucket/reports/run1`).
     #[arg(long)]
     pub report: PathBuf,
 }
@@ -79,9 +82,9 @@ pub async fn recall(a: RecallArgs, quiet: bool) -> Result<()> {
     // nothing in it is deleted).
     let mut inputs: Vec<PathBuf> = files.iter().map(|f| f.path.clone()).collect();
     inputs.extend(a.queries.iter().map(PathBuf::from));
-    for name in REPORT_FILES {
-        crate::commands::check_output(&a.report.join(name), false, &inputs)?;
-    }
+    // A report at a URL is written to a staging directory and uploaded file by file; the
+    // ground truth already there is fetched first, so its cache works the same way.
+    let out = ReportDir::new(&a.report, &REPORT_FILES, &inputs, &["ground_truth.parquet"])?;
     let options = RecallOptions {
         ks: a.k.clone(),
         configs: a
@@ -116,12 +119,12 @@ pub async fn recall(a: RecallArgs, quiet: bool) -> Result<()> {
     let queries_file = a.queries.clone();
     let sample = a.sample_queries;
     let seed = a.seed;
-    let dir = a.report.clone();
+    let dir = out.path().to_path_buf();
     if !quiet {
         eprintln!(
             "reading {} corpus file(s); measuring recall (ground truth cached in {})",
             files.len(),
-            dir.display()
+            out.display()
         );
     }
     let report = embquant::quantizer::spawn_rayon(move || -> embquant::Result<_> {
@@ -164,10 +167,11 @@ pub async fn recall(a: RecallArgs, quiet: bool) -> Result<()> {
         Ok(report)
     })
     .await??;
+    let shown = out.display();
+    out.finish(&REPORT_FILES)?;
     print_summary(&report);
     println!(
-        "wrote {} (report.json, report.md, recall.svg) in {:.1} s",
-        a.report.display(),
+        "wrote {shown} (report.json, report.md, recall.svg) in {:.1} s",
         t.elapsed().as_secs_f64()
     );
     let failed: Vec<&recall::report::GateResult> =

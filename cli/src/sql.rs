@@ -2,6 +2,7 @@
 //! every embquant function registered (`embquant_udfs::register_all`).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -9,6 +10,7 @@ use clap::Args;
 use embquant_udfs::datafusion::arrow::util::pretty::pretty_format_batches;
 use embquant_udfs::datafusion::dataframe::DataFrameWriteOptions;
 use embquant_udfs::datafusion::datasource::listing::ListingTable;
+use embquant_udfs::datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use embquant_udfs::datafusion::logical_expr::LogicalPlan;
 use embquant_udfs::datafusion::prelude::{CsvReadOptions, JsonReadOptions, SessionContext};
 
@@ -58,6 +60,16 @@ impl Inputs {
 
 /// The local files and directories of every listing table registered in the session.
 async fn session_table_paths(ctx: &SessionContext) -> Vec<PathBuf> {
+    session_table_urls(ctx)
+        .await
+        .iter()
+        .filter(|u| u.scheme() == "file")
+        .filter_map(|u| u.to_file_path().ok())
+        .collect()
+}
+
+/// The URLs of every listing table registered in the session.
+async fn session_table_urls(ctx: &SessionContext) -> Vec<url::Url> {
     let mut out = Vec::new();
     for cat in ctx.catalog_names() {
         let Some(catalog) = ctx.catalog(&cat) else {
@@ -72,13 +84,7 @@ async fn session_table_paths(ctx: &SessionContext) -> Vec<PathBuf> {
                     continue;
                 };
                 if let Some(listing) = provider.downcast_ref::<ListingTable>() {
-                    out.extend(
-                        listing
-                            .table_paths()
-                            .iter()
-                            .filter(|u| u.scheme() == "file")
-                            .filter_map(|u| u.get_url().to_file_path().ok()),
-                    );
+                    out.extend(listing.table_paths().iter().map(|u| u.get_url().clone()));
                 }
             }
         }
@@ -91,14 +97,8 @@ async fn register(ctx: &SessionContext, spec: &str) -> Result<()> {
         bail!("--table {spec:?}: expected NAME=PATH");
     };
     let (name, path) = (name.trim(), path.trim());
-    if embquant::io::is_url(path) && !path.starts_with("file://") {
-        // The embquant store for the URL's bucket (from the environment, as every other
-        // command makes it) serves DataFusion's reads too.
-        let store = embquant::io::object::store_for(path)?;
-        let url = embquant_udfs::datafusion::datasource::listing::ListingTableUrl::parse(path)
-            .with_context(|| format!("--table {name}: {path}"))?;
-        ctx.register_object_store(url.object_store().as_ref(), store.inner().clone());
-    }
+    // A bucket's store comes from the session's registry (`crate::stores`) when the table
+    // is first read.
     let ext = Path::new(path)
         .extension()
         .and_then(|e| e.to_str())
@@ -141,6 +141,21 @@ async fn execute(
             let mut all = Inputs(inputs.0.clone());
             all.0.extend(session_table_paths(ctx).await);
             all.check(Path::new(local), true)?;
+        } else {
+            // At a URL: not one of the tables, nor a prefix holding one.
+            let target = url.trim_end_matches('/');
+            let tables: Vec<String> = session_table_urls(ctx)
+                .await
+                .iter()
+                .map(|u| u.to_string())
+                .collect();
+            let given = inputs.0.iter().map(|p| p.to_string_lossy().into_owned());
+            for i in given.chain(tables) {
+                let i = i.trim_end_matches('/');
+                if i == target || i.starts_with(&format!("{target}/")) {
+                    bail!("COPY to {target} would replace the table input {i}");
+                }
+            }
         }
     }
     match output {
@@ -200,7 +215,11 @@ async fn execute(
 
 /// Runs `embquant sql`.
 pub async fn run(a: SqlArgs) -> Result<()> {
-    let ctx = SessionContext::new_with_config(embquant_udfs::session_config());
+    // Any bucket the SQL names is reachable, not only those of --table.
+    let runtime = RuntimeEnvBuilder::new()
+        .with_object_store_registry(Arc::new(crate::stores::EnvStores::default()))
+        .build_arc()?;
+    let ctx = SessionContext::new_with_config_rt(embquant_udfs::session_config(), runtime);
     embquant_udfs::register_all(&ctx);
     let mut inputs = Inputs::default();
     for t in &a.tables {

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use common::text;
 use embquant::io::object::object_store::aws::AmazonS3Builder;
 use embquant::io::object::ObjectStoreStore;
+use embquant::io::Store;
 
 const BUCKET: &str = "embq";
 
@@ -135,6 +136,22 @@ fn columns(path: &Path) -> impl PartialEq + std::fmt::Debug {
         .unwrap()
         .map(|b| b.unwrap().columns().to_vec())
         .collect::<Vec<_>>()
+}
+
+/// Every row of a Parquet file, whatever its batches: one array per column.
+fn rows(path: &Path) -> Vec<embquant_udfs::datafusion::arrow::array::ArrayRef> {
+    let file = embquant::io::open_file(path).unwrap();
+    let batches: Vec<_> = file
+        .reader()
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(|b| b.unwrap())
+        .collect();
+    embquant_udfs::datafusion::arrow::compute::concat_batches(&batches[0].schema(), &batches)
+        .unwrap()
+        .columns()
+        .to_vec()
 }
 
 #[test]
@@ -392,6 +409,108 @@ fn s3_urls_are_read_like_local_files() {
         &moto,
     );
     assert!(sql.contains("5000"), "{sql}");
+    // COPY to a bucket no --table names: the session resolves its store from the
+    // environment. COPY onto a table's own object is refused.
+    ok(
+        &[
+            "sql",
+            &format!(
+                "COPY (SELECT * FROM t) TO '{}' STORED AS PARQUET",
+                url("copied/t.parquet")
+            ),
+            "--table",
+            &format!("t={}", local_out.display()),
+        ],
+        p,
+        &moto,
+    );
+    {
+        let back = p.join("copied.parquet");
+        let src = store.open(Path::new(&url("copied/t.parquet"))).unwrap();
+        let mut bytes = vec![0u8; src.len() as usize];
+        src.read_exact_at(0, &mut bytes).unwrap();
+        std::fs::write(&back, bytes).unwrap();
+        // The same values (DataFusion writes strings as views: compared as the local types).
+        let (want, got) = (rows(&local_out), rows(&back));
+        assert_eq!(want.len(), got.len());
+        for (w, g) in want.iter().zip(&got) {
+            let g = embquant_udfs::datafusion::arrow::compute::cast(g, w.data_type()).unwrap();
+            assert_eq!(w, &g);
+        }
+    }
+    let over = run(
+        &[
+            "sql",
+            &format!(
+                "COPY (SELECT * FROM t) TO '{}' STORED AS PARQUET",
+                url("out/q.parquet")
+            ),
+            "--table",
+            &format!("t={}", url("out/q.parquet")),
+        ],
+        p,
+        &moto,
+    );
+    assert!(!over.status.success());
+    assert!(
+        text(&over.stderr).contains("would replace the table input"),
+        "{}",
+        text(&over.stderr)
+    );
+    // drift against a calibration JSON in the bucket.
+    let drift = ok(
+        &[
+            "drift",
+            "--reference",
+            &url("out/cal.json"),
+            &url("emb/date=2026-11-30/"),
+            "--column",
+            "embedding",
+            "--json",
+        ],
+        p,
+        &moto,
+    );
+    assert!(drift.contains("clip_rate"), "{drift}");
+    // A recall report into a prefix; run again, its ground truth comes from the cached
+    // object there.
+    let recall = |p: &Path| {
+        ok(
+            &[
+                "recall",
+                "--corpus",
+                &url("emb/date=2026-11-30/part-0.parquet"),
+                "--queries",
+                &url("q/queries.parquet"),
+                "--column",
+                "embedding",
+                "--k",
+                "10",
+                "--configs",
+                "int8",
+                "--report",
+                &url("reports/r1"),
+            ],
+            p,
+            &moto,
+        )
+    };
+    let first = recall(p);
+    assert!(first.contains(&url("reports/r1")), "{first}");
+    for name in [
+        "report.json",
+        "report.md",
+        "recall.svg",
+        "ground_truth.parquet",
+    ] {
+        assert!(
+            store.exists(&url(&format!("reports/r1/{name}"))).unwrap(),
+            "{name}"
+        );
+    }
+    let second = recall(p);
+    assert!(second.contains("from the cache"), "{second}");
+
     // A command that fails leaves no object behind.
     let bad = run(
         &[

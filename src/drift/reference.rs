@@ -30,8 +30,7 @@ pub fn read_reference(path: &Path, source_column: Option<&str>) -> Result<Refere
     let shown = path.display();
     let col = source_column.unwrap_or("*");
     if path.extension().is_some_and(|e| e == "json") {
-        let json =
-            std::fs::read_to_string(path).map_err(|e| Error::io(format!("reading {shown}"), e))?;
+        let json = crate::io::read_object_to_string(&path.to_string_lossy())?;
         let calibration = Calibration::from_json(&json).map_err(|e| e.in_file(&shown, col))?;
         return Ok(Reference {
             calibration,

@@ -90,6 +90,34 @@ pub fn open_file(path: &Path) -> Result<InputFile> {
     footer(store, PathBuf::from(p))
 }
 
+/// The whole of a small object (a calibration JSON, say), local or at a URL. Objects over
+/// 256 MiB are refused: this is not a way to read data files.
+pub fn read_object(path: &str) -> Result<Vec<u8>> {
+    const MAX: u64 = 256 << 20;
+    let (store, p) = store_of(path)?;
+    let src = store.open(Path::new(&p))?;
+    if src.len() > MAX {
+        return Err(Error::InvalidOption(format!(
+            "{path}: {} bytes; expected a small file (at most {MAX})",
+            src.len()
+        )));
+    }
+    let mut buf = vec![0u8; src.len() as usize];
+    src.read_exact_at(0, &mut buf)
+        .map_err(|e| Error::io(format!("reading {path}"), e))?;
+    Ok(buf)
+}
+
+/// [`read_object`] as UTF-8 text.
+pub fn read_object_to_string(path: &str) -> Result<String> {
+    String::from_utf8(read_object(path)?).map_err(|e| {
+        Error::io(
+            format!("reading {path}"),
+            std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+        )
+    })
+}
+
 /// [`discover`] in `store`.
 pub fn discover_in(store: Arc<dyn Store>, patterns: &[String]) -> Result<Vec<InputFile>> {
     expand_all(patterns, |p| Ok((Arc::clone(&store), p.to_string())))
