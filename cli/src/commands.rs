@@ -239,7 +239,7 @@ pub(crate) async fn calibrate(a: CalibrateArgs, quiet: bool) -> Result<()> {
     let cal = job::calibrate(&files, &opts, bars.clone()).await?;
     write_atomic(output.path(), cal.to_json()?.as_bytes())?;
     let shown = output.display();
-    output.finish()?;
+    output.finish().await?;
     println!(
         "calibrated {} rows x {} dims from {} file(s) with {}: fingerprint {}, {} degenerate dim(s); wrote {} in {:.2} s",
         cal.rows(),
@@ -314,7 +314,7 @@ pub(crate) async fn quantize(a: QuantizeArgs, quiet: bool) -> Result<JobSummary>
     };
     let summary = job::quantize(&files, output.path(), cal, &opts, &*bars).await?;
     let shown = output.display();
-    output.finish()?;
+    output.finish().await?;
     let clip: Vec<String> = summary
         .columns
         .iter()

@@ -6,9 +6,13 @@
 //! that must hold nothing yet.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use embquant::io::object::store_for;
+
+use crate::signals::CancelOnDrop;
 
 /// Where a command writes: a local path, or a staging path uploaded to a URL by
 /// [`Output::finish`].
@@ -47,12 +51,7 @@ impl Output {
         }
         store_for(&url)?;
         let name = url.rsplit('/').next().unwrap_or("output").to_string();
-        let staging = tempfile::Builder::new()
-            .prefix(".embquant-upload-")
-            .tempdir()
-            .context(
-                "making a local staging directory for the upload (set TMPDIR to choose where)",
-            )?;
+        let staging = staging_dir()?;
         Ok(Output {
             local: staging.path().join(name),
             url: Some(url),
@@ -73,8 +72,17 @@ impl Output {
         }
     }
 
-    /// Uploads a staged output (nothing to do for a local one).
-    pub(crate) fn finish(self) -> Result<()> {
+    /// Uploads a staged output (nothing to do for a local one), on a blocking thread. When
+    /// the command is cancelled (its future dropped: Ctrl-C), the upload stops before its
+    /// next part and a multipart upload is aborted.
+    pub(crate) async fn finish(self) -> Result<()> {
+        if self.url.is_none() {
+            return Ok(());
+        }
+        blocking_upload(move |cancel| self.upload(cancel)).await
+    }
+
+    fn upload(&self, cancel: &AtomicBool) -> Result<()> {
         let Some(url) = &self.url else {
             return Ok(());
         };
@@ -100,13 +108,27 @@ impl Output {
             });
             for e in entries {
                 let name = e.file_name().expect("a directory entry").to_string_lossy();
-                store.upload(&e, &format!("{url}/{name}"))?;
+                store.upload_cancellable(&e, &format!("{url}/{name}"), cancel)?;
             }
         } else {
-            store.upload(&self.local, url)?;
+            store.upload_cancellable(&self.local, url, cancel)?;
         }
         Ok(())
     }
+}
+
+/// Runs `upload` on a blocking thread with a flag set if the calling future is dropped
+/// (the command cancelled), so the upload can stop and abort.
+async fn blocking_upload(
+    upload: impl FnOnce(&AtomicBool) -> Result<()> + Send + 'static,
+) -> Result<()> {
+    let cancel = CancelOnDrop::default();
+    let flag = Arc::clone(&cancel.0);
+    let r = tokio::task::spawn_blocking(move || upload(&flag))
+        .await
+        .context("the upload thread failed")?;
+    drop(cancel);
+    r
 }
 
 /// A directory of named files (the recall report): a local directory, or at a URL a local
@@ -153,12 +175,7 @@ impl ReportDir {
             }
         }
         let store = store_for(&url)?;
-        let staging = tempfile::Builder::new()
-            .prefix(".embquant-upload-")
-            .tempdir()
-            .context(
-                "making a local staging directory for the upload (set TMPDIR to choose where)",
-            )?;
+        let staging = staging_dir()?;
         for name in reuse {
             let from = format!("{url}/{name}");
             if store.exists(&from)? {
@@ -187,18 +204,30 @@ impl ReportDir {
         }
     }
 
-    /// Uploads the staged files among `names` (nothing to do for a local directory).
-    pub(crate) fn finish(self, names: &[&str]) -> Result<()> {
-        let Some(url) = &self.url else {
+    /// Uploads the staged files among `names` (nothing to do for a local directory), as
+    /// [`Output::finish`] does.
+    pub(crate) async fn finish(self, names: &'static [&'static str]) -> Result<()> {
+        let Some(url) = self.url.clone() else {
             return Ok(());
         };
-        let store = store_for(url)?;
-        for name in names {
-            let from = self.local.join(name);
-            if from.exists() {
-                store.upload(&from, &format!("{url}/{name}"))?;
+        blocking_upload(move |cancel| {
+            let store = store_for(&url)?;
+            for name in names {
+                let from = self.local.join(name);
+                if from.exists() {
+                    store.upload_cancellable(&from, &format!("{url}/{name}"), cancel)?;
+                }
             }
-        }
-        Ok(())
+            Ok(())
+        })
+        .await
     }
+}
+
+/// A local directory for what a command uploads when complete, removed when dropped.
+fn staging_dir() -> Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix(".embquant-upload-")
+        .tempdir()
+        .context("making a local staging directory for the upload (set TMPDIR to choose where)")
 }

@@ -168,7 +168,7 @@ pub async fn recall(a: RecallArgs, quiet: bool) -> Result<()> {
     })
     .await??;
     let shown = out.display();
-    out.finish(&REPORT_FILES)?;
+    out.finish(&REPORT_FILES).await?;
     print_summary(&report);
     println!(
         "wrote {shown} (report.json, report.md, recall.svg) in {:.1} s",

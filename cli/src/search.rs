@@ -124,7 +124,7 @@ pub(crate) async fn search(a: SearchArgs) -> Result<()> {
     }
     out.commit()?;
     let shown = output.display();
-    output.finish()?;
+    output.finish().await?;
     let pct = |p: f64| {
         lat.get(((lat.len() as f64 - 1.0) * p).round() as usize)
             .copied()

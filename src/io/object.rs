@@ -26,6 +26,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, LazyLock, Mutex};
 
 use bytes::Bytes;
@@ -346,11 +347,20 @@ impl ObjectStoreStore {
 
     /// Uploads the local file `from` to `url`. The object appears only when complete: a
     /// single PUT for a small file, else a multipart upload of [`PART`]-byte parts (a few in
-    /// flight, memory bounded by them) that is aborted if any part fails.
+    /// flight, memory bounded by them) that is aborted if any part fails, and by a guard if
+    /// anything else stops it (a panic). The error reported is the one that stopped the
+    /// upload, never the abort's.
     pub fn upload(&self, from: &Path, url: &str) -> Result<()> {
+        self.upload_cancellable(from, url, &AtomicBool::new(false))
+    }
+
+    /// [`ObjectStoreStore::upload`] that stops when `cancel` is set (checked before each
+    /// part): the multipart upload is aborted and the result is [`Error::Cancelled`].
+    pub fn upload_cancellable(&self, from: &Path, url: &str, cancel: &AtomicBool) -> Result<()> {
         use std::io::Read;
         let key = self.key(url)?;
         let failed = |e| self.io_error("uploading to", &key, e);
+        let cancelled = || cancel.load(Ordering::Relaxed);
         let mut file = std::fs::File::open(from)
             .map_err(|e| Error::io(format!("opening {}", from.display()), e))?;
         let read_part = |file: &mut std::fs::File| -> Result<Vec<u8>> {
@@ -362,43 +372,74 @@ impl ObjectStoreStore {
             Ok(buf)
         };
         let first = read_part(&mut file)?;
+        if cancelled() {
+            return Err(Error::Cancelled);
+        }
         if first.len() < PART {
             let (store, k) = (Arc::clone(&self.store), key.clone());
             wait(async move { store.put(&k, first.into()).await }).map_err(failed)?;
             return Ok(());
         }
         let (store, k) = (Arc::clone(&self.store), key.clone());
-        let mut upload = wait(async move { store.put_multipart(&k).await }).map_err(failed)?;
-        let mut inflight = std::collections::VecDeque::new();
+        let mut upload = AbortOnDrop(Some(
+            wait(async move { store.put_multipart(&k).await }).map_err(failed)?,
+        ));
+        let mut inflight: std::collections::VecDeque<mpsc::Receiver<object_store::Result<()>>> =
+            std::collections::VecDeque::new();
         let mut part = first;
         let result = loop {
             if part.is_empty() {
-                break inflight.drain(..).try_for_each(receive);
+                break inflight.drain(..).try_for_each(receive).map_err(failed);
             }
-            inflight.push_back(spawn(upload.put_part(part.into())));
+            if cancelled() {
+                break Err(Error::Cancelled);
+            }
+            inflight.push_back(spawn(upload.parts().put_part(part.into())));
             if inflight.len() >= PARTS_IN_FLIGHT {
                 if let Err(e) = receive(inflight.pop_front().expect("a part is in flight")) {
-                    break Err(e);
+                    break Err(failed(e));
                 }
             }
             part = match read_part(&mut file) {
                 Ok(p) => p,
-                Err(e) => {
-                    wait(async move { upload.abort().await }).ok();
-                    return Err(e);
-                }
+                Err(e) => break Err(e),
             };
         };
         match result {
-            Ok(()) => wait(async move { upload.complete().await })
-                .map(|_| ())
-                .map_err(failed),
+            Ok(()) => upload.complete().map_err(failed),
             Err(e) => {
+                // The parts in flight end before the abort (the guard's drop), so none
+                // lands after it.
                 for rx in inflight {
                     let _ = receive(rx);
                 }
-                wait(async move { upload.abort().await }).ok();
-                Err(failed(e))
+                Err(e)
+            }
+        }
+    }
+}
+
+/// A multipart upload, aborted when dropped unless completed: whatever stops an upload
+/// between its parts (an error, a cancellation, a panic) leaves no upload behind. A failing
+/// abort is ignored: the cause of the abort is the error that matters.
+struct AbortOnDrop(Option<Box<dyn object_store::MultipartUpload>>);
+
+impl AbortOnDrop {
+    fn parts(&mut self) -> &mut Box<dyn object_store::MultipartUpload> {
+        self.0.as_mut().expect("an upload not yet completed")
+    }
+
+    fn complete(mut self) -> object_store::Result<()> {
+        let mut upload = self.0.take().expect("an upload not yet completed");
+        wait(async move { upload.complete().await }).map(|_| ())
+    }
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(mut upload) = self.0.take() {
+            if let Err(e) = wait(async move { upload.abort().await }) {
+                tracing::warn!(error = %e, "aborting a multipart upload failed");
             }
         }
     }
@@ -651,5 +692,168 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("s3://bucket/emb/gone.parquet"), "{e}");
+    }
+
+    /// InMemory, whose multipart uploads fail at part `fail_at` (when given) and count their
+    /// aborts and completions.
+    #[derive(Debug, Default)]
+    struct Counting {
+        inner: InMemory,
+        fail_at: Option<usize>,
+        /// Set when part 2 is put (a Ctrl-C during the upload).
+        cancel: Option<Arc<AtomicBool>>,
+        aborts: Arc<std::sync::atomic::AtomicUsize>,
+        completes: Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl std::fmt::Display for Counting {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "Counting({})", self.inner)
+        }
+    }
+
+    #[derive(Debug)]
+    struct CountingUpload {
+        inner: Box<dyn object_store::MultipartUpload>,
+        part: usize,
+        fail_at: Option<usize>,
+        cancel: Option<Arc<AtomicBool>>,
+        aborts: Arc<std::sync::atomic::AtomicUsize>,
+        completes: Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    #[async_trait::async_trait]
+    impl object_store::MultipartUpload for CountingUpload {
+        fn put_part(&mut self, data: PutPayload) -> object_store::UploadPart {
+            self.part += 1;
+            if let Some(c) = self.cancel.as_ref().filter(|_| self.part == 2) {
+                c.store(true, Ordering::SeqCst);
+            }
+            if Some(self.part) == self.fail_at {
+                return Box::pin(async {
+                    Err(object_store::Error::Generic {
+                        store: "test",
+                        source: "part refused".into(),
+                    })
+                });
+            }
+            self.inner.put_part(data)
+        }
+        async fn complete(&mut self) -> object_store::Result<object_store::PutResult> {
+            self.completes.fetch_add(1, Ordering::SeqCst);
+            self.inner.complete().await
+        }
+        async fn abort(&mut self) -> object_store::Result<()> {
+            self.aborts.fetch_add(1, Ordering::SeqCst);
+            self.inner.abort().await
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl ObjectStore for Counting {
+        async fn put_opts(
+            &self,
+            location: &ObjectPath,
+            payload: PutPayload,
+            opts: object_store::PutOptions,
+        ) -> object_store::Result<object_store::PutResult> {
+            self.inner.put_opts(location, payload, opts).await
+        }
+        async fn put_multipart_opts(
+            &self,
+            location: &ObjectPath,
+            opts: object_store::PutMultipartOptions,
+        ) -> object_store::Result<Box<dyn object_store::MultipartUpload>> {
+            Ok(Box::new(CountingUpload {
+                inner: self.inner.put_multipart_opts(location, opts).await?,
+                part: 0,
+                fail_at: self.fail_at,
+                cancel: self.cancel.clone(),
+                aborts: Arc::clone(&self.aborts),
+                completes: Arc::clone(&self.completes),
+            }))
+        }
+        async fn get_opts(
+            &self,
+            location: &ObjectPath,
+            options: object_store::GetOptions,
+        ) -> object_store::Result<object_store::GetResult> {
+            self.inner.get_opts(location, options).await
+        }
+        fn delete_stream(
+            &self,
+            locations: futures::stream::BoxStream<'static, object_store::Result<ObjectPath>>,
+        ) -> futures::stream::BoxStream<'static, object_store::Result<ObjectPath>> {
+            self.inner.delete_stream(locations)
+        }
+        fn list(
+            &self,
+            prefix: Option<&ObjectPath>,
+        ) -> futures::stream::BoxStream<'static, object_store::Result<object_store::ObjectMeta>>
+        {
+            self.inner.list(prefix)
+        }
+        async fn list_with_delimiter(
+            &self,
+            prefix: Option<&ObjectPath>,
+        ) -> object_store::Result<object_store::ListResult> {
+            self.inner.list_with_delimiter(prefix).await
+        }
+        async fn copy_opts(
+            &self,
+            from: &ObjectPath,
+            to: &ObjectPath,
+            options: object_store::CopyOptions,
+        ) -> object_store::Result<()> {
+            self.inner.copy_opts(from, to, options).await
+        }
+    }
+
+    #[test]
+    fn a_multipart_upload_appears_whole_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let from = dir.path().join("big.bin");
+        // Three and a half parts.
+        let data: Vec<u8> = (0..PART * 7 / 2).map(|i| (i % 253) as u8).collect();
+        std::fs::write(&from, &data).unwrap();
+        let url = "s3://bucket/out/big.bin";
+        let run = |fail_at: Option<usize>, cancel: Option<bool>| {
+            let flag = Arc::new(AtomicBool::new(cancel == Some(true)));
+            let store = Arc::new(Counting {
+                fail_at,
+                cancel: (cancel == Some(false)).then(|| Arc::clone(&flag)),
+                ..Default::default()
+            });
+            let s = ObjectStoreStore::new(store.clone(), "s3://bucket");
+            let r = s.upload_cancellable(&from, url, &flag);
+            let counts = (
+                store.aborts.load(Ordering::SeqCst),
+                store.completes.load(Ordering::SeqCst),
+            );
+            (r, s.exists(url).unwrap(), counts, s)
+        };
+        // Complete: the object holds the file's bytes.
+        let (r, exists, counts, s) = run(None, None);
+        r.unwrap();
+        assert!(exists);
+        assert_eq!(counts, (0, 1));
+        let src = s.open(Path::new(url)).unwrap();
+        assert_eq!(&src.get(0, data.len()).unwrap()[..], &data[..]);
+        // A part fails: aborted once, no object, the part's error reported.
+        let (r, exists, counts, _) = run(Some(2), None);
+        let e = r.unwrap_err().to_string();
+        assert!(e.contains("part refused") && e.contains(url), "{e}");
+        assert!(!exists);
+        assert_eq!(counts, (1, 0));
+        // Cancelled during the upload (after part 2): aborted, no object.
+        let (r, exists, counts, _) = run(None, Some(false));
+        assert!(matches!(r, Err(Error::Cancelled)), "{r:?}");
+        assert!(!exists);
+        assert_eq!(counts, (1, 0));
+        // Cancelled before it began: nothing started.
+        let (r, exists, counts, _) = run(None, Some(true));
+        assert!(matches!(r, Err(Error::Cancelled)), "{r:?}");
+        assert!(!exists);
+        assert_eq!(counts, (0, 0));
     }
 }
