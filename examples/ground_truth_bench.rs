@@ -5,12 +5,14 @@
 //! Run: `cargo run --release --example ground_truth_bench -- CORPUS.parquet QUERIES.parquet
 //! COLUMN [K]`, with `RAYON_NUM_THREADS=1` for one compute thread (Parquet decoding runs a
 //! block ahead on a thread of its own; `taskset -c 0` confines both to one core) and
-//! `EMBQUANT_SIMD=scalar|avx2|avx512` to force a level.
+//! `EMBQUANT_SIMD=scalar|avx2|avx512` to force a level. `MEMORY=1` reads the corpus into
+//! memory first and times the in-memory ground truth (`recall::report::ground_truth`), the
+//! like-for-like comparison with numpy's matmul + argpartition over arrays in memory.
 
 use std::time::Instant;
 
 use embquant::recall::config::Queries;
-use embquant::recall::report::ground_truth_scan;
+use embquant::recall::report::{ground_truth, ground_truth_scan};
 use embquant::recall::source::{ParquetSource, ScanRows};
 use embquant::search::QueryReader;
 use embquant::simd::Level;
@@ -35,7 +37,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         values: qs.values,
         exclude: None,
     };
-    let (gt, info) = ground_truth_scan(&source, &queries, k, None)?;
+    let (gt, info) = if std::env::var("MEMORY").is_ok_and(|v| v == "1") {
+        let v = embquant::recall::read_vectors(
+            &embquant::job::discover(std::slice::from_ref(corpus))?,
+            column,
+        )?;
+        println!("in memory: {} floats", v.values.len());
+        ground_truth(&v.values, v.dim, &queries, k, v.valid.as_deref(), None)?
+    } else {
+        ground_truth_scan(&source, &queries, k, None)?
+    };
     println!(
         "simd {:?}, {} rows x {}, checked in {open_s:.2} s; ground truth of {nq} queries, \
          k = {k}: {:.2} s, {:.1} queries/s (fingerprint {})",
