@@ -3,7 +3,10 @@
 //! when it is complete. An object appears only when its upload completes (a PUT, or a
 //! multipart upload aborted on error), so a failed or interrupted command leaves no partial
 //! object. A directory output uploads its parts first and its manifest last, into a prefix
-//! that must hold nothing yet.
+//! that must hold nothing yet: while it uploads, a reader of the prefix sees some parts and
+//! no manifest (embquant's readers and any reader that follows the manifest see no output);
+//! once the manifest is there, every part is; if the upload fails or is cancelled, the parts
+//! already uploaded are deleted.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -106,9 +109,22 @@ impl Output {
                     p.clone(),
                 )
             });
+            // A failed or cancelled upload deletes the parts already uploaded, so a failed
+            // job leaves no partial set (the manifest, last, was never written); a part that
+            // cannot be deleted is logged, and the error reported is the upload's.
+            let mut done: Vec<String> = Vec::new();
             for e in entries {
                 let name = e.file_name().expect("a directory entry").to_string_lossy();
-                store.upload_cancellable(&e, &format!("{url}/{name}"), cancel)?;
+                let part = format!("{url}/{name}");
+                if let Err(err) = store.upload_cancellable(&e, &part, cancel) {
+                    for d in &done {
+                        if let Err(de) = store.delete(d) {
+                            tracing::warn!("removing {d} after a failed upload: {de}");
+                        }
+                    }
+                    return Err(err.into());
+                }
+                done.push(part);
             }
         } else {
             store.upload_cancellable(&self.local, url, cancel)?;
@@ -230,4 +246,56 @@ fn staging_dir() -> Result<tempfile::TempDir> {
         .prefix(".embquant-upload-")
         .tempdir()
         .context("making a local staging directory for the upload (set TMPDIR to choose where)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A staged directory output at `url`: parts, a manifest, and (if `bad`) an entry that
+    /// cannot be uploaded (a directory where a part should be) after the first two parts.
+    fn staged(url: &str, bad: bool) -> Output {
+        let out = Output::new(Path::new(url), &[] as &[&str]).unwrap();
+        let dir = out.path();
+        std::fs::create_dir(dir).unwrap();
+        for i in 0..2 {
+            std::fs::write(dir.join(format!("part-{i}.parquet")), vec![i as u8; 1000]).unwrap();
+        }
+        if bad {
+            std::fs::create_dir(dir.join("part-2.parquet")).unwrap();
+        } else {
+            std::fs::write(dir.join("part-2.parquet"), b"third").unwrap();
+        }
+        std::fs::write(dir.join(embquant::io::MANIFEST_NAME), b"{}").unwrap();
+        out
+    }
+
+    #[test]
+    fn a_directory_output_appears_whole_or_not_at_all() {
+        let url = "memory://output-test/set";
+        staged(url, true)
+            .upload(&AtomicBool::new(false))
+            .unwrap_err();
+        let store = store_for(url).unwrap();
+        assert_eq!(
+            store.objects_below(url).unwrap(),
+            Vec::<String>::new(),
+            "the parts uploaded before the failure were deleted"
+        );
+        staged(url, false).upload(&AtomicBool::new(false)).unwrap();
+        let listed = store.objects_below(url).unwrap();
+        assert_eq!(listed.len(), 4, "{listed:?}");
+        assert!(listed.contains(&format!("{url}/{}", embquant::io::MANIFEST_NAME)));
+    }
+
+    #[test]
+    fn a_cancelled_directory_output_leaves_nothing() {
+        let url = "memory://output-test/cancelled";
+        let r = staged(url, false).upload(&AtomicBool::new(true));
+        assert!(r.is_err());
+        assert_eq!(
+            store_for(url).unwrap().objects_below(url).unwrap(),
+            Vec::<String>::new()
+        );
+    }
 }

@@ -338,6 +338,16 @@ impl ObjectStoreStore {
         }
     }
 
+    /// Deletes the object at `url` (a missing object is not an error).
+    pub fn delete(&self, url: &str) -> Result<()> {
+        let key = self.key(url)?;
+        let (store, k) = (Arc::clone(&self.store), key.clone());
+        match wait(async move { store.delete(&k).await }) {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.io_error("deleting", &key, e)),
+        }
+    }
+
     /// The URLs of every object below `url` (a prefix), sorted.
     pub fn objects_below(&self, url: &str) -> Result<Vec<String>> {
         let key = self.key(url)?;
