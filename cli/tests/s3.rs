@@ -790,14 +790,17 @@ fn s3_failures_are_clear_and_leave_nothing_behind() {
 
     // A multipart upload cancelled while parts are in flight (as Ctrl-C cancels a
     // command): aborted, so the server holds neither the object nor the upload.
+    // 256 MiB: sixteen 16 MiB parts, four in flight, so the upload is still running when
+    // the test sees it listed and acts.
     let big = p.join("big.bin");
-    std::fs::write(
-        &big,
-        (0..80u32 << 20)
-            .map(|i| (i % 251) as u8)
-            .collect::<Vec<_>>(),
-    )
-    .unwrap();
+    {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&big).unwrap());
+        let chunk: Vec<u8> = (0..1u32 << 20).map(|i| (i % 251) as u8).collect();
+        for _ in 0..256 {
+            f.write_all(&chunk).unwrap();
+        }
+        f.flush().unwrap();
+    }
     let wait_for_upload = |server: &Server, upload: &std::thread::JoinHandle<_>| {
         let t = Instant::now();
         while server.multipart_uploads().is_empty() {
