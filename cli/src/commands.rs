@@ -45,6 +45,15 @@ enum Cmd {
     Drift(crate::drift::DriftArgs),
     /// Run SQL (DataFusion, with the embquant functions) over Parquet files, or open a prompt.
     Sql(crate::sql::SqlArgs),
+    /// Run a Ballista scheduler or executor that knows the embquant functions (`embquant
+    /// cluster scheduler --help`); `sql`, `calibrate` and `quantize` take `--cluster
+    /// df://HOST:PORT`. Runs the embquant-cluster binary (crate embquant-ballista).
+    #[command(disable_help_flag = true)]
+    Cluster {
+        /// `scheduler`, `executor`, `sql`, `calibrate` or `quantize`, and their arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -179,6 +188,11 @@ pub async fn run(cli: Cli) -> Result<()> {
         Cmd::Recall(a) => crate::recall::recall(a, quiet).await,
         Cmd::Drift(a) => crate::drift::run(a, quiet).await,
         Cmd::Sql(a) => crate::sql::run(a).await,
+        // `embquant cluster ...` is handed to embquant-cluster before parsing; here it came
+        // after a global flag.
+        Cmd::Cluster { .. } => {
+            bail!("write `embquant cluster ...` with `cluster` first (it runs the embquant-cluster binary)")
+        }
         Cmd::GenSynthetic(a) => {
             let t = Instant::now();
             if a.dims == 0 || a.row_group_rows == 0 {

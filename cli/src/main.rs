@@ -1,5 +1,6 @@
 //! `embquant`: calibrate, quantize and inspect embedding columns in Parquet.
 
+mod cluster;
 mod commands;
 mod demo;
 mod drift;
@@ -10,7 +11,6 @@ mod recall;
 mod search;
 mod signals;
 mod sql;
-mod stores;
 mod synthetic;
 
 use std::process::ExitCode;
@@ -28,6 +28,9 @@ fn main() -> ExitCode {
     // A dependency's panic on malformed input that the library turns into an error prints
     // nothing: the user sees that error, once.
     embquant::panic_guard::install_quiet_hook();
+    if let Some(code) = cluster::delegate() {
+        return code;
+    }
     let cli = commands::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

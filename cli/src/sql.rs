@@ -2,7 +2,6 @@
 //! every embquant function registered (`embquant_udfs::register_all`).
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -10,7 +9,6 @@ use clap::Args;
 use embquant_udfs::datafusion::arrow::util::pretty::pretty_format_batches;
 use embquant_udfs::datafusion::dataframe::DataFrameWriteOptions;
 use embquant_udfs::datafusion::datasource::listing::ListingTable;
-use embquant_udfs::datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use embquant_udfs::datafusion::logical_expr::LogicalPlan;
 use embquant_udfs::datafusion::prelude::{CsvReadOptions, JsonReadOptions, SessionContext};
 
@@ -97,7 +95,7 @@ async fn register(ctx: &SessionContext, spec: &str) -> Result<()> {
         bail!("--table {spec:?}: expected NAME=PATH");
     };
     let (name, path) = (name.trim(), path.trim());
-    // A bucket's store comes from the session's registry (`crate::stores`) when the table
+    // A bucket's store comes from the session's registry (`embquant_udfs::stores`) when the table
     // is first read.
     let ext = Path::new(path)
         .extension()
@@ -216,9 +214,7 @@ async fn execute(
 /// Runs `embquant sql`.
 pub async fn run(a: SqlArgs) -> Result<()> {
     // Any bucket the SQL names is reachable, not only those of --table.
-    let runtime = RuntimeEnvBuilder::new()
-        .with_object_store_registry(Arc::new(crate::stores::EnvStores::default()))
-        .build_arc()?;
+    let runtime = embquant_udfs::stores::runtime()?;
     let ctx = SessionContext::new_with_config_rt(embquant_udfs::session_config(), runtime);
     embquant_udfs::register_all(&ctx);
     let mut inputs = Inputs::default();

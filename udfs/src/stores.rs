@@ -5,17 +5,16 @@
 
 use std::sync::Arc;
 
-use embquant_udfs::datafusion::common::{DataFusionError, Result};
-use embquant_udfs::datafusion::execution::object_store::{
-    DefaultObjectStoreRegistry, ObjectStoreRegistry,
-};
-use embquant_udfs::datafusion::object_store::ObjectStore;
+use datafusion::common::{DataFusionError, Result};
+use datafusion::execution::object_store::{DefaultObjectStoreRegistry, ObjectStoreRegistry};
+use datafusion::object_store::ObjectStore;
 use url::Url;
 
 /// DataFusion's registry, falling back to [`embquant::io::object::store_for`] for the
-/// object-store schemes embquant knows.
+/// object-store schemes embquant knows (credentials and endpoints from the environment, as
+/// every embquant command takes them).
 #[derive(Debug, Default)]
-pub(crate) struct EnvStores {
+pub struct EnvStores {
     registered: DefaultObjectStoreRegistry,
 }
 
@@ -49,4 +48,12 @@ impl ObjectStoreRegistry for EnvStores {
         self.registered.register_store(url, store.clone());
         Ok(store)
     }
+}
+
+/// A runtime whose object-store registry is [`EnvStores`]: every bucket a query names is
+/// reachable with the environment's credentials.
+pub fn runtime() -> Result<Arc<datafusion::execution::runtime_env::RuntimeEnv>> {
+    datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
+        .with_object_store_registry(Arc::new(EnvStores::default()))
+        .build_arc()
 }
