@@ -43,15 +43,27 @@ pub fn location(f: &InputFile) -> String {
 
 /// Registers the Parquet files `files` as table `name` in the cluster session.
 pub async fn register_files(ctx: &SessionContext, name: &str, files: &[InputFile]) -> Result<()> {
-    let urls = files
-        .iter()
-        .map(|f| ListingTableUrl::parse(location(f)))
-        .collect::<datafusion::common::Result<Vec<_>>>()?;
-    let options = ParquetReadOptions::default()
-        .to_listing_options(&ctx.copied_config(), ctx.copied_table_options());
     let schema = files[0]
         .schema()
         .with_context(|| format!("reading the schema of {}", location(&files[0])))?;
+    let urls: Vec<String> = files.iter().map(location).collect();
+    register_urls(ctx, name, &urls, schema)
+}
+
+/// Registers the Parquet files at `urls` (paths or URLs) with `schema` as table `name`,
+/// with the session's Parquet options (field metadata kept).
+fn register_urls(
+    ctx: &SessionContext,
+    name: &str,
+    urls: &[String],
+    schema: SchemaRef,
+) -> Result<()> {
+    let urls = urls
+        .iter()
+        .map(ListingTableUrl::parse)
+        .collect::<datafusion::common::Result<Vec<_>>>()?;
+    let options = ParquetReadOptions::default()
+        .to_listing_options(&ctx.copied_config(), ctx.copied_table_options());
     let config = ListingTableConfig::new_with_multi_paths(urls)
         .with_listing_options(options)
         .with_schema(schema);
@@ -270,17 +282,7 @@ async fn run_shards(
 ) -> Result<Vec<ShardSummary>> {
     let urls = write_shard_list(inputs, parts, list)?;
     let table = format!("embquant_shards_{}", std::process::id());
-    let options = ParquetReadOptions::default()
-        .to_listing_options(&ctx.copied_config(), ctx.copied_table_options());
-    let schema = shard_list_schema();
-    let config = ListingTableConfig::new_with_multi_paths(
-        urls.iter()
-            .map(ListingTableUrl::parse)
-            .collect::<datafusion::common::Result<Vec<_>>>()?,
-    )
-    .with_listing_options(options)
-    .with_schema(schema);
-    ctx.register_table(&table, Arc::new(ListingTable::try_new(config)?))?;
+    register_urls(ctx, &table, &urls, shard_list_schema())?;
     ctx.sql(&format!(
         "SET datafusion.execution.target_partitions = {}",
         inputs.len().max(1)
