@@ -16,6 +16,13 @@ pub(crate) struct InspectArgs {
 }
 
 pub(crate) fn inspect(path: &Path, json: bool) -> Result<()> {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&embquant::job::describe(path)?)?
+        );
+        return Ok(());
+    }
     // The library's one reader: the footer parsed once, corrupt footers an error.
     let input = embquant::io::open_file(path)?;
     let footer = input.footer.clone().context("the footer")?;
@@ -31,22 +38,6 @@ pub(crate) fn inspect(path: &Path, json: bool) -> Result<()> {
         .transpose()
         .with_context(|| format!("{}: embquant metadata", path.display()))?;
     let schema = footer.schema().clone();
-    if json {
-        let fields: Vec<serde_json::Value> = schema
-            .fields()
-            .iter()
-            .map(|f| serde_json::json!({"name": f.name(), "type": f.data_type().to_string(), "nullable": f.is_nullable(), "embquant": f.metadata().contains_key(METADATA_KEY)}))
-            .collect();
-        let out = serde_json::json!({
-            "file": path.display().to_string(),
-            "rows": fm.num_rows(),
-            "row_groups": meta.num_row_groups(),
-            "fields": fields,
-            "embquant": recipe,
-        });
-        println!("{}", serde_json::to_string_pretty(&out)?);
-        return Ok(());
-    }
     println!(
         "{}: {} rows, {} row group(s), {} bytes",
         path.display(),

@@ -26,10 +26,12 @@ use crate::metadata::ColumnSummary;
 use crate::quantizer::{QuantizeOptions, Quantizer};
 use crate::stats::{Stats, StatsOptions};
 
+mod describe;
 mod inputs;
 mod output;
 pub(crate) mod segments;
 
+pub use describe::describe;
 pub use inputs::{discover, sample_rows, InputFile, NoProgress, Progress};
 use output::{PartInfo, PartWriter, TempOutput, ToWriter};
 pub use segments::sample_indices;

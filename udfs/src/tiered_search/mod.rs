@@ -31,7 +31,8 @@ use crate::args::ext;
 pub use exec::{SearchSpec, TieredSearchExec};
 use layout::layout;
 
-const NAME: &str = "tiered_search";
+/// The SQL name of the table function.
+pub const NAME: &str = "tiered_search";
 
 /// The default tier chain.
 pub const DEFAULT_TIERS: &str = "binary:8,int8:2,float";

@@ -1,0 +1,172 @@
+//! The streaming Parquet job from Python: `calibrate_parquet`, `quantize_parquet` and
+//! `inspect`, the same library calls as `embquant calibrate | quantize | inspect`.
+
+use std::path::{Path, PathBuf};
+
+use embquant::job::{self, CalibrateOptions, JobOptions, ReadOptions};
+use embquant::{MatryoshkaOptions, RangeMethod};
+use pyo3::prelude::*;
+
+use crate::calibration::PyCalibration;
+use crate::codes::Recipe;
+use crate::errors::{parse, value_error, IntoPy};
+use crate::runner;
+
+fn read_options(batch_rows: usize, concurrency: usize) -> PyResult<ReadOptions> {
+    if batch_rows == 0 || concurrency == 0 {
+        return Err(value_error("batch_rows and concurrency must be at least 1"));
+    }
+    Ok(ReadOptions {
+        batch_size: batch_rows,
+        concurrency,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn calibrate_options(
+    column: &str,
+    method: &str,
+    sample_rows: Option<u64>,
+    seed: u64,
+    dims: Option<usize>,
+    read: ReadOptions,
+) -> PyResult<CalibrateOptions> {
+    Ok(CalibrateOptions {
+        column: column.to_string(),
+        method: parse::<RangeMethod>(method)?,
+        sample_rows,
+        seed,
+        sketch: true,
+        matryoshka: dims.map(|d| MatryoshkaOptions {
+            dims: d,
+            normalize: true,
+        }),
+        read,
+    })
+}
+
+/// Outputs of the Python job are local paths (or `file://` URLs); object-store outputs are
+/// the CLI's (`embquant quantize -o s3://...`), which stages and uploads them.
+fn local_output(output: &str) -> PyResult<PathBuf> {
+    if let Some(p) = output.strip_prefix("file://") {
+        return Ok(PathBuf::from(p));
+    }
+    if embquant::io::is_url(output) {
+        return Err(value_error(format!(
+            "{output}: quantize_parquet writes to a local path (inputs may be URLs); to write to an object store, run `embquant quantize -o {output}`"
+        )));
+    }
+    Ok(PathBuf::from(output))
+}
+
+/// Calibrates the vector `column` of Parquet `inputs` (files, directories, globs or URLs).
+#[pyfunction]
+#[pyo3(signature = (inputs, column="embedding", method="minmax", sample_rows=None, seed=42, dims=None, batch_rows=1024, concurrency=2, progress=None))]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn calibrate_parquet(
+    py: Python<'_>,
+    inputs: Vec<String>,
+    column: &str,
+    method: &str,
+    sample_rows: Option<u64>,
+    seed: u64,
+    dims: Option<usize>,
+    batch_rows: usize,
+    concurrency: usize,
+    progress: Option<&Bound<'_, PyAny>>,
+) -> PyResult<PyCalibration> {
+    let read = read_options(batch_rows, concurrency)?;
+    let opts = calibrate_options(column, method, sample_rows, seed, dims, read)?;
+    let files = py.detach(|| job::discover(&inputs)).py()?;
+    let cal = runner::run(py, progress, move |shared| async move {
+        job::calibrate(&files, &opts, shared).await
+    })?;
+    Ok(PyCalibration::new(cal))
+}
+
+/// Quantizes Parquet `inputs` into `output` (a file, or with `target_file_rows` a directory
+/// of parts with a manifest), calibrating first unless `calibration` is given. The summary
+/// as JSON.
+#[pyfunction]
+#[pyo3(signature = (inputs, output, column="embedding", schemes="int8,binary", calibration=None, method="minmax", sample_rows=None, seed=42, binary_threshold="zero", dims=None, drop_source=false, row_group_rows=65536, target_file_rows=None, int8_layout="binary", zstd_level=1, rabitq_rotation="hadamard", overwrite=false, batch_rows=1024, concurrency=2, progress=None))]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn quantize_parquet(
+    py: Python<'_>,
+    inputs: Vec<String>,
+    output: &str,
+    column: &str,
+    schemes: &str,
+    calibration: Option<PyRef<'_, PyCalibration>>,
+    method: &str,
+    sample_rows: Option<u64>,
+    seed: u64,
+    binary_threshold: &str,
+    dims: Option<usize>,
+    drop_source: bool,
+    row_group_rows: usize,
+    target_file_rows: Option<u64>,
+    int8_layout: &str,
+    zstd_level: i32,
+    rabitq_rotation: &str,
+    overwrite: bool,
+    batch_rows: usize,
+    concurrency: usize,
+    progress: Option<&Bound<'_, PyAny>>,
+) -> PyResult<String> {
+    let read = read_options(batch_rows, concurrency)?;
+    let recipe = Recipe::parse(
+        schemes,
+        binary_threshold,
+        dims,
+        int8_layout,
+        rabitq_rotation,
+    )?;
+    let mut opts = JobOptions::new(column);
+    opts.quantize = recipe.options(column, drop_source);
+    opts.row_group_rows = row_group_rows;
+    opts.target_file_rows = target_file_rows;
+    opts.zstd_level = zstd_level;
+    opts.read = read;
+    opts.overwrite = overwrite;
+    let mut cal_opts = calibrate_options(column, method, sample_rows, seed, dims, read)?;
+    cal_opts.sketch = opts.quantize.needs_median();
+    let output = local_output(output)?;
+    let given = calibration.map(|c| (*c.cal).clone());
+    let files = py.detach(|| job::discover(&inputs)).py()?;
+    let summary = runner::run(py, progress, move |shared| async move {
+        let cal = match given {
+            Some(c) => c,
+            None => job::calibrate(&files, &cal_opts, shared.clone()).await?,
+        };
+        job::quantize(&files, &output, cal, &opts, &*shared).await
+    })?;
+    let columns: Vec<serde_json::Value> = summary
+        .columns
+        .iter()
+        .map(|c| {
+            serde_json::json!({
+                "name": c.recipe.name,
+                "scheme": c.recipe.scheme.to_string(),
+                "bytes_per_vector": c.recipe.bytes_per_vector,
+                "clipped": c.clipped,
+                "clip_rate": c.clip_rate,
+            })
+        })
+        .collect();
+    let json = serde_json::json!({
+        "rows": summary.rows,
+        "files": summary.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
+        "bytes_in": summary.bytes_in,
+        "bytes_out": summary.bytes_out,
+        "columns": columns,
+        "seconds": summary.seconds,
+    });
+    Ok(json.to_string())
+}
+
+/// The `embquant inspect --json` document of a Parquet file.
+#[pyfunction]
+pub(crate) fn inspect(py: Python<'_>, path: &str) -> PyResult<String> {
+    let v = py.detach(|| job::describe(Path::new(path))).py()?;
+    Ok(v.to_string())
+}

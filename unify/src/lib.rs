@@ -1,0 +1,1 @@
+//! Build-time only: see Cargo.toml. No code.
