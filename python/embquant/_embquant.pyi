@@ -53,6 +53,7 @@ def calibrate(
     method: str = "minmax",
     column: Optional[str] = None,
     dims: Optional[int] = None,
+    sketch: bool = True,
 ) -> Calibration: ...
 
 # Returns an object with `__arrow_c_array__` (the codes, with the embquant field metadata).
@@ -66,6 +67,13 @@ def quantize(
     int8_layout: str = "binary",
     rabitq_rotation: str = "hadamard",
 ) -> Any: ...
+
+# Writes the codes of float32 `vectors` (no null rows) into `out`, a writable C-contiguous
+# uint8 buffer of rows x width bytes: precision "int8" / "uint8" (with the calibration) or
+# "ubinary" / "binary" (sign bits, numpy.packbits order). Returns the clipped count.
+def quantize_into(
+    vectors: Any, precision: str, calibration: Optional[Calibration], out: Any
+) -> int: ...
 
 # Returns FixedSizeList<float32, D> (an object with `__arrow_c_array__`).
 def dequantize(

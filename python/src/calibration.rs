@@ -181,17 +181,24 @@ impl PyCalibration {
 }
 
 /// Calibrates `vectors` (all rows) by `method`: `minmax`, `quantile:P` or `meanstd:K`;
-/// with `dims`, on the re-normalized Matryoshka prefix.
+/// with `dims`, on the re-normalized Matryoshka prefix. Without `sketch` (several times
+/// faster) it holds no medians and cannot use `quantile:P`.
 #[pyfunction]
-#[pyo3(signature = (vectors, method="minmax", column=None, dims=None))]
+#[pyo3(signature = (vectors, method="minmax", column=None, dims=None, sketch=true))]
 pub(crate) fn calibrate(
     py: Python<'_>,
     vectors: &Bound<'_, PyAny>,
     method: &str,
     column: Option<&str>,
     dims: Option<usize>,
+    sketch: bool,
 ) -> PyResult<PyCalibration> {
     let method: RangeMethod = parse(method)?;
+    let opts = if sketch || matches!(method, RangeMethod::Quantile { .. }) {
+        StatsOptions::default()
+    } else {
+        StatsOptions::moments_only()
+    };
     let col = arrays::vectors(vectors, column)?;
     let (stats, cal) = py
         .detach(move || -> embquant::Result<_> {
@@ -204,9 +211,9 @@ pub(crate) fn calibrate(
                             normalize: true,
                         },
                     )?;
-                    Stats::compute(&t, &StatsOptions::default())?
+                    Stats::compute(&t, &opts)?
                 }
-                None => Stats::compute(col.array.as_ref(), &StatsOptions::default())?,
+                None => Stats::compute(col.array.as_ref(), &opts)?,
             };
             let cal = Calibration::from_stats(&stats, method)?;
             Ok((stats, cal))

@@ -72,8 +72,13 @@ impl Recipe {
     }
 }
 
+/// Rows of the sample a calibration is computed on when the codes do not use it.
+const RECORD_ONLY_SAMPLE: u64 = 4096;
+
 /// The min/max calibration of `vectors` themselves (after the Matryoshka prefix), with
-/// sketches only when a median threshold needs them.
+/// sketches only when a median threshold needs them. When no scheme encodes with it (sign
+/// bits against zero, f16, bf16) it only describes the data in the codes' metadata, and is
+/// computed on a seeded sample of [`RECORD_ONLY_SAMPLE`] rows (its `rows` says so).
 pub(crate) fn self_calibration(
     vectors: &dyn Array,
     recipe: &Recipe,
@@ -82,6 +87,20 @@ pub(crate) fn self_calibration(
         StatsOptions::default()
     } else {
         StatsOptions::moments_only()
+    };
+    let uses_calibration = recipe.schemes.iter().any(|s| match s {
+        Scheme::Binary => recipe.binary_threshold != BinaryThreshold::Zero,
+        Scheme::F16 | Scheme::Bf16 => false,
+        _ => true,
+    });
+    let sampled;
+    let vectors = if !uses_calibration && vectors.len() as u64 > RECORD_ONLY_SAMPLE {
+        let rows = embquant::job::sample_rows(vectors.len() as u64, RECORD_ONLY_SAMPLE, 42);
+        let idx = arrow_array::UInt64Array::from(rows);
+        sampled = arrow_select::take::take(vectors, &idx, None)?;
+        sampled.as_ref()
+    } else {
+        vectors
     };
     let stats = match recipe.matryoshka() {
         Some(m) => Stats::compute(&embquant::truncate(vectors, &m)?, &opts)?,
@@ -223,4 +242,118 @@ pub(crate) fn dequantize(
         true,
     );
     PyArray::try_new(decoded, Arc::new(field)).map_err(|e| to_py(e.into()))
+}
+
+/// Rows per parallel block of [`quantize_into`] (as the core's codecs use).
+const BLOCK_ROWS: usize = 1024;
+
+/// Encodes `vectors` (float32, no null rows) straight into `out`, a writable C-contiguous
+/// buffer of `rows x width` bytes (a numpy array the caller allocated, e.g. reused between
+/// calls): `int8` and `uint8` (levels XOR 0x80 or not) with `calibration`, `ubinary` / `binary`
+/// (sign bits, `numpy.packbits` order). The slice kernels run in parallel blocks on the
+/// buffer itself, with no Arrow array in between. Returns the count of clipped values.
+#[pyfunction]
+#[pyo3(signature = (vectors, precision, calibration, out))]
+pub(crate) fn quantize_into(
+    py: Python<'_>,
+    vectors: &Bound<'_, PyAny>,
+    precision: &str,
+    calibration: Option<PyRef<'_, PyCalibration>>,
+    out: &Bound<'_, PyAny>,
+) -> PyResult<u64> {
+    use embquant::codec::binary::BinaryCodec;
+    use embquant::Int8Codec;
+    use pyo3::buffer::PyBuffer;
+    use rayon::prelude::*;
+
+    let col = arrays::vectors(vectors, None)?;
+    let buf = PyBuffer::<u8>::get(out)?;
+    if buf.readonly() || !buf.is_c_contiguous() {
+        return Err(value_error(
+            "out must be a writable C-contiguous uint8 buffer",
+        ));
+    }
+    let cal = calibration.map(|c| Arc::clone(&c.cal));
+    py.detach(|| -> embquant::Result<u64> {
+        let v = embquant::Vectors::try_new(col.array.as_ref())?;
+        if v.null_count() > 0 {
+            return Err(embquant::Error::InvalidOption(format!(
+                "{} null rows: quantize() keeps them as nulls; out= takes complete rows",
+                v.null_count()
+            )));
+        }
+        let (dim, n) = (v.dim(), v.len());
+        enum K {
+            Int8(Int8Codec, u8),
+            Bits(BinaryCodec),
+        }
+        let kernel = match precision {
+            "int8" | "uint8" => {
+                let cal = cal.as_deref().ok_or_else(|| {
+                    embquant::Error::InvalidOption(format!("{precision} needs a calibration"))
+                })?;
+                if cal.dim() != dim {
+                    return Err(embquant::Error::DimensionMismatch {
+                        context: "vectors".into(),
+                        expected: cal.dim(),
+                        found: dim,
+                    });
+                }
+                K::Int8(
+                    Int8Codec::new(cal),
+                    if precision == "int8" { 0x80 } else { 0 },
+                )
+            }
+            "binary" | "ubinary" => K::Bits(BinaryCodec::new(dim)),
+            other => {
+                return Err(embquant::Error::InvalidOption(format!(
+                    "precision {other:?}: expected int8, uint8, binary or ubinary"
+                )))
+            }
+        };
+        let width = match &kernel {
+            K::Int8(..) => dim,
+            K::Bits(c) => c.width(),
+        };
+        if buf.item_count() != n * width {
+            return Err(embquant::Error::InvalidOption(format!(
+                "out holds {} bytes, the codes of {n} rows need {n} x {width}",
+                buf.item_count()
+            )));
+        }
+        // SAFETY: the buffer is writable, C-contiguous and `n * width` bytes long (checked
+        // above), and held (`buf`) until this closure returns; nothing else writes it.
+        let dst = unsafe { std::slice::from_raw_parts_mut(buf.buf_ptr().cast::<u8>(), n * width) };
+        let src = v.values();
+        let blocks: Vec<std::result::Result<u64, usize>> = dst
+            .par_chunks_mut(BLOCK_ROWS * width)
+            .enumerate()
+            .map(|(b, o)| {
+                let rows = o.len() / width;
+                let s = &src[b * BLOCK_ROWS * dim..(b * BLOCK_ROWS + rows) * dim];
+                match &kernel {
+                    K::Int8(c, xor) => c.encode_slice(s, o, *xor),
+                    K::Bits(c) => c.encode_slice(s, o),
+                }
+                .map_err(|r| b * BLOCK_ROWS + r)
+            })
+            .collect();
+        let mut clipped = 0;
+        for r in blocks {
+            match r {
+                Ok(c) => clipped += c,
+                Err(row) => {
+                    let vals = v.row(row);
+                    let d = vals.iter().position(|x| !x.is_finite()).unwrap_or(0);
+                    return Err(embquant::Error::NonFinite {
+                        row,
+                        dim: d,
+                        value: f64::from(vals[d]),
+                    });
+                }
+            }
+        }
+        Ok(clipped)
+    })
+    .py()
 }

@@ -33,6 +33,7 @@ fn _embquant(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(calibration::calibrate, m)?)?;
     m.add_function(wrap_pyfunction!(codes::quantize, m)?)?;
     m.add_function(wrap_pyfunction!(codes::dequantize, m)?)?;
+    m.add_function(wrap_pyfunction!(codes::quantize_into, m)?)?;
     m.add_class::<search::PyCorpus>()?;
     m.add_function(wrap_pyfunction!(jobs::calibrate_parquet, m)?)?;
     m.add_function(wrap_pyfunction!(jobs::quantize_parquet, m)?)?;

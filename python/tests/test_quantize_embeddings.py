@@ -127,7 +127,15 @@ def test_bad_arguments(x: np.ndarray) -> None:
         quantize_embeddings(x[0], "int8")
 
 
-def test_int8_view_is_zero_copy_of_the_arrow_codes(x: np.ndarray) -> None:
-    codes = quantize_embeddings(x, "int8")
-    assert not codes.flags.owndata and not codes.flags.writeable
-    assert codes.flags.c_contiguous
+@pytest.mark.parametrize("precision", ["int8", "uint8", "binary", "ubinary"])
+def test_out_is_written_in_place(x: np.ndarray, precision: str) -> None:
+    fresh = quantize_embeddings(x, precision)
+    assert fresh.flags.c_contiguous and fresh.flags.writeable and fresh.flags.owndata
+    out = np.full_like(fresh, 7)
+    got = quantize_embeddings(x, precision, out=out)
+    assert got is out
+    assert np.array_equal(out, fresh)
+    with pytest.raises(ValueError, match="out must be"):
+        quantize_embeddings(x, precision, out=np.empty((len(x) + 1, fresh.shape[1]), fresh.dtype))
+    with pytest.raises(ValueError, match="out must be"):
+        quantize_embeddings(x, precision, out=np.empty(fresh.shape, np.float32))
