@@ -6,7 +6,7 @@
 //! The FFI structs' layout belongs to one DataFusion major: a datafusion-python of another
 //! major would read them wrongly and crash, and it does not check the version for UDFs. The
 //! Python side (`embquant.datafusion.register`) compares the installed `datafusion` major
-//! with [`DATAFUSION_MAJOR`] before it touches a capsule.
+//! with [`datafusion_major`] before it touches a capsule.
 
 use std::ptr::NonNull;
 use std::sync::Arc;
@@ -23,7 +23,13 @@ use crate::runner::runtime;
 
 /// The DataFusion major the FFI types are built against (the `datafusion` crate in
 /// Cargo.lock; the Python package `datafusion` must have the same major).
-pub(crate) const DATAFUSION_MAJOR: u32 = 55;
+pub(crate) fn datafusion_major() -> u32 {
+    let v = datafusion::DATAFUSION_VERSION;
+    v.split('.')
+        .next()
+        .and_then(|m| m.parse().ok())
+        .expect("DATAFUSION_VERSION starts with the major version")
+}
 
 /// One embquant scalar function for datafusion-python.
 #[pyclass(name = "ScalarUDF", module = "embquant._embquant", frozen)]

@@ -28,7 +28,7 @@ use pyo3::prelude::*;
 fn _embquant(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("simd_level", embquant::simd::Level::detected().name())?;
-    m.add("datafusion_major", datafusion_ffi::DATAFUSION_MAJOR)?;
+    m.add("datafusion_major", datafusion_ffi::datafusion_major())?;
     m.add_class::<calibration::PyCalibration>()?;
     m.add_function(wrap_pyfunction!(calibration::calibrate, m)?)?;
     m.add_function(wrap_pyfunction!(codes::quantize, m)?)?;
