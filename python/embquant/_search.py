@@ -131,8 +131,9 @@ class Corpus:
         return self._native.dim
 
     @property
-    def tiers(self) -> list[str]:
-        """The tiers this corpus can serve (``binary``, ``int8``, ``float``, ...)."""
+    def tiers(self) -> str:
+        """The tier chain the corpus was loaded for and :meth:`search`'s default (built from
+        vectors: the schemes coarse to fine, e.g. ``"binary:8,int8:2,float"``)."""
         return self._native.tiers
 
     def __repr__(self) -> str:

@@ -16,6 +16,7 @@ use crate::arrays;
 use crate::calibration::PyCalibration;
 use crate::codes::{self, Recipe};
 use crate::errors::{value_error, IntoPy};
+use embquant::metadata::Scheme;
 
 /// Codes of a corpus in memory, ready for tiered search.
 #[pyclass(name = "Corpus", module = "embquant._embquant", frozen)]
@@ -87,7 +88,18 @@ impl PyCorpus {
             }
         }
         let cal = calibration.map(|c| Arc::clone(&c.cal));
-        let mut tiers: Vec<String> = recipe.schemes.iter().map(|s| s.to_string()).collect();
+        // The default chain of `search`: the codes coarse to fine (the first tier keeps
+        // 8 k candidates, each later one 2 k, as `embquant search`'s default), then float.
+        let cost = |s: &Scheme| match s {
+            Scheme::Binary => 0,
+            Scheme::Rabitq => 1,
+            Scheme::Int4 => 2,
+            Scheme::Int8 => 3,
+            _ => 4,
+        };
+        let mut schemes = recipe.schemes.clone();
+        schemes.sort_by_key(cost);
+        let mut tiers: Vec<String> = schemes.iter().map(|s| s.to_string()).collect();
         if keep_float {
             tiers.push("float".into());
         }
@@ -95,12 +107,10 @@ impl PyCorpus {
         let chain_s = tiers
             .iter()
             .enumerate()
-            .map(|(i, t)| {
-                if i + 1 < n {
-                    format!("{t}:1")
-                } else {
-                    t.clone()
-                }
+            .map(|(i, t)| match (i, i + 1 < n) {
+                (0, true) => format!("{t}:8"),
+                (_, true) => format!("{t}:2"),
+                _ => t.clone(),
             })
             .collect::<Vec<_>>()
             .join(",");

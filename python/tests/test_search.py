@@ -173,3 +173,14 @@ def test_recall_equals_the_cli(cli: Cli, tmp_path: Path) -> None:
     theirs = load_json(tmp_path / "cli" / "report.json")
     mine = embquant.recall(SLICE, sample_queries=50, configs=configs, k=10, report=tmp_path / "py")
     assert strip_times(mine) == strip_times(theirs)
+
+
+def test_from_vectors_default_chain_is_coarse_to_fine(x: np.ndarray, cal: Any) -> None:
+    corpus = Corpus.from_vectors(x, cal, schemes="int8,binary")
+    assert corpus.tiers == "binary:8,int8:2,float"
+    assert Corpus.from_vectors(x, cal, schemes="int8", keep_float=False).tiers == "int8"
+    rq = Corpus.from_vectors(x, cal, schemes="int8,rabitq,binary", keep_float=False)
+    assert rq.tiers == "binary:8,rabitq:2,int8"
+    # The default chain is the one search() runs.
+    q = x[:5]
+    assert corpus.search(q, 10).equals(corpus.search(q, 10, tiers="binary:8,int8:2,float"))
