@@ -24,6 +24,7 @@ pub mod int4;
 pub mod int8;
 pub mod matryoshka;
 pub mod rabitq;
+pub mod rabitq_ex;
 
 /// The output of an encoder.
 #[derive(Debug, Clone)]

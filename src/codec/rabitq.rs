@@ -272,7 +272,7 @@ impl RabitqCodec {
     /// Slice kernel: encodes whole rows of `src`. Returns 0, or `Err(row)` for the first row
     /// holding a NaN or infinity.
     pub fn encode_slice(&self, src: &[f32], out: &mut [u8]) -> std::result::Result<u64, usize> {
-        let (dim, w, nb) = (self.dim, self.width(), self.bit_bytes());
+        let (dim, w) = (self.dim, self.width());
         assert!(
             src.len().is_multiple_of(dim) && out.len() == src.len() / dim * w,
             "slices are not whole rows"
@@ -287,29 +287,45 @@ impl RabitqCodec {
             if x.iter().any(|v| !v.is_finite()) {
                 return Err(row);
             }
-            for ((c, &v), &m) in centered.iter_mut().zip(x).zip(&self.centroid) {
-                *c = v - m;
-            }
-            self.rotate(&centered, &mut r);
-            o.fill(0);
-            let (mut sq, mut abs) = (0f64, 0f64);
-            for (i, &v) in r.iter().enumerate() {
-                if v > 0.0 {
-                    o[i / 8] |= 1 << (7 - i % 8);
-                }
-                sq += v as f64 * v as f64;
-                abs += v.abs() as f64;
-            }
-            let norm = sq.sqrt();
-            let ip = if norm > 0.0 {
-                abs / ((self.bits as f64).sqrt() * norm)
-            } else {
-                0.0
-            };
-            o[nb..nb + 4].copy_from_slice(&(norm as f32).to_le_bytes());
-            o[nb + 4..nb + 8].copy_from_slice(&(ip as f32).to_le_bytes());
+            self.residual(x, &mut centered, &mut r);
+            self.write_code(&r, o);
         }
         Ok(0)
+    }
+
+    /// `r = P (x - c)` (`centered`: `dim` values of scratch, `r`: `bits`).
+    pub(crate) fn residual(&self, x: &[f32], centered: &mut [f32], r: &mut [f32]) {
+        for ((c, &v), &m) in centered.iter_mut().zip(x).zip(&self.centroid) {
+            *c = v - m;
+        }
+        self.rotate(centered, r);
+    }
+
+    /// Writes the 1-bit code of the rotated residual `r` (`width` bytes).
+    pub(crate) fn write_code(&self, r: &[f32], o: &mut [u8]) {
+        let nb = self.bit_bytes();
+        o.fill(0);
+        let (mut sq, mut abs) = (0f64, 0f64);
+        for (i, &v) in r.iter().enumerate() {
+            if v > 0.0 {
+                o[i / 8] |= 1 << (7 - i % 8);
+            }
+            sq += v as f64 * v as f64;
+            abs += v.abs() as f64;
+        }
+        let norm = sq.sqrt();
+        let ip = if norm > 0.0 {
+            abs / ((self.bits as f64).sqrt() * norm)
+        } else {
+            0.0
+        };
+        o[nb..nb + 4].copy_from_slice(&(norm as f32).to_le_bytes());
+        o[nb + 4..nb + 8].copy_from_slice(&(ip as f32).to_le_bytes());
+    }
+
+    /// The centroid the residuals are taken from.
+    pub fn centroid(&self) -> &[f32] {
+        &self.centroid
     }
 
     /// The residual norm and `ip` stored in a code.

@@ -9,6 +9,7 @@
 //! - [`matmul`]: blocked float products (ground truth, f16 and int4 first tiers).
 //! - [`rabitq`]: the RaBitQ table scan over 6-bit groups (AVX-512 VBMI).
 //! - [`fastscan`]: the RaBitQ table scan over 4-bit groups (AVX2 and portable).
+//! - [`planes`]: masked float sums over bit planes (multi-bit RaBitQ; AVX-512, AVX2, scalar).
 
 pub mod asym;
 pub mod dot_i8;
@@ -16,6 +17,7 @@ pub mod fastscan;
 pub mod float;
 pub mod hamming;
 pub mod matmul;
+pub mod planes;
 pub mod rabitq;
 
 /// Runs `$body` (an expression using only its arguments) with AVX2 enabled when the CPU has
