@@ -44,6 +44,10 @@ pub enum Scheme {
     Bf16,
     /// RaBitQ: 1 bit per (rotated) dimension plus two correction factors.
     Rabitq,
+    /// The extra bits of multi-bit RaBitQ (`<column>_rq<b>`, beside the `rabitq` column of
+    /// the same codes): chosen with `rabitq` and `rabitq_bits` >= 2, never alone.
+    #[serde(rename = "rabitq_ex")]
+    RabitqEx,
 }
 
 impl Scheme {
@@ -57,7 +61,9 @@ impl Scheme {
         Scheme::Rabitq,
     ];
 
-    /// Output column suffix: `<column>_int8`, `_int4`, `_bin`, `_f16`, `_bf16`, `_rq`.
+    /// Output column suffix: `<column>_int8`, `_int4`, `_bin`, `_f16`, `_bf16`, `_rq`
+    /// (`_rq` followed by the bits for the extra bits of multi-bit RaBitQ: see
+    /// [`Scheme::column_name`]).
     pub fn suffix(self) -> &'static str {
         match self {
             Scheme::Int8 => "_int8",
@@ -65,7 +71,16 @@ impl Scheme {
             Scheme::Binary => "_bin",
             Scheme::F16 => "_f16",
             Scheme::Bf16 => "_bf16",
-            Scheme::Rabitq => "_rq",
+            Scheme::Rabitq | Scheme::RabitqEx => "_rq",
+        }
+    }
+
+    /// The code column of `source` for this scheme: `<source><suffix>`, and
+    /// `<source>_rq<bits>` for the extra bits of `bits`-bit RaBitQ.
+    pub fn column_name(self, source: &str, rabitq_bits: u8) -> String {
+        match self {
+            Scheme::RabitqEx => format!("{source}_rq{rabitq_bits}"),
+            s => format!("{source}{}", s.suffix()),
         }
     }
 
@@ -84,6 +99,7 @@ impl fmt::Display for Scheme {
             Scheme::F16 => "f16",
             Scheme::Bf16 => "bf16",
             Scheme::Rabitq => "rabitq",
+            Scheme::RabitqEx => "rabitq_ex",
         };
         f.write_str(s)
     }
@@ -150,6 +166,8 @@ pub enum RecipeCodec {
     Half(crate::codec::half::HalfCodec),
     /// 1-bit RaBitQ with its rotation.
     Rabitq(crate::codec::rabitq::RabitqCodec),
+    /// The extra bits of multi-bit RaBitQ (scored with the sign column).
+    RabitqEx(crate::codec::rabitq_ex::RabitqExCodec),
 }
 
 /// The recipe of one quantized column: everything a reader needs besides the calibration.
@@ -179,6 +197,13 @@ pub struct ColumnRecipe {
     /// Binary threshold (binary only): zero, mean or median.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threshold: Option<crate::codec::binary::BinaryThreshold>,
+    /// Bits per dimension of multi-bit RaBitQ (the extra-bits column only: 2 to 8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rabitq_bits: Option<u8>,
+    /// The column holding the sign bits and factors these extra bits refine (the extra-bits
+    /// column only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sign_column: Option<String>,
     /// Rotation before taking signs (rabitq only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rotation: Option<crate::codec::rabitq::Rotation>,
@@ -211,6 +236,11 @@ impl ColumnRecipe {
                  two, rounds of seeded sign flips + orthonormal Walsh-Hadamard), bits = r > 0 packed MSB-first (B / 8 bytes), \
                  then f32 LE |r| and f32 LE ip = sum|r_i| / (sqrt(B) |r|); estimate <q, x> = <q, mean> + |r| / (ip sqrt(B)) \
                  * sum_i (P q)_i (2 b_i - 1)"
+                .into(),
+            Scheme::RabitqEx => "Extended RaBitQ extra bits (with the rabitq column of sign_column): levels k_i = min(floor(t |r_i| / |r|), \
+                 2^e - 1), e = bits - 1, t maximizing <y, r> / |y| for y_i = sign(r_i) (k_i + 1/2); e bit planes of B / 8 bytes, \
+                 plane j holding bit e-1-j of k'_i = (b_i ? k_i : 2^e - 1 - k_i), packed MSB-first; then f32 LE scale = |r|^2 / <y, r> \
+                 and f32 LE ip = <y, r> / (|y| |r|); estimate <q, x> = <q, mean> + scale * sum_i (P q)_i (2^e b_i + k'_i - (2^bits - 1) / 2)"
                 .into(),
         }
     }
@@ -267,6 +297,20 @@ impl ColumnRecipe {
         })
     }
 
+    /// The 1-bit RaBitQ codec of this recipe's rotation, checked against its code bits.
+    fn rabitq_base(&self, cal: &Calibration) -> Result<crate::codec::rabitq::RabitqCodec> {
+        let c = crate::codec::rabitq::RabitqCodec::new(cal, self.rabitq_rotation()?);
+        if self.code_bits.is_some_and(|b| b != c.bits()) {
+            return Err(Error::InvalidCalibration(format!(
+                "recipe {:?}: {} code bits stored, {} from its rotation",
+                self.name,
+                self.code_bits.unwrap_or(0),
+                c.bits()
+            )));
+        }
+        Ok(c)
+    }
+
     /// The codec that made (and decodes and scores) these codes, from the recipe and its
     /// calibration: an error when the scheme needs a calibration and none is given.
     pub fn codec(&self, cal: Option<&Calibration>) -> Result<RecipeCodec> {
@@ -291,18 +335,11 @@ impl ColumnRecipe {
                     crate::codec::half::HalfKind::Bf16
                 },
             )),
-            Scheme::Rabitq => {
-                let c = crate::codec::rabitq::RabitqCodec::new(need()?, self.rabitq_rotation()?);
-                if self.code_bits.is_some_and(|b| b != c.bits()) {
-                    return Err(Error::InvalidCalibration(format!(
-                        "recipe {:?}: {} code bits stored, {} from its rotation",
-                        self.name,
-                        self.code_bits.unwrap_or(0),
-                        c.bits()
-                    )));
-                }
-                RecipeCodec::Rabitq(c)
-            }
+            Scheme::Rabitq => RecipeCodec::Rabitq(self.rabitq_base(need()?)?),
+            Scheme::RabitqEx => RecipeCodec::RabitqEx(crate::codec::rabitq_ex::RabitqExCodec::new(
+                self.rabitq_base(need()?)?,
+                self.rabitq_bits.unwrap_or(0),
+            )?),
         })
     }
 
@@ -337,7 +374,7 @@ impl ColumnRecipe {
         }
         // Every writer records the rotation of RaBitQ codes: a recipe without one cannot say
         // how its codes were made (one rule for CLI search, SQL and the estimator function).
-        if self.scheme == Scheme::Rabitq && self.rotation.is_none() {
+        if matches!(self.scheme, Scheme::Rabitq | Scheme::RabitqEx) && self.rotation.is_none() {
             return bad("RaBitQ codes without a rotation: cannot tell how they were made".into());
         }
         let expected = match self.scheme {
@@ -347,6 +384,19 @@ impl ColumnRecipe {
             Scheme::F16 | Scheme::Bf16 => Some(2 * self.dims),
             // Padded sign bits plus two f32 factors (see codec::rabitq).
             Scheme::Rabitq => None,
+            // Extra-bit planes of the padded bits plus two f32 factors (codec::rabitq_ex).
+            Scheme::RabitqEx => {
+                let bits = self.rabitq_bits.unwrap_or(0);
+                if !(2..=crate::codec::rabitq_ex::MAX_BITS).contains(&bits) {
+                    return bad(format!("rabitq_bits {bits}: expected 2 to 8"));
+                }
+                if self.sign_column.is_none() {
+                    return bad("extra RaBitQ bits without the name of their sign column".into());
+                }
+                self.code_bits
+                    .map(|b| (bits as usize - 1) * b.div_ceil(8) + 8)
+                    .or(Some(0))
+            }
         };
         if expected.is_some_and(|e| e != self.bytes_per_vector) {
             return bad(format!(

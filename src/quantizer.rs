@@ -37,6 +37,7 @@ use crate::codec::int4::Int4Codec;
 use crate::codec::int8::Int8Codec;
 use crate::codec::matryoshka::{truncate, MatryoshkaOptions};
 use crate::codec::rabitq::{RabitqCodec, Rotation};
+use crate::codec::rabitq_ex::RabitqExCodec;
 use crate::error::{Error, Result};
 use crate::metadata::{
     ColumnRecipe, Int8Layout, RecipeCodec, Scheme, Truncation, FILE_FORMAT_VERSION,
@@ -59,6 +60,9 @@ pub struct QuantizeOptions {
     pub int8_layout: Int8Layout,
     /// Rotation of the rabitq scheme.
     pub rabitq_rotation: Rotation,
+    /// Bits per dimension of the rabitq scheme: 1 writes `<column>_rq` alone; 2 to 8 also
+    /// write the extra bits as `<column>_rq<bits>` ([`crate::codec::rabitq_ex`]).
+    pub rabitq_bits: u8,
 }
 
 impl QuantizeOptions {
@@ -73,7 +77,39 @@ impl QuantizeOptions {
             drop_source: false,
             int8_layout: Int8Layout::Binary,
             rabitq_rotation: Rotation::default(),
+            rabitq_bits: 1,
         }
+    }
+
+    /// The code columns' schemes in output order: each scheme asked for, and the extra bits
+    /// right after `rabitq` when `rabitq_bits` >= 2.
+    pub fn column_schemes(&self) -> Result<Vec<Scheme>> {
+        if self.schemes.contains(&Scheme::RabitqEx) {
+            return Err(Error::InvalidOption(
+                "rabitq_ex is not a scheme of its own: ask for rabitq with rabitq_bits 2 to 8"
+                    .into(),
+            ));
+        }
+        if !(1..=crate::codec::rabitq_ex::MAX_BITS).contains(&self.rabitq_bits) {
+            return Err(Error::InvalidOption(format!(
+                "rabitq bits {}: expected 1 to 8",
+                self.rabitq_bits
+            )));
+        }
+        if self.rabitq_bits > 1 && !self.schemes.contains(&Scheme::Rabitq) {
+            return Err(Error::InvalidOption(format!(
+                "{} rabitq bits asked for without the rabitq scheme",
+                self.rabitq_bits
+            )));
+        }
+        let mut out = Vec::new();
+        for &s in &self.schemes {
+            out.push(s);
+            if s == Scheme::Rabitq && self.rabitq_bits > 1 {
+                out.push(Scheme::RabitqEx);
+            }
+        }
+        Ok(out)
     }
 
     /// Whether the calibration must carry medians (median binary threshold).
@@ -89,6 +125,8 @@ enum Codec {
     Binary(BinaryCodec),
     Half(HalfCodec),
     Rabitq(RabitqCodec),
+    /// Both RaBitQ columns (sign bits, extra bits) from one pass.
+    RabitqPair(RabitqExCodec),
 }
 
 /// A quantized batch and what encoding it observed.
@@ -197,7 +235,7 @@ impl Quantizer {
             .filter(|(i, _)| !(options.drop_source && *i == source_index))
             .map(|(_, f)| f.clone())
             .collect();
-        for &scheme in &options.schemes {
+        for scheme in options.column_schemes()? {
             // The column's type, code width and whether it carries the calibration; the
             // codec itself is built from the recipe below, as every reader builds it.
             let (arrow_type, width, fp, code_bits) = match scheme {
@@ -230,8 +268,21 @@ impl Quantizer {
                     let w = c.width();
                     (DataType::FixedSizeBinary(w as i32), w, true, Some(c.bits()))
                 }
+                Scheme::RabitqEx => {
+                    let c = RabitqExCodec::new(
+                        RabitqCodec::new(&calibration, options.rabitq_rotation),
+                        options.rabitq_bits,
+                    )?;
+                    let w = c.width();
+                    (
+                        DataType::FixedSizeBinary(w as i32),
+                        w,
+                        true,
+                        Some(c.base().bits()),
+                    )
+                }
             };
-            let name = format!("{}{}", options.column, scheme.suffix());
+            let name = scheme.column_name(&options.column, options.rabitq_bits);
             if schema.index_of(&name).is_ok() && !(options.drop_source && name == options.column) {
                 return Err(Error::InvalidOption(format!(
                     "the input already has a column {name:?}"
@@ -252,7 +303,11 @@ impl Quantizer {
                 encoding: ColumnRecipe::encoding_for(scheme, options.int8_layout),
                 int8_layout: (scheme == Scheme::Int8).then_some(options.int8_layout),
                 threshold: (scheme == Scheme::Binary).then_some(options.binary_threshold),
-                rotation: (scheme == Scheme::Rabitq).then_some(options.rabitq_rotation),
+                rabitq_bits: (scheme == Scheme::RabitqEx).then_some(options.rabitq_bits),
+                sign_column: (scheme == Scheme::RabitqEx)
+                    .then(|| Scheme::Rabitq.column_name(&options.column, 1)),
+                rotation: matches!(scheme, Scheme::Rabitq | Scheme::RabitqEx)
+                    .then_some(options.rabitq_rotation),
                 code_bits,
                 bytes_per_vector: width,
                 calibration_fingerprint: fp.then(|| calibration.fingerprint().to_string()),
@@ -264,6 +319,11 @@ impl Quantizer {
                 RecipeCodec::Binary(c) => Codec::Binary(c),
                 RecipeCodec::Half(c) => Codec::Half(c),
                 RecipeCodec::Rabitq(c) => Codec::Rabitq(c),
+                // The sign column just before is written by the same pass.
+                RecipeCodec::RabitqEx(c) => {
+                    codecs.pop();
+                    Codec::RabitqPair(c)
+                }
             };
             let meta = recipe.field_metadata(fp.then_some(&calibration))?;
             fields.push(Arc::new(
@@ -339,6 +399,12 @@ impl Quantizer {
                 }
                 Codec::Int4(c) => c.encode(vectors)?,
                 Codec::Rabitq(c) => c.encode(vectors)?,
+                Codec::RabitqPair(c) => {
+                    let (signs, extra) = c.encode(vectors)?;
+                    clipped.push(0);
+                    columns.push(signs.array);
+                    extra
+                }
                 Codec::Binary(c) => c.encode(vectors)?,
                 Codec::Half(c) => c.encode(vectors)?,
             };

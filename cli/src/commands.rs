@@ -120,7 +120,8 @@ pub(crate) struct QuantizeArgs {
     /// Output file, or directory with --target-file-rows.
     #[arg(long, short)]
     pub(crate) output: PathBuf,
-    /// Schemes, comma-separated: int8, int4, binary, f16, bf16, rabitq.
+    /// Schemes, comma-separated: int8, int4, binary, f16, bf16, rabitq (rabitq2 to rabitq8:
+    /// rabitq with that many bits per dimension, as --rabitq-bits).
     #[arg(long, default_value = "int8,binary", value_delimiter = ',')]
     pub(crate) scheme: Vec<String>,
     /// Threshold of binary codes: zero (sign bits), mean or median (centered).
@@ -150,6 +151,10 @@ pub(crate) struct QuantizeArgs {
     /// Rotation of rabitq codes: hadamard (3 rounds, default seed), hadamard:SEED or none.
     #[arg(long, default_value = "hadamard")]
     pub(crate) rabitq_rotation: String,
+    /// Bits per dimension of rabitq codes, 1 to 8: 2 to 8 add the extra bits of multi-bit
+    /// (Extended) RaBitQ as <column>_rq<bits> beside the 1-bit <column>_rq.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=8))]
+    pub(crate) rabitq_bits: Option<u8>,
     /// With --target-file-rows: write into an existing directory that holds other files,
     /// keeping them and replacing only embquant's own previous parts (without it, such a
     /// directory is refused).
@@ -282,15 +287,47 @@ pub(crate) fn input_paths(files: &[InputFile]) -> Vec<&Path> {
     files.iter().map(|f| f.path.as_path()).collect()
 }
 
+/// `--scheme` values and `--rabitq-bits`: `rabitqN` is `rabitq` with N bits (one width per
+/// output; the widest named wins only when no other width is given).
+pub(crate) fn parse_schemes(names: &[String], bits: Option<u8>) -> Result<(Vec<Scheme>, u8)> {
+    let mut schemes = Vec::new();
+    let mut widths: Vec<u8> = Vec::new();
+    for n in names {
+        let n = n.trim();
+        let (scheme, b) = match n.strip_prefix("rabitq").filter(|r| !r.is_empty()) {
+            Some(r) => match r.parse::<u8>() {
+                Ok(b @ 1..=8) => (Scheme::Rabitq, Some(b)),
+                _ => bail!("scheme {n:?}: expected rabitq1 to rabitq8"),
+            },
+            None => (n.parse::<Scheme>()?, None),
+        };
+        if !schemes.contains(&scheme) {
+            schemes.push(scheme);
+        }
+        widths.extend(b.filter(|&b| b > 1));
+    }
+    widths.extend(bits.filter(|&b| b > 1));
+    widths.sort_unstable();
+    widths.dedup();
+    if widths.len() > 1 {
+        bail!(
+            "rabitq widths {widths:?} asked for: one output holds one multi-bit width (its 1-bit column serves rabitq1 too)"
+        );
+    }
+    let bits = widths.first().copied().unwrap_or(1);
+    if bits > 1 && !schemes.contains(&Scheme::Rabitq) {
+        schemes.push(Scheme::Rabitq);
+    }
+    Ok((schemes, bits))
+}
+
 pub(crate) async fn quantize(a: QuantizeArgs, quiet: bool) -> Result<JobSummary> {
     let t = Instant::now();
     let files = job::discover(&a.input.inputs)?;
     let mut opts = JobOptions::new(&a.input.column);
-    opts.quantize.schemes = a
-        .scheme
-        .iter()
-        .map(|s| s.parse::<Scheme>())
-        .collect::<Result<_, _>>()?;
+    let (schemes, bits) = parse_schemes(&a.scheme, a.rabitq_bits)?;
+    opts.quantize.schemes = schemes;
+    opts.quantize.rabitq_bits = bits;
     opts.quantize.binary_threshold = a.binary_threshold.parse::<BinaryThreshold>()?;
     opts.quantize.matryoshka = a.dims.map(|d| MatryoshkaOptions {
         dims: d,

@@ -94,6 +94,7 @@ pub(crate) async fn demo(dir: &Path, quiet: bool) -> Result<()> {
             int8_layout: "binary".into(),
             zstd_level: 1,
             rabitq_rotation: "hadamard".into(),
+            rabitq_bits: None,
             overwrite: false,
         },
         quiet,

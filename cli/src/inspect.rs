@@ -49,10 +49,17 @@ pub(crate) fn inspect(path: &Path, json: bool) -> Result<()> {
     for f in schema.fields() {
         let tag = match ColumnRecipe::from_field_metadata(f.metadata())? {
             Some((r, cal)) => format!(
-                "  <- {} of {:?}, {} B/vector{}{}",
+                "  <- {} of {:?}, {} B/vector{}{}{}",
                 r.scheme,
                 r.source_column,
                 r.bytes_per_vector,
+                match (r.rabitq_bits, &r.sign_column) {
+                    (Some(b), Some(s)) => format!(
+                        ", the extra bits of {b}-bit RaBitQ ({} per dimension, with the sign bits of {s:?})",
+                        b - 1
+                    ),
+                    _ => String::new(),
+                },
                 match (r.rotation, r.code_bits) {
                     (Some(embquant::Rotation::Hadamard { rounds, seed }), Some(b)) => format!(
                         ", {b} bits after a randomized Hadamard rotation ({rounds} rounds, seed {seed})"

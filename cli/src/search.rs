@@ -78,17 +78,34 @@ pub(crate) async fn search(a: SearchArgs) -> Result<()> {
     // Latency: queries one by one.
     let (l2, q2, c2, k) = (loaded.clone(), qvals, chain.clone(), a.k);
     let (out, file) = embquant::io::AtomicFile::create(output.path())?;
-    let (writer, batch_s, lat) = tokio::task::spawn_blocking(move || -> Result<_> {
+    // A chain that prunes by a bound also reports, per query, the rows each tier kept and
+    // whether its top-k is certified (two more result columns, and a summary).
+    let reported = chain.iter().any(|s| s.bound.is_some());
+    let (writer, batch_s, lat, summary) = tokio::task::spawn_blocking(move || -> Result<_> {
+        let mut summary = (vec![0f64; c2.len()], 0usize, 0usize);
         let mut writer: Option<embquant::parquet::arrow::ArrowWriter<File>> = None;
         let mut file = Some(file);
         let block = results_block(k.min(l2.corpus.rows()).max(1));
         let mut batch_s = 0.0;
         for (b, qs) in q2.chunks(block * dim).enumerate() {
             let t = Instant::now();
-            let results = l2.corpus.search(qs, k, &c2)?;
+            let (results, reports) = l2.corpus.search_reported(qs, k, &c2)?;
             batch_s += t.elapsed().as_secs_f64();
-            let batch =
-                embquant::search::results::results_batch(&results, &qids[b * block..], &l2.ids)?;
+            let qids = &qids[b * block..];
+            let batch = if reported {
+                embquant::search::results::results_batch_reported(
+                    &results, &reports, qids, &l2.ids,
+                )?
+            } else {
+                embquant::search::results::results_batch(&results, qids, &l2.ids)?
+            };
+            for r in &reports {
+                for (s, &n) in summary.0.iter_mut().zip(&r.kept) {
+                    *s += n as f64;
+                }
+                summary.1 += r.certified as usize;
+                summary.2 += 1;
+            }
             if writer.is_none() {
                 let f = file.take().expect("one writer");
                 writer = Some(embquant::parquet::arrow::ArrowWriter::try_new(
@@ -116,7 +133,7 @@ pub(crate) async fn search(a: SearchArgs) -> Result<()> {
             lat.push(t.elapsed().as_secs_f64() * 1e3);
         }
         lat.sort_by(f64::total_cmp);
-        Ok((writer, batch_s, lat))
+        Ok((writer, batch_s, lat, summary))
     })
     .await??;
     if let Some(w) = writer {
@@ -141,6 +158,22 @@ pub(crate) async fn search(a: SearchArgs) -> Result<()> {
         pct(0.99),
         shown
     );
+    if reported && summary.2 > 0 {
+        let n = summary.2 as f64;
+        let kept: Vec<String> = chain
+            .iter()
+            .zip(&summary.0)
+            .map(|(s, &t)| format!("{} {:.1}", s.tier, t / n))
+            .collect();
+        println!(
+            "rows kept per query, mean: {}; top-{} certified for {} of {} queries ({:.1}%; columns kept and certified in the results)",
+            kept.join(", "),
+            a.k,
+            summary.1,
+            summary.2,
+            100.0 * summary.1 as f64 / n
+        );
+    }
     Ok(())
 }
 

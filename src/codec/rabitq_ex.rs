@@ -349,7 +349,8 @@ impl RabitqExCodec {
         {
             self.decode_one(s, e, o);
         }
-        let nulls = arrow_buffer::NullBuffer::union(row_nulls(signs).as_ref(), row_nulls(extra).as_ref());
+        let nulls =
+            arrow_buffer::NullBuffer::union(row_nulls(signs).as_ref(), row_nulls(extra).as_ref());
         Ok(decoded(values, dim, nulls))
     }
 

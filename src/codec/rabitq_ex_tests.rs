@@ -99,7 +99,10 @@ fn the_rescale_search_finds_the_best_grid_point() {
             for s in 0..=4000 {
                 let t = t_start + (t_end - t_start) * s as f64 / 4000.0;
                 let other = cos(&|i| ((t * r[i].abs() as f64 / norm) as u32).min(max_code));
-                assert!(got >= other - 1e-9, "bits {bits} row {row}: {got} < {other} at t {t}");
+                assert!(
+                    got >= other - 1e-9,
+                    "bits {bits} row {row}: {got} < {other} at t {t}"
+                );
             }
         }
     }
@@ -146,7 +149,11 @@ fn more_bits_shrink_the_error_and_the_bound_holds() {
         let p = c.prepare_query(&q);
         let (mut err, mut inside, mut inside3, mut ip) = (0f64, 0, 0, 0f64);
         for r in 0..v.len() {
-            let exact: f64 = q.iter().zip(v.row(r)).map(|(a, b)| *a as f64 * *b as f64).sum();
+            let exact: f64 = q
+                .iter()
+                .zip(v.row(r))
+                .map(|(a, b)| *a as f64 * *b as f64)
+                .sum();
             let (est, h) = p.score_bounded(&c, signs.value(r), extra.value(r), DEFAULT_EPS0);
             let d = (est as f64 - exact).abs();
             err += d;
@@ -156,11 +163,20 @@ fn more_bits_shrink_the_error_and_the_bound_holds() {
         }
         let (err, ip) = (err / v.len() as f64, ip / v.len() as f64);
         // Each bit at least ~halves the mean error (the paper: error ~ 2^-b).
-        assert!(err < last * 0.7, "bits {bits}: mean error {err} vs {last} one step narrower");
+        assert!(
+            err < last * 0.7,
+            "bits {bits}: mean error {err} vs {last} one step narrower"
+        );
         last = err;
-        assert!(ip > [0.0, 0.0, 0.93, 0.96, 0.98, 0.0, 0.0, 0.0, 0.998][bits as usize], "bits {bits}: mean ip {ip}");
+        assert!(
+            ip > [0.0, 0.0, 0.93, 0.96, 0.98, 0.0, 0.0, 0.0, 0.998][bits as usize],
+            "bits {bits}: mean ip {ip}"
+        );
         // The error is close to normal with the bound at 1.9 standard deviations.
-        assert!(inside >= 360, "bits {bits}: {inside} of 400 within the 1.9 bound");
+        assert!(
+            inside >= 360,
+            "bits {bits}: {inside} of 400 within the 1.9 bound"
+        );
         assert!(inside3 >= 395, "bits {bits}: {inside3} of 400 within 3");
     }
 }

@@ -11,7 +11,7 @@ use crate::search::TierSpec;
 pub const SWEEP_FACTORS: [usize; 5] = [1, 2, 4, 8, 16];
 
 /// A tier chain, optionally on a Matryoshka prefix of the vectors.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// The chain.
     pub tiers: Vec<TierSpec>,
@@ -28,7 +28,7 @@ pub fn chain_string(tiers: &[TierSpec]) -> String {
             if i + 1 == tiers.len() {
                 t.tier.to_string()
             } else {
-                format!("{}:{}", t.tier, t.factor)
+                t.to_string()
             }
         })
         .collect::<Vec<_>>()
@@ -167,20 +167,29 @@ impl Default for RecallOptions {
     }
 }
 
-/// The default sweep: each scheme alone; binary -> int8, binary -> float and rabitq -> int8
-/// at oversampling 1, 2, 4, 8, 16; the three-tier chains.
+/// The default sweep: each scheme alone (RaBitQ at 1, 2, 4 and 8 bits); binary -> int8,
+/// binary -> float and rabitq -> int8 at oversampling 1, 2, 4, 8, 16; 2- and 4-bit RaBitQ ->
+/// int8 at 1, 2, 4; the three-tier chains, and the bound-pruned `rabitq1:bound,rabitq4:bound,int8`.
 pub fn default_sweep() -> Vec<Config> {
-    let mut s: Vec<String> = ["binary", "rabitq", "int4", "int8", "f16"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let mut s: Vec<String> = [
+        "binary", "rabitq", "rabitq2", "rabitq4", "rabitq8", "int4", "int8", "f16",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     for first in ["binary:{f},int8", "binary:{f},float", "rabitq:{f},int8"] {
         for f in SWEEP_FACTORS {
             s.push(first.replace("{f}", &f.to_string()));
         }
     }
+    for first in ["rabitq2:{f},int8", "rabitq4:{f},int8"] {
+        for f in [1, 2, 4] {
+            s.push(first.replace("{f}", &f.to_string()));
+        }
+    }
     s.push("binary:4,int8:2,float".into());
     s.push("rabitq:4,int8:2,float".into());
+    s.push("rabitq1:bound,rabitq4:bound,int8".into());
     s.iter()
         .map(|c| Config::parse(c).expect("valid built-in chain"))
         .collect()

@@ -12,16 +12,26 @@ use crate::search::Tier;
 pub(crate) const TUNE_FACTORS: [usize; 13] = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 128];
 
 /// Families the tuner searches: chains whose `{f}` (and `{g}`) oversampling it varies.
-pub(crate) const TUNE_FAMILIES: [&str; 9] = [
+/// The RaBitQ widths compete: 1, 2, 4 and 8 bits alone or before int8, and the
+/// bound-pruned chains (which need no factor).
+pub(crate) const TUNE_FAMILIES: [&str; 17] = [
     "int4",
     "int8",
     "f16",
+    "rabitq4",
+    "rabitq8",
     "binary:{f},int8",
     "binary:{f},float",
     "rabitq:{f},int8",
+    "rabitq2:{f},int8",
+    "rabitq4:{f},int8",
     "rabitq:{f},float",
     "binary:{f},int8:{g},float",
     "rabitq:{f},int8:{g},float",
+    "rabitq1:bound,rabitq2:bound,int8",
+    "rabitq1:bound,rabitq4:bound,int8",
+    "rabitq1:bound,rabitq4:bound,float",
+    "rabitq1:bound,rabitq8:bound,int8",
 ];
 
 /// The smallest oversampling of a family meeting the target, with its recall.
@@ -72,6 +82,14 @@ pub(crate) fn deploy_commands(c: &Config, k: usize) -> Vec<String> {
     for t in &c.tiers {
         let s = match t.tier {
             Tier::Float => continue,
+            // The widest RaBitQ tier's columns serve the narrower 1-bit tier too.
+            Tier::Rabitq(1)
+                if c.tiers
+                    .iter()
+                    .any(|u| matches!(u.tier, Tier::Rabitq(b) if b > 1)) =>
+            {
+                continue
+            }
             other => other.to_string(),
         };
         if !schemes.contains(&s) {

@@ -26,6 +26,7 @@ use crate::codec::half::{HalfCodec, HalfKind};
 use crate::codec::int4::Int4Codec;
 use crate::codec::int8::Int8Codec;
 use crate::codec::rabitq::{RabitqCodec, Rotation};
+use crate::codec::rabitq_ex::RabitqExCodec;
 use crate::error::{Error, Result};
 use crate::search::{Codes, Corpus, Tier, TierSpec};
 use crate::stats::{Stats, StatsOptions};
@@ -39,7 +40,9 @@ pub(crate) fn tier_bytes(tier: Tier, dims: usize, rabitq_width: usize) -> usize 
         Tier::Int4 => dims.div_ceil(2),
         Tier::F16 => 2 * dims,
         Tier::Float => 4 * dims,
-        Tier::Rabitq => rabitq_width,
+        Tier::Rabitq(1) => rabitq_width,
+        // Both columns: the sign bits with their factors, and the extra bit planes with theirs.
+        Tier::Rabitq(b) => rabitq_width + (b as usize - 1) * (rabitq_width - 8) + 8,
     }
 }
 
@@ -83,6 +86,8 @@ pub(crate) fn vectors_array(
 pub(crate) struct Variant {
     /// Recall per query of (chain, k) already measured.
     memo: HashMap<(String, usize), Vec<f64>>,
+    /// Mean rows each tier kept, per (chain, k) measured.
+    kept_memo: HashMap<(String, usize), Vec<f64>>,
     /// Encoded dimensions.
     pub dims: usize,
     /// The prefix kept (None: every dimension).
@@ -143,6 +148,7 @@ impl Variant {
         Ok((
             Variant {
                 memo: HashMap::new(),
+                kept_memo: HashMap::new(),
                 dims: d,
                 keep,
                 source: source.clone(),
@@ -166,7 +172,9 @@ impl Variant {
             // The codes and their transposed copy.
             Tier::Binary => 2 * self.dims.div_ceil(8),
             // The codes, their patterns (one byte per 4 dimensions) and two factors.
-            Tier::Rabitq => self.rabitq_width + self.rabitq_groups + 8,
+            Tier::Rabitq(1) => self.rabitq_width + self.rabitq_groups + 8,
+            // Both columns and a bound width per row.
+            t @ Tier::Rabitq(_) => tier_bytes(t, self.dims, self.rabitq_width) + 4,
             t => tier_bytes(t, self.dims, self.rabitq_width),
         }
     }
@@ -233,7 +241,19 @@ impl Variant {
         });
         let mut h16 =
             has(Tier::F16).then(|| (HalfCodec::new(d, HalfKind::F16), vec![0u16; rows * d]));
-        let mut rq = has(Tier::Rabitq).then(|| {
+        let mut rqx: Vec<(RabitqExCodec, Vec<u8>, Vec<u8>)> = tiers
+            .iter()
+            .filter_map(|t| match *t {
+                Tier::Rabitq(b) if b > 1 => {
+                    let c = RabitqExCodec::new(RabitqCodec::new(cal, Rotation::default()), b)
+                        .expect("bits 2 to 8 from the tier");
+                    let (w1, w2) = (c.base().width(), c.width());
+                    Some((c, vec![0u8; rows * w1], vec![0u8; rows * w2]))
+                }
+                _ => None,
+            })
+            .collect();
+        let mut rq = has(Tier::Rabitq(1)).then(|| {
             let c = RabitqCodec::new(cal, Rotation::default());
             let w = c.width();
             (c, vec![0u8; rows * w], w)
@@ -268,6 +288,15 @@ impl Variant {
                     c.encode_slice(values, &mut out[first * *w..(first + n) * *w])
                         .map_err(bad)?;
                 }
+                for (c, s, e) in &mut rqx {
+                    let (w1, w2) = (c.base().width(), c.width());
+                    c.encode_slice(
+                        values,
+                        &mut s[first * w1..(first + n) * w1],
+                        &mut e[first * w2..(first + n) * w2],
+                    )
+                    .map_err(bad)?;
+                }
                 Ok(())
             },
         )?;
@@ -292,6 +321,9 @@ impl Variant {
         }
         if let Some((codec, codes, _)) = rq {
             c.insert(Codes::Rabitq(codes, codec))?;
+        }
+        for (codec, signs, extra) in rqx {
+            c.insert(Codes::RabitqEx(signs, extra, codec))?;
         }
         tracing::info!(
             ?tiers,
@@ -358,6 +390,13 @@ impl Variant {
             .collect();
         self.memo
             .insert((chain_string(tiers), k), per_query.clone());
+        // Rows each tier kept, on average (what a bound decided, query by query).
+        let mean_kept: Vec<f64> = trace
+            .iter()
+            .map(|t| t.iter().map(Vec::len).sum::<usize>() as f64 / nq.max(1) as f64)
+            .collect();
+        self.kept_memo
+            .insert((chain_string(tiers), k), mean_kept.clone());
         let mut above = 1.0;
         let loss = trace
             .iter()
@@ -367,6 +406,8 @@ impl Variant {
                 let r = (0..nq).map(|q| share(q, &rows[q])).sum::<f64>() / nq.max(1) as f64;
                 let kept = if i + 1 == tiers.len() {
                     k
+                } else if spec.bound.is_some() {
+                    mean_kept[i].round() as usize
                 } else {
                     k * spec.factor
                 };
@@ -386,8 +427,14 @@ impl Variant {
     pub(crate) fn bytes_read(&self, tiers: &[TierSpec], k: usize) -> u64 {
         let b = |t: Tier| tier_bytes(t, self.dims, self.rabitq_width);
         let mut total = (self.corpus.rows() * b(tiers[0].tier)) as u64;
+        // A bound keeps what the codes' error leaves: the mean measured for this chain.
+        let measured = self.kept_memo.get(&(chain_string(tiers), k));
         for i in 1..tiers.len() {
-            let cands = (k * tiers[i - 1].factor).min(self.corpus.rows());
+            let cands = match (tiers[i - 1].bound, measured) {
+                (Some(_), Some(m)) => m[i - 1].round() as usize,
+                _ => k * tiers[i - 1].factor,
+            }
+            .min(self.corpus.rows());
             total += (cands * b(tiers[i].tier)) as u64;
         }
         total

@@ -57,6 +57,8 @@ enum Buffer {
     Int4(Vec<u8>, crate::codec::int4::Int4Codec),
     F16(Vec<half::f16>),
     Rabitq(Vec<u8>, crate::codec::rabitq::RabitqCodec),
+    /// Extra bits of multi-bit RaBitQ (scored with the sign column's codes).
+    RabitqEx(Vec<u8>, crate::codec::rabitq_ex::RabitqExCodec),
 }
 
 /// A corpus ready to search, with what a caller needs to report and encode queries.
@@ -108,6 +110,7 @@ impl CorpusBuilder {
                     )))
                 }
                 RecipeCodec::Rabitq(c) => Buffer::Rabitq(Vec::new(), c),
+                RecipeCodec::RabitqEx(c) => Buffer::RabitqEx(Vec::new(), c),
             };
             buffers.push((schema.field(*i).name().clone(), r.clone(), buf));
         }
@@ -159,11 +162,12 @@ impl CorpusBuilder {
                 found: col.data_type().clone(),
             };
             match buf {
-                Buffer::Binary(v, _) | Buffer::Int4(v, _) | Buffer::Rabitq(v, _) => v
-                    .extend_from_slice(
-                        binary_rows(col, r.bytes_per_vector)
-                            .ok_or_else(|| bad("FixedSizeBinary"))?,
-                    ),
+                Buffer::Binary(v, _)
+                | Buffer::Int4(v, _)
+                | Buffer::Rabitq(v, _)
+                | Buffer::RabitqEx(v, _) => v.extend_from_slice(
+                    binary_rows(col, r.bytes_per_vector).ok_or_else(|| bad("FixedSizeBinary"))?,
+                ),
                 Buffer::Int8(v, _) => match binary_rows(col, r.dims) {
                     Some(b) => v.extend(b.iter().map(|&x| x as i8)),
                     None => v.extend_from_slice(
@@ -235,13 +239,28 @@ impl CorpusBuilder {
     ) -> Result<LoadedCorpus> {
         let dim = self.layout.dims().unwrap_or(dim);
         let mut corpus = Corpus::new(self.valid.len(), dim);
-        for (_, _, buf) in self.buffers {
+        // The sign codes every multi-bit RaBitQ tier scores with (the layout reads the sign
+        // column whenever it reads extra bits).
+        let signs: Option<Vec<u8>> = self.buffers.iter().find_map(|(_, _, b)| match b {
+            Buffer::Rabitq(v, _) => Some(v.clone()),
+            _ => None,
+        });
+        for (name, _, buf) in self.buffers {
             corpus.insert(match buf {
                 Buffer::Binary(v, c) => Codes::Binary(v, c),
                 Buffer::Int8(v, c) => Codes::Int8(v, c),
                 Buffer::Int4(v, c) => Codes::Int4(v, c),
                 Buffer::F16(v) => Codes::F16(v),
                 Buffer::Rabitq(v, c) => Codes::Rabitq(v, c),
+                Buffer::RabitqEx(v, c) => Codes::RabitqEx(
+                    signs.clone().ok_or_else(|| {
+                        Error::Schema(format!(
+                            "column {name:?}: extra RaBitQ bits without their sign column"
+                        ))
+                    })?,
+                    v,
+                    c,
+                ),
             })?;
         }
         if let Some(f) = floats {

@@ -1,5 +1,5 @@
-//! Tier chains: the tiers, `binary:8,int8:2,float` parsed into [`TierSpec`]s, and the
-//! [`Hit`]s a chain returns.
+//! Tier chains: the tiers, `binary:8,int8:2,float` or `rabitq1:bound,rabitq4:bound,int8`
+//! parsed into [`TierSpec`]s, and the [`Hit`]s a chain returns.
 
 use std::fmt;
 use std::str::FromStr;
@@ -19,8 +19,9 @@ pub enum Tier {
     F16,
     /// Exact float.
     Float,
-    /// RaBitQ estimator over 1-bit codes.
-    Rabitq,
+    /// RaBitQ estimator over codes of 1 to 8 bits per dimension (`rabitq` = `rabitq1`,
+    /// `rabitq4`, ...).
+    Rabitq(u8),
 }
 
 impl fmt::Display for Tier {
@@ -31,7 +32,8 @@ impl fmt::Display for Tier {
             Tier::Int4 => "int4",
             Tier::F16 => "f16",
             Tier::Float => "float",
-            Tier::Rabitq => "rabitq",
+            Tier::Rabitq(1) => "rabitq",
+            Tier::Rabitq(b) => return write!(f, "rabitq{b}"),
         })
     }
 }
@@ -45,27 +47,58 @@ impl FromStr for Tier {
             "int4" => Tier::Int4,
             "f16" => Tier::F16,
             "float" => Tier::Float,
-            "rabitq" => Tier::Rabitq,
-            _ => {
-                return Err(Error::InvalidOption(format!(
-                    "tier {s:?}: expected binary, rabitq, int8, int4, f16 or float"
-                )))
-            }
+            "rabitq" => Tier::Rabitq(1),
+            _ => match s.strip_prefix("rabitq").map(str::parse::<u8>) {
+                Some(Ok(b @ 1..=8)) => Tier::Rabitq(b),
+                _ => {
+                    return Err(Error::InvalidOption(format!(
+                        "tier {s:?}: expected binary, rabitq (or rabitq1 to rabitq8), int8, int4, f16 or float"
+                    )))
+                }
+            },
         })
     }
 }
 
-/// One tier of a chain: every tier but the last keeps `k x factor` candidates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One tier of a chain: every tier but the last keeps `k x factor` candidates, or, with a
+/// bound, the candidates its error bound cannot rule out ([`crate::search::bound`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TierSpec {
     /// The tier.
     pub tier: Tier,
-    /// Oversampling factor (ignored for the last tier).
+    /// Oversampling factor (ignored for the last tier and for a bound).
     pub factor: usize,
+    /// Prune by the error bound at this confidence parameter (`eps0`) instead of a factor.
+    pub bound: Option<f32>,
 }
 
 impl TierSpec {
-    /// Parses `binary:8,int8:2,float` (the last tier takes no factor).
+    /// A tier keeping `k x factor` candidates.
+    pub fn fixed(tier: Tier, factor: usize) -> Self {
+        TierSpec {
+            tier,
+            factor,
+            bound: None,
+        }
+    }
+}
+
+impl fmt::Display for TierSpec {
+    /// `rabitq:4`, `rabitq4:bound`, `rabitq4:bound=2.5`, or the tier alone.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.bound {
+            Some(e) if e == crate::codec::rabitq_ex::DEFAULT_EPS0 => {
+                write!(f, "{}:bound", self.tier)
+            }
+            Some(e) => write!(f, "{}:bound={e}", self.tier),
+            None => write!(f, "{}:{}", self.tier, self.factor),
+        }
+    }
+}
+
+impl TierSpec {
+    /// Parses `binary:8,int8:2,float` (the last tier takes no factor). A tier may prune by
+    /// its error bound instead (`rabitq1:bound`, `rabitq4:bound=2.5`: the RaBitQ tiers).
     pub fn parse_chain(s: &str) -> Result<Vec<TierSpec>> {
         let parts: Vec<&str> = s
             .split(',')
@@ -82,11 +115,30 @@ impl TierSpec {
             .map(|(i, p)| {
                 let (name, factor) = p.split_once(':').map_or((*p, None), |(a, b)| (a, Some(b)));
                 let tier: Tier = name.parse()?;
+                if let (Some(b), false) = (factor.and_then(|f| f.strip_prefix("bound")), i + 1 == n) {
+                    if !matches!(tier, Tier::Rabitq(_)) {
+                        return Err(Error::InvalidOption(format!(
+                            "tier {p:?}: only the RaBitQ tiers have an error bound to prune by"
+                        )));
+                    }
+                    let eps = match b.strip_prefix('=') {
+                        None if b.is_empty() => crate::codec::rabitq_ex::DEFAULT_EPS0,
+                        Some(e) => e.parse::<f32>().ok().filter(|e| e.is_finite() && *e > 0.0).ok_or_else(|| {
+                            Error::InvalidOption(format!("tier {p:?}: the bound's confidence must be a number > 0, e.g. bound=1.9"))
+                        })?,
+                        None => {
+                            return Err(Error::InvalidOption(format!(
+                                "tier {p:?}: expected bound or bound=EPS0"
+                            )))
+                        }
+                    };
+                    return Ok(TierSpec { tier, factor: 1, bound: Some(eps) });
+                }
                 let factor = match (factor, i + 1 == n) {
                     (Some(f), false) => {
                         f.parse::<usize>().ok().filter(|&f| f >= 1).ok_or_else(|| {
                             Error::InvalidOption(format!(
-                                "tier {p:?}: the factor must be a whole number >= 1"
+                                "tier {p:?}: the factor must be a whole number >= 1 (or bound)"
                             ))
                         })?
                     }
@@ -102,7 +154,7 @@ impl TierSpec {
                     }
                     (None, true) => 1,
                 };
-                Ok(TierSpec { tier, factor })
+                Ok(TierSpec::fixed(tier, factor))
             })
             .collect()
     }

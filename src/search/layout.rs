@@ -9,15 +9,38 @@ use crate::calibration::Calibration;
 use crate::error::{Error, Result};
 use crate::metadata::{ColumnRecipe, Scheme, Truncation};
 
-/// The scheme whose codes serve `tier` (None for the float tier).
+/// The scheme whose codes serve `tier` (None for the float tier; for multi-bit RaBitQ, the
+/// sign column's: see [`columns_of`]).
 pub fn scheme_of(tier: Tier) -> Option<Scheme> {
     match tier {
         Tier::Binary => Some(Scheme::Binary),
         Tier::Int8 => Some(Scheme::Int8),
         Tier::Int4 => Some(Scheme::Int4),
         Tier::F16 => Some(Scheme::F16),
-        Tier::Rabitq => Some(Scheme::Rabitq),
+        Tier::Rabitq(_) => Some(Scheme::Rabitq),
         Tier::Float => None,
+    }
+}
+
+/// The code columns `tier` reads, as (scheme, RaBitQ bits of the extra-bits column or 0):
+/// `rabitq4` reads the sign column and the 4-bit extra bits.
+pub fn columns_of(tier: Tier) -> Vec<(Scheme, u8)> {
+    match tier {
+        Tier::Rabitq(b) if b > 1 => vec![(Scheme::Rabitq, 0), (Scheme::RabitqEx, b)],
+        t => scheme_of(t).map(|s| (s, 0)).into_iter().collect(),
+    }
+}
+
+/// Whether `r` is the recipe of the column `key` names.
+fn is_column(r: &ColumnRecipe, key: (Scheme, u8)) -> bool {
+    r.scheme == key.0 && (key.0 != Scheme::RabitqEx || r.rabitq_bits == Some(key.1))
+}
+
+/// `rabitq`, or `rabitq_ex (4 bits)`.
+fn column_label(key: (Scheme, u8)) -> String {
+    match key {
+        (Scheme::RabitqEx, b) => format!("rabitq{b} extra bits"),
+        (s, _) => s.to_string(),
     }
 }
 
@@ -78,8 +101,8 @@ impl CodeLayout {
                 found.push((i, r, c));
             }
         }
-        let mut schemes: Vec<Scheme> = Vec::new();
-        for s in chain.iter().filter_map(|s| scheme_of(s.tier)) {
+        let mut schemes: Vec<(Scheme, u8)> = Vec::new();
+        for s in chain.iter().flat_map(|s| columns_of(s.tier)) {
             if !schemes.contains(&s) {
                 schemes.push(s);
             }
@@ -88,7 +111,7 @@ impl CodeLayout {
             schemes.iter().all(|s| {
                 found
                     .iter()
-                    .any(|(_, r, _)| r.source_column == src && r.scheme == *s)
+                    .any(|(_, r, _)| r.source_column == src && is_column(r, *s))
             })
         };
         let source = match source {
@@ -119,18 +142,23 @@ impl CodeLayout {
                 .iter()
                 .filter(|s| {
                     !found.iter().any(|(_, r, _)| {
-                        Some(&r.source_column) == source.as_ref() && r.scheme == **s
+                        Some(&r.source_column) == source.as_ref() && is_column(r, **s)
                     })
                 })
-                .map(|s| s.to_string())
+                .map(|s| column_label(*s))
                 .collect();
             return Err(Error::Schema(format!(
                 "the corpus has no code columns for the tiers {:?}{}: no {} codes (columns with embquant metadata: {listed}); \
                  quantize with `embquant quantize --scheme {}` or the quantize functions, and keep the Parquet metadata",
-                schemes.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+                chain.iter().map(|s| s.tier.to_string()).collect::<Vec<_>>(),
                 source.as_deref().map(|s| format!(" of {s:?}")).unwrap_or_default(),
                 missing.join(", "),
-                missing.join(","),
+                chain
+                    .iter()
+                    .filter(|s| s.tier != Tier::Float)
+                    .map(|s| s.tier.to_string())
+                    .collect::<Vec<_>>()
+                    .join(","),
             )));
         }
         let mut codes = Vec::new();
@@ -138,7 +166,7 @@ impl CodeLayout {
         for s in &schemes {
             let (i, r, c) = found
                 .iter()
-                .find(|(_, r, _)| Some(&r.source_column) == source.as_ref() && r.scheme == *s)
+                .find(|(_, r, _)| Some(&r.source_column) == source.as_ref() && is_column(r, *s))
                 .cloned()
                 .expect("checked above");
             if let Some(c) = c {
@@ -194,6 +222,7 @@ impl CodeLayout {
         let same_recipes = self.codes.len() == other.codes.len()
             && self.codes.iter().zip(&other.codes).all(|((_, a), (_, b))| {
                 a.scheme == b.scheme
+                    && a.rabitq_bits == b.rabitq_bits
                     && a.dims == b.dims
                     && a.threshold == b.threshold
                     && a.rotation == b.rotation

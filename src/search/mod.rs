@@ -3,7 +3,9 @@
 //!
 //! - [`topk`]: bounded top-k selection with deterministic ties (lower row id first).
 //! - [`tiered`]: the in-memory corpus of codes and the tier chain.
+//! - [`bound`]: pruning by the RaBitQ error bound between tiers, and certified top-k.
 
+pub mod bound;
 pub mod build;
 pub mod chain;
 pub(crate) mod floats;
@@ -17,6 +19,7 @@ mod tier;
 pub mod tiered;
 pub mod topk;
 
+pub use bound::QueryReport;
 pub use build::{CodeLayout, CorpusBuilder, LoadedCorpus};
 #[cfg(feature = "job")]
 pub use load::load_corpus;

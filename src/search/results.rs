@@ -3,9 +3,14 @@
 
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, Float32Array, Int64Array, RecordBatch, StringArray, UInt32Array};
+use arrow_array::builder::{ListBuilder, UInt32Builder};
+use arrow_array::Array;
+use arrow_array::{
+    ArrayRef, BooleanArray, Float32Array, Int64Array, RecordBatch, StringArray, UInt32Array,
+};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
+use super::bound::QueryReport;
 use super::chain::Hit;
 use crate::error::Result;
 
@@ -48,4 +53,42 @@ pub fn results_batch(results: &[Vec<Hit>], qids: &[i64], ids: &[i64]) -> Result<
         Arc::new(StringArray::from(tier)),
     ];
     Ok(RecordBatch::try_new(results_schema(), columns)?)
+}
+
+/// [`results_batch`] with each query's report repeated on its rows: `kept` (rows each tier
+/// kept) and `certified`.
+pub fn results_batch_reported(
+    results: &[Vec<Hit>],
+    reports: &[QueryReport],
+    qids: &[i64],
+    ids: &[i64],
+) -> Result<RecordBatch> {
+    let base = results_batch(results, qids, ids)?;
+    let mut kept = ListBuilder::new(UInt32Builder::new())
+        .with_field(Arc::new(Field::new_list_field(DataType::UInt32, false)));
+    let mut certified = Vec::with_capacity(base.num_rows());
+    for (hits, rep) in results.iter().zip(reports) {
+        for _ in hits {
+            kept.values()
+                .append_slice(&rep.kept.iter().map(|&n| n as u32).collect::<Vec<_>>());
+            kept.append(true);
+            certified.push(rep.certified);
+        }
+    }
+    let kept = kept.finish();
+    let mut fields: Vec<Field> = base
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields.push(Field::new("kept", kept.data_type().clone(), false));
+    fields.push(Field::new("certified", DataType::Boolean, false));
+    let mut columns = base.columns().to_vec();
+    columns.push(Arc::new(kept));
+    columns.push(Arc::new(BooleanArray::from(certified)));
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
 }

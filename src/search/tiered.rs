@@ -13,6 +13,8 @@ use rayon::prelude::*;
 use super::tier::{TierCodes, Valid};
 use super::topk::TopK;
 
+use super::bound::Bounded;
+pub use super::bound::QueryReport;
 pub use super::chain::{Hit, Tier, TierSpec};
 pub use super::floats::{FloatRows, InMemoryFloats};
 pub use super::tier::Codes;
@@ -150,7 +152,20 @@ impl Corpus {
 
     /// The top-`k` rows for each query (`queries` row-major, `dim` per query), best first.
     pub fn search(&self, queries: &[f32], k: usize, chain: &[TierSpec]) -> Result<Vec<Vec<Hit>>> {
-        self.search_inner(queries, k, chain, None)
+        self.search_inner(queries, k, chain, None, &mut Vec::new())
+    }
+
+    /// [`Corpus::search`], also reporting per query how many rows each tier kept and whether
+    /// the top-k is certified ([`super::bound`]).
+    pub fn search_reported(
+        &self,
+        queries: &[f32],
+        k: usize,
+        chain: &[TierSpec],
+    ) -> Result<(Vec<Vec<Hit>>, Vec<QueryReport>)> {
+        let mut reports = Vec::new();
+        let hits = self.search_inner(queries, k, chain, None, &mut reports)?;
+        Ok((hits, reports))
     }
 
     /// [`Corpus::search`], also returning the candidate rows each tier kept: `trace[t][q]`
@@ -164,7 +179,7 @@ impl Corpus {
         chain: &[TierSpec],
     ) -> Result<(Vec<Vec<Hit>>, Vec<Vec<Vec<u32>>>)> {
         let mut trace = Vec::new();
-        let hits = self.search_inner(queries, k, chain, Some(&mut trace))?;
+        let hits = self.search_inner(queries, k, chain, Some(&mut trace), &mut Vec::new())?;
         Ok((hits, trace))
     }
 
@@ -174,6 +189,7 @@ impl Corpus {
         k: usize,
         chain: &[TierSpec],
         mut trace: Option<&mut Vec<Vec<Vec<u32>>>>,
+        reports: &mut Vec<QueryReport>,
     ) -> Result<Vec<Vec<Hit>>> {
         if chain.is_empty() {
             return Err(Error::InvalidOption("empty tier chain".into()));
@@ -193,9 +209,13 @@ impl Corpus {
         // No tier can keep more rows than the corpus has, whatever k and the factors say:
         // sizes the user controls never reach an allocation uncapped.
         let k = k.min(self.rows);
+        // A bound keeps a number of rows that depends on the codes' error: budget for many.
         let most = chain
             .iter()
-            .map(|s| k.saturating_mul(s.factor).min(self.rows))
+            .map(|s| match s.bound {
+                Some(_) => k.saturating_mul(64).max(4096).min(self.rows),
+                None => k.saturating_mul(s.factor).min(self.rows),
+            })
             .max()
             .unwrap_or(k)
             .max(1);
@@ -211,12 +231,12 @@ impl Corpus {
         );
         let nq = queries.len() / self.dim;
         if nq <= block {
-            return self.search_block(queries, k, chain, trace);
+            return self.search_block(queries, k, chain, trace, reports);
         }
         let mut hits = Vec::with_capacity(nq);
         for qs in queries.chunks(block * self.dim) {
             let mut t = trace.as_ref().map(|_| Vec::new());
-            hits.extend(self.search_block(qs, k, chain, t.as_mut())?);
+            hits.extend(self.search_block(qs, k, chain, t.as_mut(), reports)?);
             if let (Some(all), Some(t)) = (trace.as_deref_mut(), t) {
                 if all.is_empty() {
                     *all = t;
@@ -237,6 +257,7 @@ impl Corpus {
         k: usize,
         chain: &[TierSpec],
         mut trace: Option<&mut Vec<Vec<Vec<u32>>>>,
+        reports: &mut Vec<QueryReport>,
     ) -> Result<Vec<Vec<Hit>>> {
         let nq = queries.len() / self.dim;
         let keep = |i: usize| {
@@ -246,15 +267,45 @@ impl Corpus {
                 k.saturating_mul(chain[i].factor).min(self.rows)
             }
         };
+        let valid_rows = self
+            .valid
+            .as_ref()
+            .map_or(self.rows, |v| v.iter().filter(|&&x| x).count());
+        // Per query: the largest upper bound a bound dropped, whether every drop so far was
+        // by a bound, and the rows each tier kept.
+        let mut pruned = vec![f32::NEG_INFINITY; nq];
+        let mut by_bound = vec![true; nq];
+        let mut kept: Vec<Vec<usize>> = vec![Vec::with_capacity(chain.len()); nq];
         // Tier 1: scan everything, in groups of queries sharing corpus blocks.
         let first = chain[0].tier;
         let valid = self.validity();
-        let mut candidates: Vec<Vec<(u32, f32)>> = match self.codes(first) {
-            Some(codes) => queries
+        let bounded = chain[0].bound.filter(|_| chain.len() > 1);
+        let mut candidates: Vec<Vec<(u32, f32)>> = match (self.codes(first), bounded) {
+            (Some(codes), Some(eps)) => {
+                let b: Vec<Bounded> = queries
+                    .par_chunks(self.dim * codes.query_group())
+                    .map(|group| {
+                        codes.scan_bounded(group, k, eps, valid).ok_or_else(|| {
+                            Error::InvalidOption(format!("the {first} tier has no error bound"))
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                b.into_iter()
+                    .zip(pruned.iter_mut())
+                    .map(|(b, p)| {
+                        *p = b.pruned_max;
+                        b.kept
+                    })
+                    .collect()
+            }
+            (Some(codes), None) => queries
                 .par_chunks(self.dim * codes.query_group())
                 .flat_map_iter(|group| codes.scan(group, keep(0), valid))
                 .collect(),
-            None => queries
+            (None, _) => queries
                 .par_chunks(self.dim * FLOAT_QUERY_GROUP)
                 .map(|group| self.scan_float(group, keep(0)))
                 .collect::<Result<Vec<_>>>()?
@@ -262,7 +313,15 @@ impl Corpus {
                 .flatten()
                 .collect(),
         };
+        if bounded.is_none() {
+            for (b, c) in by_bound.iter_mut().zip(&candidates) {
+                *b &= c.len() >= valid_rows;
+            }
+        }
         let mut record = |c: &[Vec<(u32, f32)>], last: bool| {
+            for (n, v) in kept.iter_mut().zip(c) {
+                n.push(if last { k.min(v.len()) } else { v.len() });
+            }
             if let Some(t) = trace.as_deref_mut() {
                 t.push(
                     c.iter()
@@ -280,10 +339,41 @@ impl Corpus {
         for (i, spec) in chain.iter().enumerate().skip(1) {
             tier = spec.tier;
             let want = keep(i);
-            candidates = if spec.tier == Tier::Float {
-                self.rescore_float(queries, &candidates, want)?
-            } else {
-                candidates
+            let last = i + 1 == chain.len();
+            let before: Vec<usize> = candidates.iter().map(Vec::len).collect();
+            candidates = match spec.bound.filter(|_| !last) {
+                _ if spec.tier == Tier::Float => self.rescore_float(queries, &candidates, want)?,
+                Some(eps) => {
+                    let codes = self.codes(spec.tier).expect("checked");
+                    let b: Vec<Bounded> = candidates
+                        .par_iter()
+                        .enumerate()
+                        .map(|(q, cands)| {
+                            let query = &queries[q * self.dim..(q + 1) * self.dim];
+                            let score = codes.bounded_scorer(query, eps).ok_or_else(|| {
+                                Error::InvalidOption(format!(
+                                    "the {} tier has no error bound",
+                                    spec.tier
+                                ))
+                            })?;
+                            Ok(Bounded::select(
+                                cands.iter().map(|&(r, _)| {
+                                    let (e, h) = score(r);
+                                    (r, e, h)
+                                }),
+                                k,
+                            ))
+                        })
+                        .collect::<Result<_>>()?;
+                    b.into_iter()
+                        .zip(pruned.iter_mut())
+                        .map(|(b, p)| {
+                            *p = p.max(b.pruned_max);
+                            b.kept
+                        })
+                        .collect()
+                }
+                None => candidates
                     .par_iter()
                     .enumerate()
                     .map(|(q, cands)| {
@@ -295,11 +385,35 @@ impl Corpus {
                         }
                         top.into_sorted()
                     })
-                    .collect()
+                    .collect(),
             };
-            record(&candidates, i + 1 == chain.len());
+            if !last && spec.bound.is_none() {
+                // A fixed factor that dropped rows cannot certify what it dropped.
+                for (b, (n, c)) in by_bound.iter_mut().zip(before.iter().zip(&candidates)) {
+                    *b &= c.len() >= *n;
+                }
+            }
+            record(&candidates, last);
         }
         debug_assert_eq!(candidates.len(), nq);
+        // Certify against the last tier's estimator (see `super::bound`).
+        let last_codes = self.codes(tier);
+        for (q, c) in candidates.iter().enumerate() {
+            let query = &queries[q * self.dim..(q + 1) * self.dim];
+            let slack = match last_codes {
+                None => Some(0.0),
+                Some(codes) => codes.slack(query),
+            };
+            let certified = by_bound[q]
+                && slack.is_some_and(|s| {
+                    pruned[q] == f32::NEG_INFINITY
+                        || (c.len() >= k && k > 0 && pruned[q] + s < c[k - 1].1)
+                });
+            reports.push(QueryReport {
+                kept: std::mem::take(&mut kept[q]),
+                certified,
+            });
+        }
         Ok(candidates
             .into_iter()
             .map(|c| {

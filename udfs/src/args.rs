@@ -380,6 +380,8 @@ pub fn code_recipe(
         encoding: ColumnRecipe::encoding_for(scheme, layout),
         int8_layout: (scheme == Scheme::Int8).then_some(layout),
         threshold,
+        rabitq_bits: None,
+        sign_column: None,
         rotation: None,
         code_bits: None,
         bytes_per_vector,

@@ -1,4 +1,5 @@
-//! `rabitq_inner_product(query, codes [, calibration])`: the RaBitQ estimate of `<q, x>`.
+//! `rabitq_inner_product(query, codes [, extra] [, calibration])`: the RaBitQ estimate of
+//! `<q, x>`, from the 1-bit codes alone or with the extra bits of multi-bit RaBitQ.
 
 use std::sync::Arc;
 
@@ -11,6 +12,7 @@ use datafusion::logical_expr::{
     TypeSignature, Volatility,
 };
 use datafusion_macros::user_doc;
+use embquant::codec::rabitq_ex::RabitqExCodec;
 use embquant::metadata::ColumnRecipe;
 use embquant::{RabitqCodec, Rotation};
 
@@ -34,24 +36,40 @@ fn field_rotation(field: &Field) -> Result<Rotation> {
     }
 }
 
+/// Where the calibration argument goes: after the extra codes when the third argument is
+/// binary (3), else third (2).
+fn cal_index<'a>(mut types: impl Iterator<Item = &'a DataType>) -> usize {
+    match types.nth(2) {
+        Some(DataType::FixedSizeBinary(_)) => 3,
+        _ => 2,
+    }
+}
+
 #[user_doc(
     doc_section(label = "embquant Functions"),
     description = "RaBitQ's unbiased estimate of the inner product of a float query with the \
 vector a RaBitQ code stands for: <q, mean> + |r| / (ip sqrt(B)) * sum_i (P q)_i (2 b_i - 1), the \
 score of the `rabitq` tier of tiered search. Codes are `FixedSizeBinary(B / 8 + 8)` from \
 `rabitq_quantize` or `embquant quantize --scheme rabitq` (their recipe's rotation is used; the \
-default rotation without one). The calibration is the third argument, else the codes' \
-`embquant.calibration` field metadata. Returns `Float32`, NULL when either side is NULL.",
-    syntax_example = "rabitq_inner_product(query, codes [, calibration])",
+default rotation without one). Given the extra bits of multi-bit RaBitQ as \
+well (`embquant quantize --rabitq-bits 2..8`, `rabitq_quantize(v, cal, bits)`), the estimate \
+of those codes (the `rabitq<bits>` tier's score; the width of the extra column gives the bits). \
+The calibration is the last argument, else the codes' `embquant.calibration` field metadata. \
+Returns `Float32`, NULL when any side is NULL.",
+    syntax_example = "rabitq_inner_product(query, codes [, extra] [, calibration])",
     sql_example = r#"```sql
 > SELECT id FROM corpus
-  ORDER BY rabitq_inner_product([0.1, ...], embedding_rq) DESC LIMIT 40;
+  ORDER BY rabitq_inner_product([0.1, ...], embedding_rq, embedding_rq4) DESC LIMIT 10;
 ```"#,
     argument(
         name = "query",
         description = "Float query vector (literal or column)."
     ),
-    argument(name = "codes", description = "RaBitQ codes."),
+    argument(name = "codes", description = "RaBitQ codes (the 1-bit column)."),
+    argument(
+        name = "extra",
+        description = "Optional: the extra bits of multi-bit RaBitQ for the same rows."
+    ),
     argument(
         name = "calibration",
         description = "Calibration JSON; defaults to the codes' field metadata."
@@ -74,7 +92,11 @@ impl RabitqInnerProductFunc {
     pub fn new() -> Self {
         Self {
             signature: Signature::one_of(
-                vec![TypeSignature::Any(2), TypeSignature::Any(3)],
+                vec![
+                    TypeSignature::Any(2),
+                    TypeSignature::Any(3),
+                    TypeSignature::Any(4),
+                ],
                 Volatility::Immutable,
             ),
         }
@@ -104,7 +126,11 @@ impl ScalarUDFImpl for RabitqInnerProductFunc {
                 )
             }
         }
-        plan_calibration(NAME, args.arg_fields, args.scalar_arguments, 2, 1)?;
+        let cal_at = cal_index(args.arg_fields.iter().map(|f| f.data_type()));
+        if cal_at == 3 && args.arg_fields.len() > 4 {
+            return plan_err!("{NAME}: at most 4 arguments");
+        }
+        plan_calibration(NAME, args.arg_fields, args.scalar_arguments, cal_at, 1)?;
         Ok(Arc::new(Field::new(NAME, DataType::Float32, true)))
     }
 
@@ -120,7 +146,8 @@ impl ScalarUDFImpl for RabitqInnerProductFunc {
             ColumnarValue::Scalar(s) => (s.to_array()?, true),
             ColumnarValue::Array(a) => (Arc::clone(a), false),
         };
-        let cal = batch_calibration(NAME, &args.args, &args.arg_fields, 2, 1)?;
+        let cal_at = cal_index(args.arg_fields.iter().map(|f| f.data_type()));
+        let cal = batch_calibration(NAME, &args.args, &args.arg_fields, cal_at, 1)?;
         let codec = RabitqCodec::new(&cal, field_rotation(&args.arg_fields[1])?);
         let dim = cal.dim();
         let vq = read(NAME, "1 (query)", &q)?;
@@ -140,6 +167,48 @@ impl ScalarUDFImpl for RabitqInnerProductFunc {
                 codec.width(),
                 codec.bits()
             );
+        }
+        if cal_at == 3 {
+            let extra = match &args.args[2] {
+                ColumnarValue::Scalar(s) if s.is_null() => {
+                    return Ok(ColumnarValue::Scalar(ScalarValue::Float32(None)))
+                }
+                ColumnarValue::Scalar(s) => (s.to_array()?, true),
+                ColumnarValue::Array(a) => (Arc::clone(a), false),
+            };
+            let Some(ex) = extra.0.as_fixed_size_binary_opt() else {
+                return exec_err!("{NAME}: argument 3 (extra) must be FixedSizeBinary");
+            };
+            let plane = codec.bit_bytes();
+            let w = ex.value_length() as usize;
+            let bits = (w.saturating_sub(8) / plane + 1) as u8;
+            if w < 8 + plane || (w - 8) % plane != 0 || bits > 8 {
+                return exec_err!(
+                    "{NAME}: extra codes of {w} bytes: {dim}-dimensional multi-bit RaBitQ extra codes take (bits - 1) x {plane} + 8 bytes, bits 2 to 8"
+                );
+            }
+            let codec = RabitqExCodec::new(codec, bits).map_err(|e| ext(NAME, e))?;
+            let shared = q.scalar.then(|| codec.prepare_query(vq.row(0)));
+            let mut out = Vec::with_capacity(n);
+            let mut valid = Vec::with_capacity(n);
+            for i in 0..n {
+                let rq = q.row(i);
+                let rc = if codes_scalar { 0 } else { i };
+                let re = if extra.1 { 0 } else { i };
+                if !(vq.is_valid(rq) && codes.is_valid(rc) && ex.is_valid(re)) {
+                    out.push(0.0);
+                    valid.push(false);
+                    continue;
+                }
+                let (s, e) = (codes.value(rc), ex.value(re));
+                out.push(match &shared {
+                    Some(p) => p.score(&codec, s, e),
+                    None => codec.prepare_query(vq.row(rq)).score(&codec, s, e),
+                });
+                valid.push(true);
+            }
+            let nulls = valid.iter().any(|v| !v).then(|| NullBuffer::from(valid));
+            return output(Arc::new(Float32Array::new(out.into(), nulls)), all_scalar);
         }
         let shared = q.scalar.then(|| codec.prepare_query(vq.row(0)));
         let mut out = Vec::with_capacity(n);

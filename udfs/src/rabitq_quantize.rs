@@ -1,4 +1,5 @@
-//! `rabitq_quantize(v [, calibration])`: RaBitQ 1-bit codes with their correction factors.
+//! `rabitq_quantize(v [, calibration [, bits]])`: RaBitQ 1-bit codes with their correction
+//! factors, or with `bits` 2 to 8 the extra bits of multi-bit RaBitQ.
 
 use std::sync::Arc;
 
@@ -9,6 +10,7 @@ use datafusion::logical_expr::{
     TypeSignature, Volatility,
 };
 use datafusion_macros::user_doc;
+use embquant::codec::rabitq_ex::RabitqExCodec;
 use embquant::metadata::Scheme;
 use embquant::{RabitqCodec, Rotation};
 
@@ -24,6 +26,27 @@ pub(crate) fn rabitq_width(dim: usize) -> usize {
     dim.next_power_of_two().max(8) / 8 + 8
 }
 
+/// Bytes of the extra bits of `bits`-bit RaBitQ (default rotation) of `dim` dimensions.
+pub(crate) fn rabitq_extra_width(dim: usize, bits: u8) -> usize {
+    (bits as usize - 1) * (dim.next_power_of_two().max(8) / 8) + 8
+}
+
+/// The `bits` argument (third, an integer literal 1 to 8; 1 without it).
+fn bits_arg(value: Option<&ScalarValue>, given: bool) -> Result<u8> {
+    if !given {
+        return Ok(1);
+    }
+    let bits = value.and_then(|v| match v.cast_to(&DataType::Int64).ok()? {
+        ScalarValue::Int64(Some(b)) => Some(b),
+        _ => None,
+    });
+    match bits {
+        Some(b @ 1..=8) => Ok(b as u8),
+        Some(b) => plan_err!("{NAME}: bits {b}: expected 1 to 8"),
+        None => plan_err!("{NAME}: argument 3 (bits) must be an integer literal, 1 to 8"),
+    }
+}
+
 #[user_doc(
     doc_section(label = "embquant Functions"),
     description = "RaBitQ quantization: the vector minus the calibration's per-dimension mean, \
@@ -31,11 +54,15 @@ rotated by the default randomized Hadamard transform (zero-padded to B = the nex
 3 rounds, the same seed as `embquant quantize --scheme rabitq`), as B sign bits followed by two \
 little-endian f32 correction factors (the residual norm and <sign vector, residual>). Returns \
 `FixedSizeBinary(B / 8 + 8)` with embquant field metadata; score it with `rabitq_inner_product`. \
-The calibration is the second argument, else `v`'s `embquant.calibration` field metadata. NULL \
-vectors give NULL.",
-    syntax_example = "rabitq_quantize(v [, calibration])",
+With `bits` 2 to 8, returns instead the extra bits of multi-bit (Extended) RaBitQ, the \
+`<column>_rq<bits>` column of `embquant quantize --scheme rabitq --rabitq-bits B`: \
+`FixedSizeBinary((bits - 1) * B / 8 + 8)`, scored together with the 1-bit codes of the same \
+vectors. The calibration is the second argument, else `v`'s `embquant.calibration` field \
+metadata (bits need the calibration argument before them). NULL vectors give NULL.",
+    syntax_example = "rabitq_quantize(v [, calibration [, bits]])",
     sql_example = r#"```sql
-> SELECT id, rabitq_quantize(embedding, '{"version":1,...}') AS embedding_rq FROM corpus;
+> SELECT id, rabitq_quantize(embedding, '{"version":1,...}') AS embedding_rq,
+         rabitq_quantize(embedding, '{"version":1,...}', 4) AS embedding_rq4 FROM corpus;
 ```"#,
     argument(
         name = "v",
@@ -44,6 +71,10 @@ vectors give NULL.",
     argument(
         name = "calibration",
         description = "Calibration JSON; defaults to `v`'s field metadata."
+    ),
+    argument(
+        name = "bits",
+        description = "Bits per dimension, 1 (default: the sign bits and factors) to 8 (the extra bits)."
     )
 )]
 /// The `rabitq_quantize` SQL function.
@@ -63,7 +94,11 @@ impl RabitqQuantizeFunc {
     pub fn new() -> Self {
         Self {
             signature: Signature::one_of(
-                vec![TypeSignature::Any(1), TypeSignature::Any(2)],
+                vec![
+                    TypeSignature::Any(1),
+                    TypeSignature::Any(2),
+                    TypeSignature::Any(3),
+                ],
                 Volatility::Immutable,
             ),
         }
@@ -94,12 +129,24 @@ impl ScalarUDFImpl for RabitqQuantizeFunc {
                 "{NAME}: the dimension is unknown at planning (a List column with a calibration column): cast the vectors to a FixedSizeList"
             );
         };
-        let width = rabitq_width(dim);
+        let bits = bits_arg(
+            args.scalar_arguments.get(2).copied().flatten(),
+            args.arg_fields.len() > 2,
+        )?;
+        let (scheme, width) = match bits {
+            1 => (Scheme::Rabitq, rabitq_width(dim)),
+            b => (Scheme::RabitqEx, rabitq_extra_width(dim, b)),
+        };
         let dt = DataType::FixedSizeBinary(width as i32);
         // The recipe records the rotation, so search and rabitq_inner_product can rebuild it.
-        let mut recipe = code_recipe(f, Scheme::Rabitq, dim, &dt, width, known, None);
+        let mut recipe = code_recipe(f, scheme, dim, &dt, width, known, None);
         recipe.rotation = Some(Rotation::default());
         recipe.code_bits = Some(dim.next_power_of_two().max(8));
+        if bits > 1 {
+            recipe.name = scheme.column_name(f.name(), bits);
+            recipe.rabitq_bits = Some(bits);
+            recipe.sign_column = Some(Scheme::Rabitq.column_name(f.name(), 1));
+        }
         let meta = recipe_metadata(&recipe, known);
         Ok(Arc::new(Field::new(NAME, dt, true).with_metadata(meta)))
     }
@@ -110,11 +157,28 @@ impl ScalarUDFImpl for RabitqQuantizeFunc {
                 args.return_field.data_type(),
             )?));
         };
+        let bits = match args.args.get(2) {
+            Some(ColumnarValue::Scalar(s)) => bits_arg(Some(s), true)?,
+            Some(ColumnarValue::Array(_)) => {
+                return plan_err!("{NAME}: argument 3 (bits) must be an integer literal, 1 to 8")
+            }
+            None => 1,
+        };
         let cal = batch_codes_calibration(NAME, &args.args, &args.arg_fields, &v)?;
-        let enc = RabitqCodec::new(&cal, Rotation::default())
-            .encode(v.array.as_ref())
-            .map_err(|e| ext(NAME, e))?;
-        output(enc.array, v.scalar)
+        let base = RabitqCodec::new(&cal, Rotation::default());
+        let array = if bits == 1 {
+            base.encode(v.array.as_ref())
+                .map_err(|e| ext(NAME, e))?
+                .array
+        } else {
+            let codec = RabitqExCodec::new(base, bits).map_err(|e| ext(NAME, e))?;
+            codec
+                .encode(v.array.as_ref())
+                .map_err(|e| ext(NAME, e))?
+                .1
+                .array
+        };
+        output(array, v.scalar)
     }
 
     fn documentation(&self) -> Option<&Documentation> {

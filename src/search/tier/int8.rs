@@ -65,6 +65,12 @@ impl TierCodes for Int8Tier {
         tops.into_iter().map(TopK::into_sorted).collect()
     }
 
+    /// `sum_i |q_i| step_i / 2`: a value inside the calibrated range is at most half a step
+    /// from its level (codes that clipped values are outside this bound), plus float rounding.
+    fn slack(&self, query: &[f32]) -> Option<f32> {
+        Some(super::affine_slack(query, self.codec.step()))
+    }
+
     fn scorer<'a>(&'a self, query: &[f32]) -> Box<dyn Fn(u32) -> f32 + 'a> {
         let p = self.codec.prepare_query(query);
         let d = self.dim;

@@ -9,6 +9,7 @@ mod f16;
 mod int4;
 mod int8;
 mod rabitq;
+mod rabitq_ex;
 
 use half::f16 as F16;
 
@@ -18,7 +19,9 @@ use crate::codec::binary::BinaryCodec;
 use crate::codec::int4::Int4Codec;
 use crate::codec::int8::Int8Codec;
 use crate::codec::rabitq::RabitqCodec;
+use crate::codec::rabitq_ex::RabitqExCodec;
 use crate::error::{Error, Result};
+use crate::search::bound::Bounded;
 
 /// Which corpus rows may be returned (`None`: all; rows whose vector is null are not).
 #[derive(Clone, Copy)]
@@ -42,6 +45,31 @@ pub(crate) trait TierCodes: Send + Sync {
     fn scan(&self, group: &[f32], keep: usize, valid: Valid<'_>) -> Vec<Vec<(u32, f32)>>;
     /// Scores one row against `query` (the rescoring of later tiers).
     fn scorer<'a>(&'a self, query: &[f32]) -> Box<dyn Fn(u32) -> f32 + 'a>;
+    /// Scores one row with the half-width of its error bound at confidence `eps0`
+    /// ([`crate::search::bound`]); None for a tier whose estimates have no such bound.
+    fn bounded_scorer<'a>(
+        &'a self,
+        _query: &[f32],
+        _eps0: f32,
+    ) -> Option<Box<dyn Fn(u32) -> (f32, f32) + 'a>> {
+        None
+    }
+    /// First-tier scan pruning by the bound: for each query of `group`, the rows whose upper
+    /// bound reaches the k-th best lower bound (None for a tier without a bound).
+    fn scan_bounded(
+        &self,
+        _group: &[f32],
+        _k: usize,
+        _eps0: f32,
+        _valid: Valid<'_>,
+    ) -> Option<Vec<Bounded>> {
+        None
+    }
+    /// The deterministic bound on `|score - <q, x>|` for `query` over every row (for
+    /// certifying a top-k, [`crate::search::bound`]); None when the tier has none.
+    fn slack(&self, _query: &[f32]) -> Option<f32> {
+        None
+    }
 }
 
 /// The codes of one tier and their codec: what a [`super::Corpus`] searches. Rows are
@@ -57,6 +85,9 @@ pub enum Codes {
     F16(Vec<F16>),
     /// RaBitQ codes (`RabitqCodec::width` bytes per row).
     Rabitq(Vec<u8>, RabitqCodec),
+    /// Multi-bit RaBitQ: the 1-bit codes (`RabitqCodec::width` bytes per row) and the extra
+    /// bits (`RabitqExCodec::width` bytes per row).
+    RabitqEx(Vec<u8>, Vec<u8>, RabitqExCodec),
 }
 
 impl Codes {
@@ -67,7 +98,8 @@ impl Codes {
             Codes::Int8(..) => Tier::Int8,
             Codes::Int4(..) => Tier::Int4,
             Codes::F16(..) => Tier::F16,
-            Codes::Rabitq(..) => Tier::Rabitq,
+            Codes::Rabitq(..) => Tier::Rabitq(1),
+            Codes::RabitqEx(_, _, c) => Tier::Rabitq(c.bits()),
         }
     }
 
@@ -82,6 +114,16 @@ impl Codes {
             Codes::Int4(c, k) => (c.len(), k.width(), Some(k.dim())),
             Codes::F16(c) => (c.len(), dim, None),
             Codes::Rabitq(c, k) => (c.len(), k.width(), Some(k.dim())),
+            Codes::RabitqEx(s, e, k) => {
+                if Some(s.len()) != rows.checked_mul(k.base().width()) {
+                    return Err(Error::Schema(format!(
+                        "the {tier} sign codes hold {} bytes, {rows} rows x {} expected",
+                        s.len(),
+                        k.base().width()
+                    )));
+                }
+                (e.len(), k.width(), Some(k.base().dim()))
+            }
         };
         if codec_dim.is_some_and(|d| d != dim) {
             return Err(Error::DimensionMismatch {
@@ -101,8 +143,20 @@ impl Codes {
             Codes::Int4(c, k) => Box::new(int4::Int4Tier::new(c, k, dim)),
             Codes::F16(c) => Box::new(f16::F16Tier::new(c, dim)),
             Codes::Rabitq(c, k) => Box::new(rabitq::RabitqTier::new(c, k, dim)),
+            Codes::RabitqEx(s, e, k) => Box::new(rabitq_ex::RabitqExTier::new(s, e, k, dim)),
         })
     }
+}
+
+/// `sum_i |q_i| step_i / 2` and a margin for float rounding: how far the asymmetric score of
+/// an affine code (int8, int4) can be from the exact inner product.
+pub(super) fn affine_slack(query: &[f32], step: &[f32]) -> f32 {
+    let s: f64 = query
+        .iter()
+        .zip(step)
+        .map(|(&q, &d)| (q as f64).abs() * d as f64 / 2.0)
+        .sum();
+    (s * (1.0 + 1e-5) + 1e-5) as f32
 }
 
 /// Rows of f16 or int4 codes widened to f32 at a time by their scans.

@@ -8,8 +8,10 @@ use rayon::prelude::*;
 
 use super::{TierCodes, Valid};
 use crate::codec::rabitq::RabitqCodec;
+use crate::codec::rabitq_ex::half_width;
 use crate::kernels::fastscan::{self, NibbleBlocks, NibbleQuery};
 use crate::kernels::rabitq::{self, LutQuery, RabitqBlocks};
+use crate::search::bound::Bounded;
 use crate::search::chain::Tier;
 use crate::search::topk::TopK;
 
@@ -24,6 +26,8 @@ pub(super) struct RabitqTier {
     dim: usize,
     /// The codes re-laid for the table scan.
     blocks: Layout,
+    /// Per row, the bound's half-width per unit of `eps0 |q|`.
+    widths: Vec<f32>,
 }
 
 /// The codes re-laid for the table scan the active SIMD level runs fastest.
@@ -37,18 +41,26 @@ enum Layout {
 impl RabitqTier {
     pub(super) fn new(codes: Vec<u8>, codec: RabitqCodec, dim: usize) -> Self {
         let blocks = rabitq_blocks(&codes, &codec);
+        let widths = codes
+            .chunks_exact(codec.width())
+            .map(|c| {
+                let (norm, ip) = codec.code_factors(c);
+                half_width(norm, ip, codec.bits())
+            })
+            .collect();
         RabitqTier {
             codes,
             codec,
             dim,
             blocks,
+            widths,
         }
     }
 }
 
 impl TierCodes for RabitqTier {
     fn tier(&self) -> Tier {
-        Tier::Rabitq
+        Tier::Rabitq(1)
     }
 
     fn query_group(&self) -> usize {
@@ -79,6 +91,80 @@ impl TierCodes for RabitqTier {
         }
     }
 
+    fn bounded_scorer<'a>(
+        &'a self,
+        query: &[f32],
+        eps0: f32,
+    ) -> Option<Box<dyn Fn(u32) -> (f32, f32) + 'a>> {
+        let p = self.codec.prepare_query(query);
+        let unit = eps0 * norm(query);
+        let w = self.codec.width();
+        Some(Box::new(move |r| {
+            let code = &self.codes[r as usize * w..(r as usize + 1) * w];
+            (p.score(&self.codec, code), unit * self.widths[r as usize])
+        }))
+    }
+
+    /// The table scan with bounds: a row's half-width adds the tables' rounding
+    /// (`F * groups * a / 2`) to the RaBitQ bound; the scan's cut-off is each query's k-th
+    /// best lower bound less the largest half-width, so a row it skips has an upper bound
+    /// below the k-th best lower bound.
+    fn scan_bounded(
+        &self,
+        group: &[f32],
+        k: usize,
+        eps0: f32,
+        valid: Valid<'_>,
+    ) -> Option<Vec<Bounded>> {
+        let queries: Vec<_> = group
+            .chunks_exact(self.dim)
+            .map(|q| (self.codec.prepare_query(q), eps0 * norm(q)))
+            .collect();
+        let widest = self.widths.iter().cloned().fold(0f32, f32::max);
+        Some(match &self.blocks {
+            Layout::Groups(b) => {
+                let luts: Vec<LutQuery> = queries.iter().map(|(q, _)| q.lut()).collect();
+                let units: Vec<(f32, f32)> = luts
+                    .iter()
+                    .zip(&queries)
+                    .map(|(l, (_, u))| (*u, l.groups() as f32 * l.a / 2.0))
+                    .collect();
+                let step = STEP_ROWS / rabitq::BLOCK;
+                self.scan_steps_bounded(
+                    &luts,
+                    &units,
+                    widest,
+                    b.blocks(),
+                    step,
+                    k,
+                    valid,
+                    |r| b.factor(r),
+                    |q, c, r, h| b.scan_within(q, c, r, h),
+                )
+            }
+            Layout::Nibbles(b) => {
+                let luts: Vec<NibbleQuery> = queries.iter().map(|(q, _)| q.nibbles()).collect();
+                let units: Vec<(f32, f32)> = luts
+                    .iter()
+                    .zip(&queries)
+                    .map(|(l, (_, u))| (*u, l.groups() as f32 * l.a / 2.0))
+                    .collect();
+                let step = STEP_ROWS / fastscan::BLOCK;
+                self.scan_steps_bounded(
+                    &luts,
+                    &units,
+                    widest,
+                    b.blocks(),
+                    step,
+                    k,
+                    valid,
+                    |r| b.factor(r),
+                    |q, c, r, h| b.scan_within(q, c, r, h),
+                )
+            }
+        })
+    }
+
     fn scorer<'a>(&'a self, query: &[f32]) -> Box<dyn Fn(u32) -> f32 + 'a> {
         let p = self.codec.prepare_query(query);
         let w = self.codec.width();
@@ -89,6 +175,72 @@ impl TierCodes for RabitqTier {
             )
         })
     }
+}
+
+impl RabitqTier {
+    /// [`scan_steps`] with bounds: `units[q]` is the query's `(eps0 |q|, groups * a / 2)`,
+    /// `widest` the largest per-row width, `factor(row)` the row's scale `F`.
+    #[allow(clippy::too_many_arguments)]
+    fn scan_steps_bounded<Q>(
+        &self,
+        luts: &[Q],
+        units: &[(f32, f32)],
+        widest: f32,
+        blocks: usize,
+        step: usize,
+        k: usize,
+        valid: Valid<'_>,
+        factor: impl Fn(usize) -> f32,
+        scan: impl Fn(&[&Q], &[f32], std::ops::Range<usize>, &mut [Vec<(u32, f32)>]),
+    ) -> Vec<Bounded> {
+        let refs: Vec<&Q> = luts.iter().collect();
+        let n = luts.len();
+        let mut lows: Vec<TopK> = (0..n).map(|_| TopK::new(k.max(1))).collect();
+        let mut cands: Vec<Vec<(u32, f32, f32)>> = vec![Vec::new(); n];
+        let mut pruned = vec![f32::NEG_INFINITY; n];
+        let mut hits: Vec<Vec<(u32, f32)>> = vec![Vec::new(); n];
+        let mut cuts = vec![f32::NEG_INFINITY; n];
+        let widest_f = (0..self.widths.len()).map(&factor).fold(0f32, f32::max);
+        for b0 in (0..blocks).step_by(step) {
+            for q in 0..n {
+                let (u, lut) = units[q];
+                cuts[q] = lows[q].threshold().map_or(f32::NEG_INFINITY, |c| {
+                    // A skipped row's upper bound is below this query's k-th lower bound.
+                    pruned[q] = pruned[q].max(c);
+                    c - u * widest - widest_f * lut - 1e-4 * (1.0 + c.abs()) * 2.0
+                });
+            }
+            scan(&refs, &cuts, b0..(b0 + step).min(blocks), &mut hits);
+            for q in 0..n {
+                let (u, lut) = units[q];
+                for &(row, e) in &hits[q] {
+                    if !valid.get(row as usize) {
+                        continue;
+                    }
+                    let h = u * self.widths[row as usize]
+                        + factor(row as usize) * lut
+                        + 1e-4 * (1.0 + e.abs());
+                    lows[q].push(e - h, row);
+                    match lows[q].threshold() {
+                        Some(c) if e + h < c => pruned[q] = pruned[q].max(e + h),
+                        _ => cands[q].push((row, e, e + h)),
+                    }
+                }
+                hits[q].clear();
+            }
+        }
+        cands
+            .into_iter()
+            .zip(lows)
+            .zip(pruned)
+            .map(|((c, l), p)| Bounded::finish(c, l.threshold(), p))
+            .collect()
+    }
+}
+
+/// `|q|`.
+fn norm(q: &[f32]) -> f32 {
+    q.iter().map(|&x| x as f64 * x as f64).sum::<f64>().sqrt() as f32
 }
 
 /// Runs `scan` (queries, cut-offs, a block range, hits) over `blocks` blocks, `step` at a
