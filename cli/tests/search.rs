@@ -379,3 +379,156 @@ fn recall_report_gates_and_its_ground_truth_cache() {
     let bad = run(&["--queries", queries, "--min-recall", "int4=0.5@100"]);
     assert!(!bad.status.success() && text(&bad.stderr).contains("--k"));
 }
+
+#[test]
+fn multi_bit_rabitq_quantize_inspect_search_and_recall() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data");
+    let corpus = data.join("minilm-wordnet-5k.parquet");
+    let queries = data.join("minilm-wordnet-queries-50.parquet");
+    let (corpus, queries) = (corpus.to_str().unwrap(), queries.to_str().unwrap());
+    let q = embquant(
+        &[
+            "quantize",
+            corpus,
+            "--scheme",
+            "int8,rabitq4",
+            "-o",
+            "rq.parquet",
+        ],
+        p,
+    );
+    assert!(q.status.success(), "{}", text(&q.stderr));
+    // The same file from --rabitq-bits.
+    let q = embquant(
+        &[
+            "quantize",
+            corpus,
+            "--scheme",
+            "int8,rabitq",
+            "--rabitq-bits",
+            "4",
+            "-o",
+            "rq-b.parquet",
+        ],
+        p,
+    );
+    assert!(q.status.success(), "{}", text(&q.stderr));
+    let i = embquant(&["inspect", "rq.parquet"], p);
+    let out = text(&i.stdout);
+    assert!(
+        out.contains("embedding_rq: FixedSizeBinary(72)")
+            && out.contains("embedding_rq4: FixedSizeBinary(200)")
+            && out.contains("the extra bits of 4-bit RaBitQ"),
+        "{out}"
+    );
+    let search = |tiers: &str, file: &str| {
+        let s = embquant(
+            &[
+                "search",
+                "--corpus",
+                "rq.parquet",
+                "--queries",
+                queries,
+                "--k",
+                "10",
+                "--tiers",
+                tiers,
+                "--id-column",
+                "id",
+                "--query-id-column",
+                "id",
+                "-o",
+                file,
+            ],
+            p,
+        );
+        (s.status.success(), text(&s.stdout), text(&s.stderr))
+    };
+    let (ok, _, err) = search("float", "exact.parquet");
+    assert!(ok, "{err}");
+    let (ok, out, err) = search("rabitq1:bound,rabitq4:bound,int8", "bound.parquet");
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("certified for") && out.contains("rows kept per query"),
+        "{out}"
+    );
+    let exact = results(&p.join("exact.parquet"));
+    let bound = results(&p.join("bound.parquet"));
+    let hits: usize = exact
+        .iter()
+        .map(|(q, ids)| bound[q].iter().filter(|i| ids.contains(i)).count())
+        .sum();
+    assert!(
+        hits as f64 / 500.0 >= 0.97,
+        "recall@10 {}",
+        hits as f64 / 500.0
+    );
+    // The report columns.
+    let f = std::fs::File::open(p.join("bound.parquet")).unwrap();
+    let b = embquant::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
+        .unwrap();
+    let names: Vec<String> = b
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    assert!(
+        names.ends_with(&["kept".to_string(), "certified".to_string()]),
+        "{names:?}"
+    );
+    let (ok, _, err) = search("rabitq4", "alone.parquet");
+    assert!(ok, "{err}");
+    // A width the file does not hold is named.
+    let (ok, _, err) = search("rabitq2:4,int8", "x.parquet");
+    assert!(!ok && err.contains("rabitq2 extra bits"), "{err}");
+    let e = embquant(
+        &[
+            "quantize",
+            corpus,
+            "--scheme",
+            "rabitq2,rabitq4",
+            "-o",
+            "y.parquet",
+        ],
+        p,
+    );
+    assert!(!e.status.success() && text(&e.stderr).contains("one multi-bit width"));
+    // The recall report measures the widths and the bound chain, and prices the bound chain
+    // by the rows it actually kept.
+    let r = embquant(
+        &[
+            "recall",
+            "--corpus",
+            corpus,
+            "--queries",
+            queries,
+            "--k",
+            "10",
+            "--configs",
+            "int8;rabitq2;rabitq4;rabitq4:2,int8;rabitq1:bound,rabitq4:bound,int8",
+            "--report",
+            "rep",
+        ],
+        p,
+    );
+    assert!(r.status.success(), "{}", text(&r.stderr));
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(p.join("rep/report.json")).unwrap()).unwrap();
+    let configs = json["configs"].as_array().unwrap();
+    let get = |name: &str| {
+        configs
+            .iter()
+            .find(|c| c["config"] == name)
+            .unwrap_or_else(|| panic!("{name} in {configs:?}"))
+    };
+    // Bytes per vector: both RaBitQ columns (72 + 200).
+    assert_eq!(get("rabitq4")["bytes_per_vector"], 272);
+    let int8_read = get("int8")["bytes_read_per_query"].as_f64().unwrap();
+    let bound_read = get("rabitq:bound,rabitq4:bound,int8")["bytes_read_per_query"]
+        .as_f64()
+        .unwrap();
+    assert!(bound_read < int8_read / 3.0, "{bound_read} vs {int8_read}");
+}

@@ -233,6 +233,15 @@ pub(crate) fn dequantize(
                 RecipeCodec::Int4(c) => Arc::new(c.decode(a)?),
                 RecipeCodec::Half(c) => Arc::new(c.decode(a)?),
                 RecipeCodec::Rabitq(c) => Arc::new(c.decode(a)?),
+                // The extra bits decode only with their sign column.
+                RecipeCodec::RabitqEx(_) => {
+                    return Err(embquant::Error::InvalidOption(format!(
+                        "column {:?}: extra RaBitQ bits decode together with their sign column {:?} \
+                         (RabitqExCodec::decode in the Rust library)",
+                        recipe.name,
+                        recipe.sign_column.as_deref().unwrap_or("?")
+                    )))
+                }
             })
         })
         .py()?;

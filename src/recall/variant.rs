@@ -189,8 +189,17 @@ impl Variant {
     fn ensure(&mut self, chain: &[TierSpec]) -> Result<()> {
         let mut need: Vec<Tier> = Vec::new();
         for s in chain {
-            if s.tier != Tier::Float && !need.contains(&s.tier) {
-                need.push(s.tier);
+            // A multi-bit RaBitQ tier scans behind the 1-bit codes' table scan (the corpus
+            // prefilters with them when it has them).
+            let with = match s.tier {
+                Tier::Rabitq(b) if b > 1 => vec![Tier::Rabitq(1), s.tier],
+                Tier::Float => vec![],
+                t => vec![t],
+            };
+            for t in with {
+                if !need.contains(&t) {
+                    need.push(t);
+                }
             }
         }
         // Most recently used last.

@@ -307,8 +307,72 @@ mod tests {
             Scheme::F16,
             Scheme::Rabitq,
         ];
+        o.rabitq_bits = 4;
         let q = Quantizer::try_new(schema, calibrate(&v), o).unwrap();
         q.quantize(&batch).unwrap().batch
+    }
+
+    #[test]
+    fn multi_bit_rabitq_columns_load_as_their_tier() {
+        let batch = quantized();
+        let schema = batch.schema();
+        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        assert!(names.ends_with(&["emb_rq", "emb_rq4"]), "{names:?}");
+        let (r, _) = ColumnRecipe::from_field(schema.field_with_name("emb_rq4").unwrap())
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.scheme, Scheme::RabitqEx);
+        assert_eq!(
+            (r.rabitq_bits, r.sign_column.as_deref()),
+            (Some(4), Some("emb_rq"))
+        );
+        // 24 dims pad to 32 bits: 3 planes of 4 bytes and two f32.
+        assert_eq!(r.bytes_per_vector, 3 * 4 + 8);
+        let chain = TierSpec::parse_chain("rabitq1:bound,rabitq4:bound,int8").unwrap();
+        let layout = CodeLayout::from_schema(&schema, Some("emb"), &chain).unwrap();
+        assert_eq!(layout.codes.len(), 3);
+        let mut b = CorpusBuilder::new(layout, &schema, Some("id"), false).unwrap();
+        b.push(&batch, 0).unwrap();
+        let loaded = b.finish().unwrap();
+        let queries: Vec<f32> = crate::Vectors::try_new(&vectors_array(5, 24, 8, 0.0))
+            .unwrap()
+            .values()
+            .to_vec();
+        for chain in [
+            "rabitq4",
+            "rabitq1:bound,rabitq4:bound,int8",
+            "rabitq4:3,int8",
+        ] {
+            let hits = loaded
+                .corpus
+                .search(&queries, 5, &TierSpec::parse_chain(chain).unwrap())
+                .unwrap();
+            assert!(hits.iter().all(|h| h.len() == 5), "{chain}");
+        }
+        // Without the extra-bits column the 4-bit tier names what is missing.
+        let mut o = QuantizeOptions::new("emb");
+        o.schemes = vec![Scheme::Rabitq];
+        let v = vectors_array(10, 24, 5, 0.0);
+        let s = Arc::new(Schema::new(vec![Field::new(
+            "emb",
+            v.data_type().clone(),
+            true,
+        )]));
+        let q = Quantizer::try_new(s, calibrate(&v), o).unwrap();
+        let err = CodeLayout::from_schema(
+            &q.schema(),
+            Some("emb"),
+            &TierSpec::parse_chain("rabitq4").unwrap(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("rabitq4 extra bits"), "{err}");
+        // rabitq_bits without the rabitq scheme, or rabitq_ex asked for directly, is refused.
+        let mut o = QuantizeOptions::new("emb");
+        o.rabitq_bits = 4;
+        assert!(o.column_schemes().is_err());
+        o.schemes = vec![Scheme::RabitqEx];
+        assert!(o.column_schemes().is_err());
     }
 
     #[test]

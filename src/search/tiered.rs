@@ -24,6 +24,12 @@ use crate::error::{Error, Result};
 /// searched in several blocks.
 const CANDIDATE_BUDGET_BYTES: usize = 256 << 20;
 
+/// The bound's confidence parameter of the 1-bit prefilter before a multi-bit RaBitQ first
+/// tier: wide (4 standard deviations; a row the exhaustive scan would keep is dropped only
+/// when its 1-bit estimate errs by more than that plus its margin), so the tier's answer is
+/// the exhaustive one in practice, at the cost of the table scan and a few more rescored rows.
+pub const PREFILTER_EPS0: f32 = 4.0;
+
 /// Queries sharing a pass over the float vectors when the float tier comes first.
 const FLOAT_QUERY_GROUP: usize = 8;
 
@@ -209,6 +215,32 @@ impl Corpus {
         // No tier can keep more rows than the corpus has, whatever k and the factors say:
         // sizes the user controls never reach an allocation uncapped.
         let k = k.min(self.rows);
+        // A multi-bit RaBitQ first tier runs behind the 1-bit table scan pruning by its bound
+        // (at PREFILTER_EPS0) for as many rows as the tier keeps; the prefilter's own entry
+        // is dropped from the trace and the reports.
+        if let Some(first) = chain.first() {
+            if matches!(first.tier, Tier::Rabitq(b) if b > 1) && self.has(Tier::Rabitq(1)) {
+                let mut run = Vec::with_capacity(chain.len() + 1);
+                run.push(TierSpec {
+                    tier: Tier::Rabitq(1),
+                    factor: if chain.len() > 1 { first.factor } else { 1 },
+                    bound: Some(PREFILTER_EPS0),
+                });
+                run.extend_from_slice(chain);
+                let mut t = trace.as_ref().map(|_| Vec::new());
+                let mut r = Vec::new();
+                let hits = self.search_inner(queries, k, &run, t.as_mut(), &mut r)?;
+                if let (Some(all), Some(mut t)) = (trace, t) {
+                    t.remove(0);
+                    *all = t;
+                }
+                reports.extend(r.into_iter().map(|mut q| {
+                    q.kept.remove(0);
+                    q
+                }));
+                return Ok(hits);
+            }
+        }
         // A bound keeps a number of rows that depends on the codes' error: budget for many.
         let most = chain
             .iter()
@@ -285,7 +317,8 @@ impl Corpus {
                 let b: Vec<Bounded> = queries
                     .par_chunks(self.dim * codes.query_group())
                     .map(|group| {
-                        codes.scan_bounded(group, k, eps, valid).ok_or_else(|| {
+                        let kb = k.saturating_mul(chain[0].factor).min(self.rows);
+                        codes.scan_bounded(group, kb, eps, valid).ok_or_else(|| {
                             Error::InvalidOption(format!("the {first} tier has no error bound"))
                         })
                     })
@@ -313,7 +346,7 @@ impl Corpus {
                 .flatten()
                 .collect(),
         };
-        if bounded.is_none() {
+        if bounded.is_none() && chain.len() > 1 {
             for (b, c) in by_bound.iter_mut().zip(&candidates) {
                 *b &= c.len() >= valid_rows;
             }
@@ -361,7 +394,7 @@ impl Corpus {
                                     let (e, h) = score(r);
                                     (r, e, h)
                                 }),
-                                k,
+                                k.saturating_mul(spec.factor),
                             ))
                         })
                         .collect::<Result<_>>()?;
