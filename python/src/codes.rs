@@ -236,11 +236,11 @@ pub(crate) fn dequantize(
                 // The extra bits decode only with their sign column.
                 RecipeCodec::RabitqEx(_) => {
                     return Err(embquant::Error::InvalidOption(format!(
-                        "column {:?}: extra RaBitQ bits decode together with their sign column {:?} \
+                    "column {:?}: extra RaBitQ bits decode together with their sign column {:?} \
                          (RabitqExCodec::decode in the Rust library)",
-                        recipe.name,
-                        recipe.sign_column.as_deref().unwrap_or("?")
-                    )))
+                    recipe.name,
+                    recipe.sign_column.as_deref().unwrap_or("?")
+                )))
                 }
             })
         })

@@ -90,6 +90,7 @@ impl PlaneQuery {
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+    #[allow(clippy::needless_range_loop)]
     unsafe fn sums_avx512(&self, planes: &[&[u8]], out: &mut [f32]) {
         use std::arch::x86_64::*;
         let np = planes.len();
@@ -119,6 +120,7 @@ impl PlaneQuery {
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::needless_range_loop)]
     unsafe fn sums_avx2(&self, planes: &[&[u8]], out: &mut [f32]) {
         use std::arch::x86_64::*;
         let np = planes.len();

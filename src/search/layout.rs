@@ -150,7 +150,11 @@ impl CodeLayout {
             return Err(Error::Schema(format!(
                 "the corpus has no code columns for the tiers {:?}{}: no {} codes (columns with embquant metadata: {listed}); \
                  quantize with `embquant quantize --scheme {}` or the quantize functions, and keep the Parquet metadata",
-                chain.iter().map(|s| s.tier.to_string()).collect::<Vec<_>>(),
+                chain
+                    .iter()
+                    .filter(|s| s.tier != Tier::Float)
+                    .map(|s| s.tier.to_string())
+                    .collect::<Vec<_>>(),
                 source.as_deref().map(|s| format!(" of {s:?}")).unwrap_or_default(),
                 missing.join(", "),
                 chain

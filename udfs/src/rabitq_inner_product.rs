@@ -127,8 +127,19 @@ impl ScalarUDFImpl for RabitqInnerProductFunc {
             }
         }
         let cal_at = cal_index(args.arg_fields.iter().map(|f| f.data_type()));
-        if cal_at == 3 && args.arg_fields.len() > 4 {
-            return plan_err!("{NAME}: at most 4 arguments");
+        if cal_at == 3 {
+            // Extra bits carry a recipe of their own scheme: another code column is a mix-up.
+            if let Some((r, _)) = ColumnRecipe::from_field_metadata(args.arg_fields[2].metadata())
+                .map_err(|e| ext(NAME, e))?
+            {
+                if r.scheme != embquant::Scheme::RabitqEx {
+                    return plan_err!(
+                        "{NAME}: argument 3 (extra) holds {} codes ({:?}), not the extra bits of multi-bit RaBitQ",
+                        r.scheme,
+                        r.name
+                    );
+                }
+            }
         }
         plan_calibration(NAME, args.arg_fields, args.scalar_arguments, cal_at, 1)?;
         Ok(Arc::new(Field::new(NAME, DataType::Float32, true)))
@@ -182,7 +193,7 @@ impl ScalarUDFImpl for RabitqInnerProductFunc {
             let plane = codec.bit_bytes();
             let w = ex.value_length() as usize;
             let bits = (w.saturating_sub(8) / plane + 1) as u8;
-            if w < 8 + plane || (w - 8) % plane != 0 || bits > 8 {
+            if w < 8 + plane || !(w - 8).is_multiple_of(plane) || bits > 8 {
                 return exec_err!(
                     "{NAME}: extra codes of {w} bytes: {dim}-dimensional multi-bit RaBitQ extra codes take (bits - 1) x {plane} + 8 bytes, bits 2 to 8"
                 );

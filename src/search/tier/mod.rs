@@ -34,6 +34,9 @@ impl Valid<'_> {
     }
 }
 
+/// A per-row scorer with the half-width of its error bound.
+pub(crate) type BoundedScorer<'a> = Box<dyn Fn(u32) -> (f32, f32) + 'a>;
+
 /// One coded tier of a corpus.
 pub(crate) trait TierCodes: Send + Sync {
     /// The tier these codes serve.
@@ -47,11 +50,7 @@ pub(crate) trait TierCodes: Send + Sync {
     fn scorer<'a>(&'a self, query: &[f32]) -> Box<dyn Fn(u32) -> f32 + 'a>;
     /// Scores one row with the half-width of its error bound at confidence `eps0`
     /// ([`crate::search::bound`]); None for a tier whose estimates have no such bound.
-    fn bounded_scorer<'a>(
-        &'a self,
-        _query: &[f32],
-        _eps0: f32,
-    ) -> Option<Box<dyn Fn(u32) -> (f32, f32) + 'a>> {
+    fn bounded_scorer<'a>(&'a self, _query: &[f32], _eps0: f32) -> Option<BoundedScorer<'a>> {
         None
     }
     /// First-tier scan pruning by the bound: for each query of `group`, the rows whose upper

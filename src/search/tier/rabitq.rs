@@ -91,11 +91,7 @@ impl TierCodes for RabitqTier {
         }
     }
 
-    fn bounded_scorer<'a>(
-        &'a self,
-        query: &[f32],
-        eps0: f32,
-    ) -> Option<Box<dyn Fn(u32) -> (f32, f32) + 'a>> {
+    fn bounded_scorer<'a>(&'a self, query: &[f32], eps0: f32) -> Option<super::BoundedScorer<'a>> {
         let p = self.codec.prepare_query(query);
         let unit = eps0 * norm(query);
         let w = self.codec.width();

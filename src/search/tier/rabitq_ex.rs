@@ -85,11 +85,7 @@ impl TierCodes for RabitqExTier {
         })
     }
 
-    fn bounded_scorer<'a>(
-        &'a self,
-        query: &[f32],
-        eps0: f32,
-    ) -> Option<Box<dyn Fn(u32) -> (f32, f32) + 'a>> {
+    fn bounded_scorer<'a>(&'a self, query: &[f32], eps0: f32) -> Option<super::BoundedScorer<'a>> {
         let p = self.codec.prepare_query(query);
         let unit = eps0 * p.norm;
         Some(Box::new(move |r| {
