@@ -481,6 +481,20 @@ fn multi_bit_rabitq_quantize_inspect_search_and_recall() {
     );
     let (ok, _, err) = search("rabitq4", "alone.parquet");
     assert!(ok, "{err}");
+    // Drift reads the reference calibration from a file holding the extra-bits column too.
+    let d = embquant(
+        &[
+            "drift",
+            "--reference",
+            "rq.parquet",
+            corpus,
+            "--column",
+            "embedding",
+        ],
+        p,
+    );
+    assert!(d.status.success(), "{}", text(&d.stderr));
+    assert!(text(&d.stdout).contains("clip rate"), "{}", text(&d.stdout));
     // A width the file does not hold is named.
     let (ok, _, err) = search("rabitq2:4,int8", "x.parquet");
     assert!(!ok && err.contains("rabitq2 extra bits"), "{err}");
