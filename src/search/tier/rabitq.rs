@@ -114,24 +114,23 @@ impl TierCodes for RabitqTier {
     ) -> Option<Vec<Bounded>> {
         let queries: Vec<_> = group
             .chunks_exact(self.dim)
-            .map(|q| (self.codec.prepare_query(q), eps0 * norm(q)))
+            .map(|q| self.codec.prepare_query(q))
             .collect();
-        let widest = self.widths.iter().cloned().fold(0f32, f32::max);
+        let units: Vec<f32> = group
+            .chunks_exact(self.dim)
+            .map(|q| eps0 * norm(q))
+            .collect();
+        let rounding = |groups: usize, a: f32| groups as f32 * a / 2.0;
         Some(match &self.blocks {
             Layout::Groups(b) => {
-                let luts: Vec<LutQuery> = queries.iter().map(|(q, _)| q.lut()).collect();
-                let units: Vec<(f32, f32)> = luts
-                    .iter()
-                    .zip(&queries)
-                    .map(|(l, (_, u))| (*u, l.groups() as f32 * l.a / 2.0))
-                    .collect();
-                let step = STEP_ROWS / rabitq::BLOCK;
+                let luts: Vec<LutQuery> = queries.iter().map(|q| q.lut()).collect();
+                let r: Vec<f32> = luts.iter().map(|l| rounding(l.groups(), l.a)).collect();
+                let blocks = (b.blocks(), STEP_ROWS / rabitq::BLOCK);
                 self.scan_steps_bounded(
                     &luts,
                     &units,
-                    widest,
-                    b.blocks(),
-                    step,
+                    &r,
+                    blocks,
                     k,
                     valid,
                     |r| b.factor(r),
@@ -139,19 +138,14 @@ impl TierCodes for RabitqTier {
                 )
             }
             Layout::Nibbles(b) => {
-                let luts: Vec<NibbleQuery> = queries.iter().map(|(q, _)| q.nibbles()).collect();
-                let units: Vec<(f32, f32)> = luts
-                    .iter()
-                    .zip(&queries)
-                    .map(|(l, (_, u))| (*u, l.groups() as f32 * l.a / 2.0))
-                    .collect();
-                let step = STEP_ROWS / fastscan::BLOCK;
+                let luts: Vec<NibbleQuery> = queries.iter().map(|q| q.nibbles()).collect();
+                let r: Vec<f32> = luts.iter().map(|l| rounding(l.groups(), l.a)).collect();
+                let blocks = (b.blocks(), STEP_ROWS / fastscan::BLOCK);
                 self.scan_steps_bounded(
                     &luts,
                     &units,
-                    widest,
-                    b.blocks(),
-                    step,
+                    &r,
+                    blocks,
                     k,
                     valid,
                     |r| b.factor(r),
@@ -174,21 +168,22 @@ impl TierCodes for RabitqTier {
 }
 
 impl RabitqTier {
-    /// [`scan_steps`] with bounds: `units[q]` is the query's `(eps0 |q|, groups * a / 2)`,
-    /// `widest` the largest per-row width, `factor(row)` the row's scale `F`.
+    /// [`scan_steps`] with bounds: `units[q]` is the query's `eps0 |q|`, `rounding[q]` its
+    /// tables' rounding per unit of `F` (`groups * a / 2`), `blocks` the blocks and the blocks
+    /// per step, `factor(row)` the row's scale `F`.
     #[allow(clippy::too_many_arguments)]
     fn scan_steps_bounded<Q>(
         &self,
         luts: &[Q],
-        units: &[(f32, f32)],
-        widest: f32,
-        blocks: usize,
-        step: usize,
+        units: &[f32],
+        rounding: &[f32],
+        (blocks, step): (usize, usize),
         k: usize,
         valid: Valid<'_>,
         factor: impl Fn(usize) -> f32,
         scan: impl Fn(&[&Q], &[f32], std::ops::Range<usize>, &mut [Vec<(u32, f32)>]),
     ) -> Vec<Bounded> {
+        let widest = self.widths.iter().cloned().fold(0f32, f32::max);
         let refs: Vec<&Q> = luts.iter().collect();
         let n = luts.len();
         let mut lows: Vec<TopK> = (0..n).map(|_| TopK::new(k.max(1))).collect();
@@ -199,7 +194,7 @@ impl RabitqTier {
         let widest_f = (0..self.widths.len()).map(&factor).fold(0f32, f32::max);
         for b0 in (0..blocks).step_by(step) {
             for q in 0..n {
-                let (u, lut) = units[q];
+                let (u, lut) = (units[q], rounding[q]);
                 cuts[q] = lows[q].threshold().map_or(f32::NEG_INFINITY, |c| {
                     // A skipped row's upper bound is below this query's k-th lower bound.
                     pruned[q] = pruned[q].max(c);
@@ -208,7 +203,7 @@ impl RabitqTier {
             }
             scan(&refs, &cuts, b0..(b0 + step).min(blocks), &mut hits);
             for q in 0..n {
-                let (u, lut) = units[q];
+                let (u, lut) = (units[q], rounding[q]);
                 for &(row, e) in &hits[q] {
                     if !valid.get(row as usize) {
                         continue;

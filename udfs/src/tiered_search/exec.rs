@@ -46,6 +46,8 @@ impl SearchSpec {
             .map(|(i, s)| {
                 if i + 1 == self.chain.len() {
                     s.tier.to_string()
+                } else if s.bound.is_some() {
+                    format!("{s} (keeps what its error bound cannot rule out)")
                 } else {
                     format!(
                         "{}:{} (keeps {})",
