@@ -72,6 +72,11 @@ pub fn half_width(norm: f32, ip: f32, b_pad: usize) -> f32 {
     (norm as f64 * (1.0 - ip * ip).sqrt() / ip / ((b_pad - 1) as f64).sqrt()) as f32
 }
 
+/// `|q|` (accumulated in f64), the query's share of every bound's half-width.
+pub fn query_norm(q: &[f32]) -> f32 {
+    q.iter().map(|&x| x as f64 * x as f64).sum::<f64>().sqrt() as f32
+}
+
 /// A multi-bit RaBitQ codec: the 1-bit codec and the bits per dimension.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RabitqExCodec {
@@ -359,16 +364,11 @@ impl RabitqExCodec {
     /// Prepares a float query (`dim` values) for scoring.
     pub fn prepare_query(&self, query: &[f32]) -> RabitqExQuery {
         let base = self.base.prepare_query(query);
-        let norm = query
-            .iter()
-            .map(|&x| x as f64 * x as f64)
-            .sum::<f64>()
-            .sqrt() as f32;
         RabitqExQuery {
             planes: PlaneQuery::new(&base.rotated),
             qc: base.qc,
             sum: base.sum,
-            norm,
+            norm: query_norm(query),
         }
     }
 }

@@ -240,9 +240,13 @@ impl CorpusBuilder {
         let dim = self.layout.dims().unwrap_or(dim);
         let mut corpus = Corpus::new(self.valid.len(), dim);
         // The sign codes every multi-bit RaBitQ tier scores with (the layout reads the sign
-        // column whenever it reads extra bits).
+        // column whenever it reads extra bits), copied only when such a tier is loaded.
+        let extra = self
+            .buffers
+            .iter()
+            .any(|(_, _, b)| matches!(b, Buffer::RabitqEx(..)));
         let signs: Option<Vec<u8>> = self.buffers.iter().find_map(|(_, _, b)| match b {
-            Buffer::Rabitq(v, _) => Some(v.clone()),
+            Buffer::Rabitq(v, _) if extra => Some(v.clone()),
             _ => None,
         });
         for (name, _, buf) in self.buffers {

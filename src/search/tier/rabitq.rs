@@ -8,7 +8,7 @@ use rayon::prelude::*;
 
 use super::{TierCodes, Valid};
 use crate::codec::rabitq::RabitqCodec;
-use crate::codec::rabitq_ex::half_width;
+use crate::codec::rabitq_ex::{half_width, query_norm};
 use crate::kernels::fastscan::{self, NibbleBlocks, NibbleQuery};
 use crate::kernels::rabitq::{self, LutQuery, RabitqBlocks};
 use crate::search::bound::Bounded;
@@ -28,6 +28,10 @@ pub(super) struct RabitqTier {
     blocks: Layout,
     /// Per row, the bound's half-width per unit of `eps0 |q|`.
     widths: Vec<f32>,
+    /// The largest of `widths`, and the largest scale `F` of a code: what the bounded scan
+    /// lowers its cut-off by.
+    widest: f32,
+    widest_scale: f32,
 }
 
 /// The codes re-laid for the table scan the active SIMD level runs fastest.
@@ -47,13 +51,20 @@ impl RabitqTier {
                 let (norm, ip) = codec.code_factors(c);
                 half_width(norm, ip, codec.bits())
             })
-            .collect();
+            .collect::<Vec<f32>>();
+        let widest = widths.iter().cloned().fold(0f32, f32::max);
+        let widest_scale = codes
+            .chunks_exact(codec.width())
+            .map(|c| codec.scale(c))
+            .fold(0f32, f32::max);
         RabitqTier {
             codes,
             codec,
             dim,
             blocks,
             widths,
+            widest,
+            widest_scale,
         }
     }
 }
@@ -93,7 +104,7 @@ impl TierCodes for RabitqTier {
 
     fn bounded_scorer<'a>(&'a self, query: &[f32], eps0: f32) -> Option<super::BoundedScorer<'a>> {
         let p = self.codec.prepare_query(query);
-        let unit = eps0 * norm(query);
+        let unit = eps0 * query_norm(query);
         let w = self.codec.width();
         Some(Box::new(move |r| {
             let code = &self.codes[r as usize * w..(r as usize + 1) * w];
@@ -118,7 +129,7 @@ impl TierCodes for RabitqTier {
             .collect();
         let units: Vec<f32> = group
             .chunks_exact(self.dim)
-            .map(|q| eps0 * norm(q))
+            .map(|q| eps0 * query_norm(q))
             .collect();
         let rounding = |groups: usize, a: f32| groups as f32 * a / 2.0;
         Some(match &self.blocks {
@@ -183,7 +194,7 @@ impl RabitqTier {
         factor: impl Fn(usize) -> f32,
         scan: impl Fn(&[&Q], &[f32], std::ops::Range<usize>, &mut [Vec<(u32, f32)>]),
     ) -> Vec<Bounded> {
-        let widest = self.widths.iter().cloned().fold(0f32, f32::max);
+        let (widest, widest_f) = (self.widest, self.widest_scale);
         let refs: Vec<&Q> = luts.iter().collect();
         let n = luts.len();
         let mut lows: Vec<TopK> = (0..n).map(|_| TopK::new(k.max(1))).collect();
@@ -191,7 +202,6 @@ impl RabitqTier {
         let mut pruned = vec![f32::NEG_INFINITY; n];
         let mut hits: Vec<Vec<(u32, f32)>> = vec![Vec::new(); n];
         let mut cuts = vec![f32::NEG_INFINITY; n];
-        let widest_f = (0..self.widths.len()).map(&factor).fold(0f32, f32::max);
         for b0 in (0..blocks).step_by(step) {
             for q in 0..n {
                 let (u, lut) = (units[q], rounding[q]);
@@ -227,11 +237,6 @@ impl RabitqTier {
             .map(|((c, l), p)| Bounded::finish(c, l.threshold(), p))
             .collect()
     }
-}
-
-/// `|q|`.
-fn norm(q: &[f32]) -> f32 {
-    q.iter().map(|&x| x as f64 * x as f64).sum::<f64>().sqrt() as f32
 }
 
 /// Runs `scan` (queries, cut-offs, a block range, hits) over `blocks` blocks, `step` at a
