@@ -73,6 +73,57 @@ pub enum Error {
     /// An option is out of range.
     #[error("invalid option: {0}")]
     InvalidOption(String),
+    /// A number in a recipe (field metadata written by embquant, or a tampered copy) is
+    /// outside what embquant writes and reads: the bounds are the constants of
+    /// [`crate::metadata`] ([`crate::metadata::MAX_DIMS`],
+    /// [`crate::codec::rabitq::MAX_ROUNDS`], ...), checked before any codec is built.
+    #[error("recipe {recipe:?}: {field} = {value} is out of bounds (allowed: {allowed}); the metadata is corrupt or was edited")]
+    RecipeOutOfRange {
+        /// The recipe (its column name).
+        recipe: String,
+        /// The field, e.g. `rotation.rounds`.
+        field: &'static str,
+        /// The value found.
+        value: String,
+        /// What is allowed, e.g. `1..=16`.
+        allowed: String,
+    },
+    /// Two code columns scored together (the extra bits of multi-bit RaBitQ and their sign
+    /// column) were not made by one encoding: their recipes differ in `field`.
+    #[error("column {column:?} cannot be scored with column {other:?}: {field} is {found} in {column:?} and {expected} in {other:?}; the extra bits and their sign bits must come from one encoding (re-quantize both with one `--scheme rabitqB`)")]
+    RecipeMismatch {
+        /// The column checked (the extra bits).
+        column: String,
+        /// The column it is scored with (the sign bits).
+        other: String,
+        /// The recipe field that differs (`rotation.seed`, `dims`, `sign_column` ...).
+        field: &'static str,
+        /// Its value in `column`.
+        found: String,
+        /// Its value in `other`.
+        expected: String,
+    },
+    /// A stored code holds a float (a RaBitQ factor, an f16 value) that is NaN, infinite or
+    /// outside what its encoder writes: a corrupt or tampered file.
+    #[error("row {row}: the code's {field} is {value}, which no encoder writes (it must be finite{rule}); the file is corrupt or was edited")]
+    BadCode {
+        /// Row, counted from the start of its file (or corpus).
+        row: u64,
+        /// What holds it (`norm`, `ip`, `scale`, `ip_ex`, `value at dimension 3`).
+        field: String,
+        /// The value found.
+        value: f64,
+        /// What else it must be (`" and >= 0"`), or empty.
+        rule: &'static str,
+    },
+    /// A search asked for more results than the corpus has rows (or for none).
+    #[error("k = {k} is outside 1..={max}: the corpus has {max} rows, and a top-k of more rows than that cannot be searched (or certified); ask for at most {max}")]
+    KOutOfRange {
+        /// The k asked for.
+        k: usize,
+        /// The largest k the corpus can answer (its rows).
+        max: usize,
+    },
     /// A table or file lacks a column the operation needs, or holds it in another form
     /// (e.g. no code columns for a tier, the float column dropped, an id column that is not
     /// an integer).
@@ -159,12 +210,15 @@ pub enum Error {
         error: Box<Error>,
     },
     /// An output would replace or delete one of the command's inputs.
-    #[error("refusing to write {output}: that would replace the input {input}; choose another output path")]
+    #[error("refusing to write {output}: that would replace the input {input} ({reason}); choose another output path")]
     OutputIsInput {
         /// The output as given.
         output: String,
-        /// The input it collides with.
+        /// The input it collides with, as given.
         input: String,
+        /// How they collide: the same location (in another spelling), a directory output
+        /// holding the input, an output inside an input directory or prefix.
+        reason: &'static str,
     },
     /// A directory output exists and holds something embquant did not write.
     #[error("refusing to write the directory {dir}: it holds {entry:?}, which embquant did not write; choose a new or empty directory, or pass --overwrite to replace only embquant's own parts there")]
@@ -177,6 +231,29 @@ pub enum Error {
     /// The job was cancelled (interrupt): nothing was written at the output path.
     #[error("cancelled")]
     Cancelled,
+    /// A path embquant would read or replace is not a regular file: a device, a FIFO, a
+    /// socket, a directory where a file is expected, or a symlink loop.
+    #[error("{path} is {kind}, not a regular file; {rule}")]
+    NotRegularFile {
+        /// The path as given.
+        path: String,
+        /// What it is (`a character device`, `a FIFO`, `a symlink loop` ...).
+        kind: &'static str,
+        /// What embquant does instead (reads or writes only regular files).
+        rule: &'static str,
+    },
+    /// A directory output's manifest (`_embquant_manifest.json`) lists an entry that is not
+    /// a plain file name inside its directory (`../x.parquet`, `/etc/passwd`): the manifest
+    /// is not used (not read, and nothing it lists is replaced).
+    #[error("{manifest}: the entry {entry:?} {problem}; a manifest lists plain file names inside its own directory, so this one is not used")]
+    BadManifest {
+        /// The manifest file.
+        manifest: String,
+        /// The offending entry.
+        entry: String,
+        /// What is wrong with it.
+        problem: String,
+    },
 }
 
 impl Error {
@@ -203,6 +280,17 @@ impl Error {
                 row: f(row as usize) as u64,
                 problem,
             },
+            Error::BadCode {
+                row,
+                field,
+                value,
+                rule,
+            } => Error::BadCode {
+                row: f(row as usize) as u64,
+                field,
+                value,
+                rule,
+            },
             Error::InColumn { column, error } => Error::InColumn {
                 column,
                 error: Box::new(error.map_rows(f)),
@@ -220,10 +308,16 @@ impl Error {
         }
     }
 
-    /// Wraps the error with its file and column.
+    /// Wraps the error with its file and column (an error that already names its column
+    /// keeps that column: it is the more precise one).
     pub fn in_file(self, file: impl std::fmt::Display, column: &str) -> Self {
         match self {
             e @ Error::InFile { .. } => e,
+            Error::InColumn { column, error } => Error::InFile {
+                file: file.to_string(),
+                column,
+                error,
+            },
             e => Error::InFile {
                 file: file.to_string(),
                 column: column.to_string(),

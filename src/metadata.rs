@@ -84,9 +84,15 @@ impl Scheme {
         }
     }
 
-    /// Whether the scheme clips to the calibrated range (and so reports a clip rate).
+    /// Whether the scheme clips values to a range, and so reports a clip rate: int8 and
+    /// int4 to the calibrated range, f16 and bf16 to the format's finite range (values
+    /// beyond ±65504, or beyond bf16's largest value near ±3.39e38, would overflow to
+    /// infinity: they are clipped to the largest value and counted).
     pub fn clips(self) -> bool {
-        matches!(self, Scheme::Int8 | Scheme::Int4)
+        matches!(
+            self,
+            Scheme::Int8 | Scheme::Int4 | Scheme::F16 | Scheme::Bf16
+        )
     }
 }
 
@@ -344,9 +350,10 @@ impl ColumnRecipe {
     }
 
     /// Checks the recipe's own fields and its calibration against each other: a supported
-    /// format version, dimensions within [`MAX_DIMS`], and a calibration of the recipe's
-    /// dimension whose fingerprint is the one the recipe recorded. Tampered or mismatched
-    /// metadata is an error here, before any kernel sees codes of the wrong width.
+    /// format version, every number within its bound ([`ColumnRecipe::check_bounds`]), and a
+    /// calibration of the recipe's dimension whose fingerprint is the one the recipe
+    /// recorded. Tampered or mismatched metadata is an error here, before any codec is built
+    /// or any kernel sees codes of the wrong width.
     pub fn validate(&self, cal: Option<&Calibration>) -> Result<()> {
         let bad = |m: String| {
             Err(Error::InvalidCalibration(format!(
@@ -360,53 +367,15 @@ impl ColumnRecipe {
                 self.format_version
             ));
         }
-        if self.dims == 0 || self.dims > MAX_DIMS || self.source_dims > MAX_DIMS {
-            return bad(format!(
-                "dims {} (of {}) outside 1..={MAX_DIMS}",
-                self.dims, self.source_dims
-            ));
-        }
-        if self.bytes_per_vector == 0 || self.bytes_per_vector > 8 * MAX_DIMS + 64 {
-            return bad(format!(
-                "bytes_per_vector {} is not plausible",
-                self.bytes_per_vector
-            ));
-        }
         // Every writer records the rotation of RaBitQ codes: a recipe without one cannot say
         // how its codes were made (one rule for CLI search, SQL and the estimator function).
         if matches!(self.scheme, Scheme::Rabitq | Scheme::RabitqEx) && self.rotation.is_none() {
             return bad("RaBitQ codes without a rotation: cannot tell how they were made".into());
         }
-        let expected = match self.scheme {
-            Scheme::Int8 => Some(self.dims),
-            Scheme::Int4 => Some(self.dims.div_ceil(2)),
-            Scheme::Binary => Some(self.dims.div_ceil(8)),
-            Scheme::F16 | Scheme::Bf16 => Some(2 * self.dims),
-            // Padded sign bits plus two f32 factors (see codec::rabitq).
-            Scheme::Rabitq => None,
-            // Extra-bit planes of the padded bits plus two f32 factors (codec::rabitq_ex).
-            Scheme::RabitqEx => {
-                let bits = self.rabitq_bits.unwrap_or(0);
-                if !(2..=crate::codec::rabitq_ex::MAX_BITS).contains(&bits) {
-                    return bad(format!("rabitq_bits {bits}: expected 2 to 8"));
-                }
-                if self.sign_column.is_none() {
-                    return bad("extra RaBitQ bits without the name of their sign column".into());
-                }
-                self.code_bits
-                    .map(|b| (bits as usize - 1) * b.div_ceil(8) + 8)
-                    .or(Some(0))
-            }
-        };
-        if expected.is_some_and(|e| e != self.bytes_per_vector) {
-            return bad(format!(
-                "{} codes of {} dimensions take {} bytes, the recipe says {}",
-                self.scheme,
-                self.dims,
-                expected.unwrap_or_default(),
-                self.bytes_per_vector
-            ));
+        if self.scheme == Scheme::RabitqEx && self.sign_column.is_none() {
+            return bad("extra RaBitQ bits without the name of their sign column".into());
         }
+        self.check_bounds()?;
         if let Some(c) = cal {
             if c.dim() != self.dims {
                 return bad(format!(
@@ -423,6 +392,107 @@ impl ColumnRecipe {
                     ));
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Bits per RaBitQ code (`B`, the padded dimension) that this recipe's rotation gives
+    /// its dimensions (None without a rotation).
+    pub fn padded_bits(&self) -> Option<usize> {
+        self.rotation.map(|r| r.code_bits(self.dims))
+    }
+
+    /// The one place every number a recipe carries is bounded
+    /// ([`Error::RecipeOutOfRange`] names the field and the value): `dims` in
+    /// `1..=`[`MAX_DIMS`], `source_dims` in `dims..=MAX_DIMS`, a truncation of `dims`,
+    /// `rabitq_bits` in `1..=`[`crate::codec::rabitq_ex::MAX_BITS`] (2 or more for the
+    /// extra bits), `rotation.rounds` in `1..=`[`crate::codec::rabitq::MAX_ROUNDS`],
+    /// `code_bits` the rotation's padding of `dims`, and `bytes_per_vector` exactly the
+    /// width of the scheme's codes of `dims` dimensions. Nothing a file says then reaches an
+    /// allocation or a loop unbounded.
+    pub fn check_bounds(&self) -> Result<()> {
+        use crate::codec::rabitq::{Rotation, MAX_ROUNDS};
+        use crate::codec::rabitq_ex::MAX_BITS;
+        let out = |field: &'static str, value: String, allowed: String| {
+            Err(Error::RecipeOutOfRange {
+                recipe: self.name.clone(),
+                field,
+                value,
+                allowed,
+            })
+        };
+        let dims = self.dims;
+        if !(1..=MAX_DIMS).contains(&dims) {
+            return out("dims", dims.to_string(), format!("1..={MAX_DIMS}"));
+        }
+        if !(dims..=MAX_DIMS).contains(&self.source_dims) {
+            return out(
+                "source_dims",
+                self.source_dims.to_string(),
+                format!("{dims}..={MAX_DIMS} (at least dims)"),
+            );
+        }
+        if let Some(t) = self.truncation.filter(|t| t.dims != dims) {
+            return out(
+                "truncation.dims",
+                t.dims.to_string(),
+                format!("{dims} (the dims encoded)"),
+            );
+        }
+        let bits = self.rabitq_bits;
+        match (self.scheme, bits) {
+            (Scheme::RabitqEx, b) if !b.is_some_and(|b| (2..=MAX_BITS).contains(&b)) => {
+                return out(
+                    "rabitq_bits",
+                    b.map_or("none".into(), |b| b.to_string()),
+                    format!("2..={MAX_BITS} (extra bits)"),
+                );
+            }
+            (_, Some(b)) if !(1..=MAX_BITS).contains(&b) => {
+                return out("rabitq_bits", b.to_string(), format!("1..={MAX_BITS}"));
+            }
+            _ => {}
+        }
+        if let Some(Rotation::Hadamard { rounds, .. }) = self.rotation {
+            if !(1..=MAX_ROUNDS).contains(&rounds) {
+                return out(
+                    "rotation.rounds",
+                    rounds.to_string(),
+                    format!("1..={MAX_ROUNDS}"),
+                );
+            }
+        }
+        let padded = self.padded_bits();
+        match (self.code_bits, padded) {
+            (Some(b), Some(p)) if b != p => {
+                return out(
+                    "code_bits",
+                    b.to_string(),
+                    format!("{p} (the rotation's padding of {dims} dimensions)"),
+                );
+            }
+            (Some(b), None) if !(1..=MAX_DIMS).contains(&b) => {
+                return out("code_bits", b.to_string(), format!("1..={MAX_DIMS}"));
+            }
+            _ => {}
+        }
+        // Padded sign bits plus two f32 factors (codec::rabitq); extra-bit planes of the
+        // padded bits plus two f32 factors (codec::rabitq_ex).
+        let b = padded.unwrap_or(dims).div_ceil(8);
+        let expected = match self.scheme {
+            Scheme::Int8 => dims,
+            Scheme::Int4 => dims.div_ceil(2),
+            Scheme::Binary => dims.div_ceil(8),
+            Scheme::F16 | Scheme::Bf16 => 2 * dims,
+            Scheme::Rabitq => b + 8,
+            Scheme::RabitqEx => (bits.unwrap_or(2) as usize - 1) * b + 8,
+        };
+        if self.bytes_per_vector != expected {
+            return out(
+                "bytes_per_vector",
+                self.bytes_per_vector.to_string(),
+                format!("{expected} ({} codes of {dims} dimensions)", self.scheme),
+            );
         }
         Ok(())
     }
@@ -454,7 +524,8 @@ pub struct ColumnSummary {
     /// The recipe.
     #[serde(flatten)]
     pub recipe: ColumnRecipe,
-    /// Values clipped to the calibrated range.
+    /// Values clipped to the calibrated range (int8, int4) or to the format's finite range
+    /// (f16, bf16).
     pub clipped: u64,
     /// `clipped / values encoded` (0 for schemes that do not clip).
     pub clip_rate: f64,
@@ -519,8 +590,244 @@ impl FileMetadata {
                 m.format_version
             )));
         }
-        // Re-validate the embedded calibration (fingerprint, lengths).
+        // Re-validate the embedded calibration (fingerprint, lengths), and bound every
+        // recipe's numbers like a field's.
         Calibration::from_json(&serde_json::to_string(&m.calibration)?)?;
+        for c in &m.columns {
+            c.recipe.validate(None)?;
+        }
         Ok(m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::Array;
+    use arrow_schema::{Field, Schema};
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::codec::rabitq::{Rotation, MAX_ROUNDS};
+    use crate::codec::tests::calibrate;
+    use crate::quantizer::{QuantizeOptions, Quantizer};
+    use crate::testutil::vectors_array;
+
+    /// The fields of 24-d vectors quantized to every scheme (rabitq with 4 bits).
+    fn fields() -> Vec<Field> {
+        let v = vectors_array(50, 24, 3, 0.0);
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "emb",
+            v.data_type().clone(),
+            true,
+        )]));
+        let mut o = QuantizeOptions::new("emb");
+        o.schemes = Scheme::ALL.to_vec();
+        o.rabitq_bits = 4;
+        let q = Quantizer::try_new(schema, calibrate(&v), o).unwrap();
+        q.schema()
+            .fields()
+            .iter()
+            .skip(1)
+            .map(|f| f.as_ref().clone())
+            .collect()
+    }
+
+    fn field(name: &str) -> Field {
+        fields().into_iter().find(|f| f.name() == name).unwrap()
+    }
+
+    /// `f` with its recipe edited by `edit`.
+    fn edited(f: &Field, edit: impl Fn(&mut serde_json::Value)) -> Field {
+        let mut m = f.metadata().clone();
+        let mut r: serde_json::Value = serde_json::from_str(&m[METADATA_KEY]).unwrap();
+        edit(&mut r);
+        m.insert(METADATA_KEY.into(), r.to_string());
+        f.clone().with_metadata(m)
+    }
+
+    /// The field and value of the `RecipeOutOfRange` error `f` gives.
+    fn out_of_range(f: &Field) -> (&'static str, String) {
+        match ColumnRecipe::from_field(f) {
+            Err(Error::RecipeOutOfRange { field, value, .. }) => (field, value),
+            other => panic!("expected RecipeOutOfRange, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn written_recipes_validate_and_their_numbers_are_bounded() {
+        let fs = fields();
+        assert_eq!(fs.len(), 7, "{fs:?}");
+        for f in &fs {
+            let (r, _) = ColumnRecipe::from_field(f).unwrap().unwrap();
+            r.check_bounds().unwrap();
+        }
+        let rq = field("emb_rq");
+        let rq4 = field("emb_rq4");
+        // The crafted rounds that aborted (1e9) or hung (1e6) search: refused at once,
+        // naming the field and the value, before any codec allocates its sign flips.
+        for (f, rounds) in [
+            (&rq, 1_000_000_000u64),
+            (&rq4, 1_000_000),
+            (&rq, 17),
+            (&rq, 0),
+        ] {
+            let bad = edited(f, |r| r["rotation"]["rounds"] = rounds.into());
+            let e = ColumnRecipe::from_field(&bad).unwrap_err();
+            assert!(
+                e.to_string()
+                    .contains(&format!("rotation.rounds = {rounds}"))
+                    && e.to_string().contains(&format!("1..={MAX_ROUNDS}")),
+                "{e}"
+            );
+        }
+        // The most rounds allowed still builds a codec.
+        let most = edited(&rq, |r| r["rotation"]["rounds"] = MAX_ROUNDS.into());
+        let (r, cal) = ColumnRecipe::from_field(&most).unwrap().unwrap();
+        assert!(matches!(
+            r.codec(cal.as_ref()).unwrap(),
+            RecipeCodec::Rabitq(_)
+        ));
+        // dims, source dims, truncation, bits, padded bits, widths.
+        let int8 = field("emb_int8");
+        let cases: Vec<(Field, &str, &str)> = vec![
+            (
+                edited(&int8, |r| r["dims"] = 70_000.into()),
+                "dims",
+                "70000",
+            ),
+            (edited(&int8, |r| r["dims"] = 0.into()), "dims", "0"),
+            (
+                edited(&int8, |r| r["source_dims"] = (1u64 << 40).into()),
+                "source_dims",
+                "1099511627776",
+            ),
+            (
+                edited(&int8, |r| r["source_dims"] = 3.into()),
+                "source_dims",
+                "3",
+            ),
+            (
+                edited(&int8, |r| {
+                    r["truncation"] = serde_json::json!({"dims": 30, "normalized": false})
+                }),
+                "truncation.dims",
+                "30",
+            ),
+            (
+                edited(&rq4, |r| r["rabitq_bits"] = 9.into()),
+                "rabitq_bits",
+                "9",
+            ),
+            (
+                edited(&rq4, |r| r["rabitq_bits"] = 1.into()),
+                "rabitq_bits",
+                "1",
+            ),
+            (
+                edited(&rq4, |r| r["rabitq_bits"] = serde_json::Value::Null),
+                "rabitq_bits",
+                "none",
+            ),
+            (
+                edited(&rq, |r| r["code_bits"] = 64.into()),
+                "code_bits",
+                "64",
+            ),
+            (
+                edited(&rq, |r| r["bytes_per_vector"] = 4096.into()),
+                "bytes_per_vector",
+                "4096",
+            ),
+            (
+                edited(&int8, |r| r["bytes_per_vector"] = 25.into()),
+                "bytes_per_vector",
+                "25",
+            ),
+        ];
+        for (f, field, value) in &cases {
+            assert_eq!(out_of_range(f), (*field, value.to_string()));
+        }
+        // The message names the recipe, the field, the value and what is allowed.
+        let e = ColumnRecipe::from_field(&cases[0].0)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("\"emb_int8\"") && e.contains("dims = 70000") && e.contains("1..=65536"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn footer_recipes_are_bounded_too() {
+        let v = vectors_array(10, 24, 3, 0.0);
+        let cal = calibrate(&v);
+        let (recipe, _) = ColumnRecipe::from_field(&field("emb_rq")).unwrap().unwrap();
+        let mut m = FileMetadata {
+            format_version: FILE_FORMAT_VERSION,
+            embquant_version: "test".into(),
+            rows: 10,
+            columns: vec![ColumnSummary {
+                recipe,
+                clipped: 0,
+                clip_rate: 0.0,
+            }],
+            calibration: cal,
+            lineage: Lineage {
+                source_column: "emb".into(),
+                inputs: vec![],
+                input_rows: 10,
+                first_row: 0,
+                part: None,
+            },
+        };
+        FileMetadata::from_json(&m.to_json().unwrap()).unwrap();
+        m.columns[0].recipe.rotation = Some(Rotation::Hadamard {
+            rounds: 1_000_000_000,
+            seed: 1,
+        });
+        let e = FileMetadata::from_json(&m.to_json().unwrap()).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::RecipeOutOfRange {
+                    field: "rotation.rounds",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn sixteen_bit_floats_report_their_clip_rate() {
+        for s in [Scheme::Int8, Scheme::Int4, Scheme::F16, Scheme::Bf16] {
+            assert!(s.clips(), "{s}");
+        }
+        for s in [Scheme::Binary, Scheme::Rabitq, Scheme::RabitqEx] {
+            assert!(!s.clips(), "{s}");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// Any rounds and dims a recipe may carry: accepted exactly within the bounds, and
+        /// never a panic.
+        #[test]
+        fn rounds_and_dims_are_accepted_exactly_within_bounds(
+            rounds in prop_oneof![0u32..40, any::<u32>()],
+            dims in prop_oneof![0usize..100, any::<u32>().prop_map(|d| d as usize)],
+        ) {
+            let (mut r, _) = ColumnRecipe::from_field(&field("emb_rq")).unwrap().unwrap();
+            r.rotation = Some(Rotation::Hadamard { rounds, seed: 7 });
+            r.dims = dims;
+            r.source_dims = dims;
+            let b = dims.max(1).next_power_of_two().max(8);
+            r.code_bits = Some(b);
+            r.bytes_per_vector = b / 8 + 8;
+            let ok = (1..=MAX_ROUNDS).contains(&rounds) && (1..=MAX_DIMS).contains(&dims);
+            prop_assert_eq!(r.validate(None).is_ok(), ok, "rounds {} dims {}", rounds, dims);
+        }
     }
 }

@@ -207,14 +207,18 @@ impl QuantileSketch {
         self.stores[1].merge(&other.stores[1]);
     }
 
+    /// The 0-based rank `floor(q (n - 1))` among the `n` values counted that quantile `q`
+    /// (clamped to `[0, 1]`) stands for, or `None` when the sketch is empty.
+    pub fn rank(&self, q: f64) -> Option<u64> {
+        let n = self.count();
+        (n > 0).then(|| (q.clamp(0.0, 1.0) * (n - 1) as f64).floor() as u64)
+    }
+
     /// The value at quantile `q` in `[0, 1]` (see the module docs for the bound), or
     /// `None` when the sketch is empty.
     pub fn quantile(&self, q: f64) -> Option<f64> {
         let n = self.count();
-        if n == 0 {
-            return None;
-        }
-        let rank = (q.clamp(0.0, 1.0) * (n - 1) as f64).floor() as u64;
+        let rank = self.rank(q)?;
         let mut seen = 0u64;
         // Most negative first: highest negative key down.
         let (positive, negative) = (&self.stores[0], &self.stores[1]);

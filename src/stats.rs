@@ -276,10 +276,24 @@ impl Stats {
     pub fn sketches(&self) -> Option<&[QuantileSketch]> {
         self.sketches.as_deref()
     }
-    /// Per-dimension quantile `q` from the sketches (`None` without sketches or rows).
+    /// Per-dimension quantile `q` from the sketches (`None` without sketches or rows). The
+    /// extreme ranks are exact: a `q` whose rank is the last (`q = 1`) gives the observed
+    /// maximum, the first (`q = 0`) the observed minimum, not a bucket's representative
+    /// within the sketch's relative accuracy (so `quantile:1` is `minmax` and clips nothing).
     pub fn quantiles(&self, q: f64) -> Option<Vec<f64>> {
         let sk = self.sketches.as_ref()?;
-        sk.iter().map(|s| s.quantile(q)).collect()
+        sk.iter()
+            .enumerate()
+            .map(|(d, s)| {
+                let v = s.quantile(q)?;
+                let last = s.count() - 1;
+                Some(match s.rank(q)? {
+                    r if r == last => self.moments.max[d] as f64,
+                    0 => self.moments.min[d] as f64,
+                    _ => v,
+                })
+            })
+            .collect()
     }
 }
 
@@ -448,6 +462,39 @@ mod tests {
         assert!(a.merge(&b).is_err());
         let c = Stats::new(3, &StatsOptions::moments_only());
         assert!(a.merge(&c).is_err());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        /// `quantile:1` is the observed range: its ends are the exact min and max (not a
+        /// sketch bucket's representative), and it clips nothing it was calibrated on.
+        #[test]
+        fn quantile_one_is_the_exact_range_and_clips_nothing(
+            values in prop::collection::vec(
+                prop_oneof![-1.0e3f32..1.0e3, -1.0f32..1.0, Just(0.0f32)],
+                3..300,
+            ),
+            split in 0usize..100,
+        ) {
+            use crate::calibration::{Calibration, RangeMethod};
+            let dim = 3;
+            let n = values.len() / dim * dim;
+            let values = values[..n].to_vec();
+            // Merged from two parts like the parallel calibration.
+            let cut = (split * dim).min(n);
+            let mut st = Stats::compute(&array(values[..cut].to_vec(), dim, None), &StatsOptions::default()).unwrap();
+            st.merge(&Stats::compute(&array(values[cut..].to_vec(), dim, None), &StatsOptions::default()).unwrap()).unwrap();
+            let hi: Vec<f64> = st.max().iter().map(|&x| x as f64).collect();
+            let lo: Vec<f64> = st.min().iter().map(|&x| x as f64).collect();
+            prop_assert_eq!(st.quantiles(1.0).unwrap(), hi);
+            prop_assert_eq!(st.quantiles(0.0).unwrap(), lo);
+            let q = Calibration::from_stats(&st, RangeMethod::Quantile { p: 1.0 }).unwrap();
+            prop_assert_eq!(q.lo(), st.min());
+            prop_assert_eq!(q.hi(), st.max());
+            let codec = crate::codec::int8::Int8Codec::new(&q);
+            let mut out = vec![0u8; n];
+            prop_assert_eq!(codec.encode_slice(&values, &mut out, 0x80), Ok(0));
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use embquant::codec::binary::BinaryThreshold;
+use embquant::io::Inputs;
 use embquant::job::{self, CalibrateOptions, InputFile, JobOptions, JobSummary, ReadOptions};
 use embquant::metadata::{Int8Layout, Scheme};
 use embquant::{Calibration, MatryoshkaOptions, RangeMethod};
@@ -181,6 +182,10 @@ struct GenArgs {
     output: PathBuf,
 }
 
+/// The widest synthetic vectors `gen-synthetic` writes (its cluster centres are held in
+/// memory: 256 x dims floats).
+const MAX_SYNTHETIC_DIMS: usize = 65_536;
+
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> Result<()> {
     let quiet = cli.quiet;
@@ -203,19 +208,25 @@ pub async fn run(cli: Cli) -> Result<()> {
             if a.dims == 0 || a.row_group_rows == 0 {
                 bail!("--dims and --row-group-rows must be at least 1");
             }
+            if a.dims > MAX_SYNTHETIC_DIMS {
+                bail!("--dims {}: at most {MAX_SYNTHETIC_DIMS}", a.dims);
+            }
+            let output = Output::new(&a.output, &Inputs::new(), false)?;
             let guard = crate::signals::CancelOnDrop::default();
-            let (cancel, out) = (guard.0.clone(), a.output.clone());
+            let (cancel, out) = (guard.0.clone(), output.path().to_path_buf());
             let (rows, dims, seed, rg) = (a.rows, a.dims, a.seed, a.row_group_rows);
             tokio::task::spawn_blocking(move || {
                 crate::synthetic::generate(&out, rows, dims, seed, rg, &cancel)
             })
             .await??;
             drop(guard);
+            let shown = output.display();
+            output.finish().await?;
             println!(
                 "wrote {} rows x {} dims to {} in {:.1} s",
                 a.rows,
                 a.dims,
-                a.output.display(),
+                shown,
                 t.elapsed().as_secs_f64()
             );
             Ok(())
@@ -250,8 +261,7 @@ fn calibrate_options(
 pub(crate) async fn calibrate(a: CalibrateArgs, quiet: bool) -> Result<()> {
     let t = Instant::now();
     let files = job::discover(&a.input.inputs)?;
-    let output = Output::new(&a.output, &input_paths(&files))?;
-    check_output(output.path(), false, &input_paths(&files))?;
+    let output = Output::new(&a.output, &read_set(&a.input.inputs, &files)?, false)?;
     let mut opts = calibrate_options(&a.input, &a.calibration, a.dims)?;
     opts.sketch = !a.no_sketch;
     let bars = std::sync::Arc::new(Bars::new(quiet, bytes_per_row(&files)));
@@ -278,13 +288,15 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(embquant::io::AtomicFile::write(path, bytes)?)
 }
 
-/// Refuses an output that is one of `inputs` (or, for a directory, holds one).
-pub(crate) fn check_output<P: AsRef<Path>>(output: &Path, dir: bool, inputs: &[P]) -> Result<()> {
-    Ok(embquant::io::check_not_input(output, dir, inputs)?)
-}
-
-pub(crate) fn input_paths(files: &[InputFile]) -> Vec<&Path> {
-    files.iter().map(|f| f.path.as_path()).collect()
+/// What a command reads, for the output guard: the inputs as spelled (directories and
+/// prefixes guard what lies below them) and the files they expanded to.
+pub(crate) fn read_set<S: AsRef<str>>(spellings: &[S], files: &[InputFile]) -> Result<Inputs> {
+    let mut inputs = Inputs::new();
+    for s in spellings {
+        inputs.add_spelling(s.as_ref())?;
+    }
+    inputs.add_files(files);
+    Ok(inputs)
 }
 
 /// `--scheme` values and `--rabitq-bits`: `rabitqN` is `rabitq` with N bits (one width per
@@ -347,10 +359,11 @@ pub(crate) async fn quantize(a: QuantizeArgs, quiet: bool) -> Result<JobSummary>
     if a.row_group_rows == 0 {
         bail!("--row-group-rows must be at least 1");
     }
-    let output = Output::new(&a.output, &input_paths(&files))?;
+    let mut inputs = read_set(&a.input.inputs, &files)?;
     if let Some(cal) = &a.calibration_file {
-        check_output(output.path(), a.target_file_rows.is_some(), &[cal])?;
+        inputs.add_spelling(&cal.to_string_lossy())?;
     }
+    let output = Output::new(&a.output, &inputs, a.target_file_rows.is_some())?;
     let bars = std::sync::Arc::new(Bars::new(quiet, bytes_per_row(&files)));
     let cal = match &a.calibration_file {
         Some(p) => {

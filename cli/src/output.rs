@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use embquant::io::object::store_for;
+use embquant::io::{Inputs, Location, ObjectUrl};
 
 use crate::signals::CancelOnDrop;
 
@@ -27,33 +28,27 @@ pub(crate) struct Output {
 }
 
 impl Output {
-    /// The output `target` names; `inputs` are the command's inputs (an output at a URL
-    /// that is one of them, or a prefix holding one, is refused).
-    pub(crate) fn new<P: AsRef<Path>>(target: &Path, inputs: &[P]) -> Result<Self> {
-        let s = target.to_string_lossy();
-        if !embquant::io::is_url(&s) {
-            return Ok(Output {
-                url: None,
-                local: target.to_path_buf(),
-                _staging: None,
-            });
-        }
-        if let Some(local) = s.strip_prefix("file://") {
-            return Ok(Output {
-                url: None,
-                local: PathBuf::from(local),
-                _staging: None,
-            });
-        }
-        let url = s.trim_end_matches('/').to_string();
-        for i in inputs {
-            let i = i.as_ref().to_string_lossy();
-            if i == url || i.starts_with(&format!("{url}/")) {
-                bail!("the output {url} would replace the input {i}");
+    /// The output `target` names (a path, a `file:` URL or an object URL, read by
+    /// [`Location::parse`]), refused when it is one of `inputs`, holds one (`dir`: a
+    /// directory output) or lies inside an input directory or prefix.
+    pub(crate) fn new(target: &Path, inputs: &Inputs, dir: bool) -> Result<Self> {
+        let loc = Location::of_path(target)?;
+        inputs.check(&loc, dir, &target.display().to_string())?;
+        let o = match loc {
+            Location::Local(local) => {
+                return Ok(Output {
+                    url: None,
+                    local,
+                    _staging: None,
+                })
             }
-        }
+            Location::Object(o) => o,
+        };
+        refuse_unserved_memory(&o)?;
+        let url = o.url();
         store_for(&url)?;
-        let name = url.rsplit('/').next().unwrap_or("output").to_string();
+        let name = o.key.rsplit('/').next().filter(|n| !n.is_empty());
+        let name = name.unwrap_or("output").to_string();
         let staging = staging_dir()?;
         Ok(Output {
             local: staging.path().join(name),
@@ -160,35 +155,38 @@ pub(crate) struct ReportDir {
 
 impl ReportDir {
     /// The directory `target` names. `names` are the files the command writes there (none may
-    /// be one of `inputs`); `reuse` those fetched first when the prefix holds them.
-    pub(crate) fn new<P: AsRef<Path>>(
+    /// be one of `inputs`, and the directory may not lie inside an input directory or
+    /// prefix); `reuse` those fetched first when the prefix holds them.
+    pub(crate) fn new(
         target: &Path,
         names: &[&str],
-        inputs: &[P],
+        inputs: &Inputs,
         reuse: &[&str],
     ) -> Result<Self> {
-        let s = target.to_string_lossy();
-        if !embquant::io::is_url(&s) || s.starts_with("file://") {
-            let local = PathBuf::from(s.strip_prefix("file://").unwrap_or(&s));
-            for name in names {
-                crate::commands::check_output(&local.join(name), false, inputs)?;
+        let loc = Location::of_path(target)?;
+        let shown = target.display().to_string();
+        // The directory itself may hold inputs (nothing in it is deleted), but may not lie
+        // inside an input directory or prefix.
+        inputs.check(&loc, false, &shown)?;
+        let o = match loc {
+            Location::Local(local) => {
+                for name in names {
+                    let file = Location::Local(local.join(name));
+                    inputs.check(&file, false, &format!("{shown}/{name}"))?;
+                }
+                return Ok(ReportDir {
+                    url: None,
+                    local,
+                    _staging: None,
+                });
             }
-            return Ok(ReportDir {
-                url: None,
-                local,
-                _staging: None,
-            });
-        }
-        let url = s.trim_end_matches('/').to_string();
+            Location::Object(o) => o,
+        };
+        refuse_unserved_memory(&o)?;
+        let url = o.url();
         for name in names {
-            let target = format!("{url}/{name}");
-            if let Some(i) = inputs
-                .iter()
-                .map(|i| i.as_ref().to_string_lossy())
-                .find(|i| *i == target)
-            {
-                bail!("the output {target} would replace the input {i}");
-            }
+            let file = format!("{url}/{name}");
+            inputs.check_spelling(&file, false)?;
         }
         let store = store_for(&url)?;
         let staging = staging_dir()?;
@@ -240,6 +238,18 @@ impl ReportDir {
     }
 }
 
+/// Refuses a `memory://` output no store of this process serves: it would be written to a
+/// store that vanishes when the command exits.
+fn refuse_unserved_memory(o: &ObjectUrl) -> Result<()> {
+    if o.canonical_scheme() == "memory" && !embquant::io::object::is_served(&o.url()) {
+        bail!(
+            "{}: a memory:// store lives only inside one process; what a command writes there is lost when it exits",
+            o.url()
+        );
+    }
+    Ok(())
+}
+
 /// A local directory for what a command uploads when complete, removed when dropped.
 fn staging_dir() -> Result<tempfile::TempDir> {
     tempfile::Builder::new()
@@ -255,7 +265,8 @@ mod tests {
     /// A staged directory output at `url`: parts, a manifest, and (if `bad`) an entry that
     /// cannot be uploaded (a directory where a part should be) after the first two parts.
     fn staged(url: &str, bad: bool) -> Output {
-        let out = Output::new(Path::new(url), &[] as &[&str]).unwrap();
+        store_for(url).unwrap();
+        let out = Output::new(Path::new(url), &Inputs::new(), true).unwrap();
         let dir = out.path();
         std::fs::create_dir(dir).unwrap();
         for i in 0..2 {

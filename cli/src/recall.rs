@@ -80,8 +80,11 @@ pub async fn recall(a: RecallArgs, quiet: bool) -> Result<()> {
     let files = job::discover(&a.corpus)?;
     // The report's files never replace an input (the directory itself may hold inputs:
     // nothing in it is deleted).
-    let mut inputs: Vec<PathBuf> = files.iter().map(|f| f.path.clone()).collect();
-    inputs.extend(a.queries.iter().map(PathBuf::from));
+    let mut inputs = crate::commands::read_set(&a.corpus, &files)?;
+    if let Some(q) = &a.queries {
+        let qf = job::discover(std::slice::from_ref(q))?;
+        inputs.extend(crate::commands::read_set(std::slice::from_ref(q), &qf)?);
+    }
     // A report at a URL is written to a staging directory and uploaded file by file; the
     // ground truth already there is fetched first, so its cache works the same way.
     let out = ReportDir::new(&a.report, &REPORT_FILES, &inputs, &["ground_truth.parquet"])?;

@@ -3,7 +3,7 @@
 
 use crate::output::Output;
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{bail, Result};
@@ -48,10 +48,10 @@ pub(crate) async fn search(a: SearchArgs) -> Result<()> {
     }
     let t = Instant::now();
     let files = job::discover(&a.corpus)?;
-    let mut inputs = input_paths(&files);
-    inputs.push(Path::new(&a.queries));
-    let output = Output::new(&a.output, &inputs)?;
-    check_output(output.path(), false, &inputs)?;
+    let query_files = job::discover(std::slice::from_ref(&a.queries))?;
+    let mut inputs = read_set(&a.corpus, &files)?;
+    inputs.extend(read_set(std::slice::from_ref(&a.queries), &query_files)?);
+    let output = Output::new(&a.output, &inputs, false)?;
     let (column, id_column) = (a.column.clone(), a.id_column.clone());
     let chain2 = chain.clone();
     let loaded = tokio::task::spawn_blocking(move || {
@@ -69,9 +69,15 @@ pub(crate) async fn search(a: SearchArgs) -> Result<()> {
         loaded.truncation,
         loaded.corpus.dim(),
     )
-    .read_files(&job::discover(std::slice::from_ref(&a.queries))?)?;
+    .read_files(&query_files)?;
     let nq = qids.len();
     let dim = loaded.corpus.dim();
+    // Refused before anything is written: a top-k wider than the corpus is never cut to
+    // the corpus and then called certified.
+    let rows = loaded.corpus.rows();
+    if a.k == 0 || a.k > rows {
+        return Err(embquant::Error::KOutOfRange { k: a.k, max: rows }.into());
+    }
     let loaded = std::sync::Arc::new(loaded);
     // Throughput: blocks of queries at once (parallel, blocked scans), each block's results
     // written before the next is searched, so memory holds one block's hits, not all.

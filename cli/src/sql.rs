@@ -5,11 +5,11 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
+
+use crate::output::Output;
 use clap::Args;
 use embquant_udfs::datafusion::arrow::util::pretty::pretty_format_batches;
 use embquant_udfs::datafusion::dataframe::DataFrameWriteOptions;
-use embquant_udfs::datafusion::datasource::listing::ListingTable;
-use embquant_udfs::datafusion::logical_expr::LogicalPlan;
 use embquant_udfs::datafusion::prelude::{CsvReadOptions, JsonReadOptions, SessionContext};
 
 #[derive(Debug, Args)]
@@ -30,65 +30,8 @@ pub struct SqlArgs {
     read_only: bool,
 }
 
-/// The local paths of the registered tables: no output may replace them.
-#[derive(Debug, Default)]
-struct Inputs(Vec<PathBuf>);
-
-impl Inputs {
-    /// Refuses writing `output` (a file, or a directory when `dir`) over a registered
-    /// table's file or directory.
-    fn check(&self, output: &Path, dir: bool) -> Result<()> {
-        crate::commands::check_output(output, dir, &self.0)?;
-        // A table registered as a directory: nothing may be written inside it either.
-        let out = embquant::io::resolve(output);
-        if let Some(t) = self
-            .0
-            .iter()
-            .find(|t| t.is_dir() && out.starts_with(embquant::io::resolve(t)))
-        {
-            bail!(
-                "refusing to write {}: it is inside the registered table directory {}",
-                output.display(),
-                t.display()
-            );
-        }
-        Ok(())
-    }
-}
-
-/// The local files and directories of every listing table registered in the session.
-async fn session_table_paths(ctx: &SessionContext) -> Vec<PathBuf> {
-    session_table_urls(ctx)
-        .await
-        .iter()
-        .filter(|u| u.scheme() == "file")
-        .filter_map(|u| u.to_file_path().ok())
-        .collect()
-}
-
-/// The URLs of every listing table registered in the session.
-async fn session_table_urls(ctx: &SessionContext) -> Vec<url::Url> {
-    let mut out = Vec::new();
-    for cat in ctx.catalog_names() {
-        let Some(catalog) = ctx.catalog(&cat) else {
-            continue;
-        };
-        for name in catalog.schema_names() {
-            let Some(schema) = catalog.schema(&name) else {
-                continue;
-            };
-            for table in schema.table_names() {
-                let Ok(Some(provider)) = schema.table(&table).await else {
-                    continue;
-                };
-                if let Some(listing) = provider.downcast_ref::<ListingTable>() {
-                    out.extend(listing.table_paths().iter().map(|u| u.get_url().clone()));
-                }
-            }
-        }
-    }
-    out
-}
+/// The `--table` tables: no statement and no `--output` may write over, into or inside them.
+type Inputs = embquant_udfs::write_guard::Protected;
 
 async fn register(ctx: &SessionContext, spec: &str) -> Result<()> {
     let Some((name, path)) = spec.split_once('=') else {
@@ -130,37 +73,13 @@ async fn execute(
     } else {
         ctx.sql(sql).await?
     };
-    if let LogicalPlan::Copy(copy) = df.logical_plan() {
-        let url = copy.output_url.as_str();
-        let local = url.strip_prefix("file://").unwrap_or(url);
-        if !local.contains("://") {
-            // The --table paths, and every table the session registered since (CREATE
-            // EXTERNAL TABLE in the REPL or an earlier statement).
-            let mut all = Inputs(inputs.0.clone());
-            all.0.extend(session_table_paths(ctx).await);
-            all.check(Path::new(local), true)?;
-        } else {
-            // At a URL: not one of the tables, nor a prefix holding one.
-            let target = url.trim_end_matches('/');
-            let tables: Vec<String> = session_table_urls(ctx)
-                .await
-                .iter()
-                .map(|u| u.to_string())
-                .collect();
-            let given = inputs.0.iter().map(|p| p.to_string_lossy().into_owned());
-            for i in given.chain(tables) {
-                let i = i.trim_end_matches('/');
-                if i == target || i.starts_with(&format!("{target}/")) {
-                    bail!("COPY to {target} would replace the table input {i}");
-                }
-            }
-        }
-    }
+    embquant_udfs::write_guard::check_writes(ctx, df.logical_plan(), inputs).await?;
     match output {
         Some(path) => {
-            inputs.check(path, false)?;
+            // At a URL: written to a local staging file, uploaded when complete.
+            let target = Output::new(path, &inputs.read, false)?;
             // DataFusion writes to a temporary name beside the target; renamed when complete.
-            let (out, file) = embquant::io::AtomicFile::create(path)?;
+            let (out, file) = embquant::io::AtomicFile::create(target.path())?;
             drop(file);
             let temp = out.path().to_path_buf();
             let p = temp.to_str().context("the output path is not UTF-8")?;
@@ -180,6 +99,8 @@ async fn execute(
                 ),
             };
             out.commit()?;
+            let shown = target.display();
+            target.finish().await?;
             let rows: usize = batches
                 .iter()
                 .filter_map(|b| {
@@ -190,8 +111,7 @@ async fn execute(
                 })
                 .sum();
             println!(
-                "wrote {rows} rows to {} in {:.3} s",
-                path.display(),
+                "wrote {rows} rows to {shown} in {:.3} s",
                 t.elapsed().as_secs_f64()
             );
         }
@@ -220,8 +140,8 @@ pub async fn run(a: SqlArgs) -> Result<()> {
     let mut inputs = Inputs::default();
     for t in &a.tables {
         register(&ctx, t).await?;
-        if let Some((_, path)) = t.split_once('=') {
-            inputs.0.push(PathBuf::from(path.trim()));
+        if let Some((name, path)) = t.split_once('=') {
+            inputs.add_table(name.trim(), path.trim())?;
         }
     }
     match &a.query {

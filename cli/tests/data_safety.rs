@@ -303,7 +303,7 @@ fn sql_copy_onto_a_table_the_session_created_is_refused() {
     let out = child.wait_with_output().unwrap();
     let e = text(&out.stderr);
     assert!(e.contains("would replace the input"), "{e}");
-    assert!(e.contains("registered table directory"), "{e}");
+    assert!(e.contains("inside an input directory"), "{e}");
     assert!(!e.contains("panicked"), "{e}");
     // Only the write elsewhere happened.
     let mut after = snapshot(p);
@@ -341,7 +341,7 @@ fn sql_writes_onto_registered_tables_are_refused() {
         ],
         p,
     );
-    refused(&into_dir, "registered table directory");
+    refused(&into_dir, "inside an input directory");
     let out = embquant(
         &[
             "sql",
@@ -540,4 +540,174 @@ fn sql_reads_a_directory_output_as_one_table_of_its_listed_parts() {
     assert!(o.status.success(), "{}", text(&o.stderr));
     let s = text(&o.stdout);
     assert!(s.contains("| 600 | 600 | 0    |"), "{s}");
+}
+
+/// The hostile round's spellings: an input named one way, the output another way (`file:`
+/// URLs with `localhost`, one slash, upper case or `%` escapes, globs, directories), never
+/// replaced; SQL writes hidden under `EXPLAIN ANALYZE` or made with `INSERT INTO` refused.
+#[test]
+fn inputs_in_other_spellings_are_never_replaced() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    let abs = p.canonicalize().unwrap().display().to_string();
+    std::fs::create_dir_all(p.join("q")).unwrap();
+    std::fs::create_dir_all(p.join("cal")).unwrap();
+    std::fs::create_dir_all(p.join("t")).unwrap();
+    corpus(p, "a.parquet");
+    corpus(&p.join("q"), "qry.parquet");
+    corpus(&p.join("t"), "part.parquet");
+    let ok = |args: &[&str]| {
+        let o = embquant(args, p);
+        assert!(o.status.success(), "{args:?}: {}", text(&o.stderr));
+    };
+    ok(&["calibrate", "a.parquet", "-o", "cal/cal.json"]);
+    ok(&["quantize", "a.parquet", "-o", "corp.parquet"]);
+    let before = snapshot(p);
+    let file_q = format!("file://{abs}/q/qry.parquet");
+    let file_cal = format!("file://{abs}/cal/cal.json");
+    let escaped_cal = format!("file://{abs}/cal/%63al.json");
+    let search = |queries: &str, out: &str| -> Vec<String> {
+        [
+            "search",
+            "--corpus",
+            "corp.parquet",
+            "--queries",
+            queries,
+            "-o",
+            out,
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let mut cases: Vec<Vec<String>> = vec![
+        search(&file_q, "q/qry.parquet"),
+        search("q/qry*.parquet", "q/qry.parquet"),
+        search("q", "q/qry.parquet"),
+        search("q", "q/new.parquet"),
+        search(
+            "q/qry.parquet",
+            &format!("file://localhost{abs}/q/qry.parquet"),
+        ),
+        search("q/qry.parquet", &format!("FILE:{abs}/q/%71ry.parquet")),
+    ];
+    for cal in [&file_cal, &escaped_cal] {
+        cases.push(
+            [
+                "quantize",
+                "a.parquet",
+                "--calibration",
+                cal,
+                "-o",
+                "cal/cal.json",
+            ]
+            .map(String::from)
+            .to_vec(),
+        );
+    }
+    cases.push(
+        [
+            "quantize",
+            "a.parquet",
+            "--calibration",
+            "cal/cal.json",
+            "-o",
+            &escaped_cal,
+        ]
+        .map(String::from)
+        .to_vec(),
+    );
+    cases.push(
+        [
+            "calibrate",
+            "a.parquet",
+            "-o",
+            &format!("file:{abs}/a.parquet"),
+        ]
+        .map(String::from)
+        .to_vec(),
+    );
+    // SQL: COPY onto the table in other spellings, hidden under EXPLAIN ANALYZE, and
+    // INSERT INTO a table registered as a directory.
+    let corp = format!("{abs}/corp.parquet");
+    for target in [
+        format!("file://localhost{corp}"),
+        format!("file:{corp}"),
+        format!("FILE://{corp}"),
+        format!("file://{abs}/corp%2Eparquet"),
+    ] {
+        cases.push(
+            [
+                "sql".to_string(),
+                "-t".into(),
+                "c=corp.parquet".into(),
+                format!("COPY (SELECT id FROM c) TO '{target}' STORED AS PARQUET"),
+            ]
+            .to_vec(),
+        );
+    }
+    cases.push(
+        [
+            "sql",
+            "-t",
+            "c=corp.parquet",
+            "EXPLAIN ANALYZE COPY (SELECT id FROM c) TO 'corp.parquet'",
+        ]
+        .map(String::from)
+        .to_vec(),
+    );
+    cases.push(
+        [
+            "sql",
+            "-t",
+            "t=t",
+            "EXPLAIN ANALYZE COPY (SELECT id FROM t) TO 't/x.parquet'",
+        ]
+        .map(String::from)
+        .to_vec(),
+    );
+    cases.push(
+        [
+            "sql",
+            "-t",
+            "t=t",
+            "-o",
+            &format!("file://{abs}/t/y.parquet"),
+            "SELECT id FROM t",
+        ]
+        .map(String::from)
+        .to_vec(),
+    );
+    for args in &cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        refused(&embquant(&args, p), "would replace the input");
+        assert_eq!(snapshot(p), before, "{args:?} changed something");
+    }
+    let insert = embquant(&["sql", "-t", "t=t", "INSERT INTO t SELECT * FROM t"], p);
+    refused(&insert, "never modifies its inputs");
+    assert_eq!(snapshot(p), before, "INSERT INTO changed something");
+    // memory:// is no output: it vanishes with the process.
+    refused(
+        &embquant(&["calibrate", "a.parquet", "-o", "memory://b/cal.json"], p),
+        "memory://",
+    );
+
+    // file: outputs are decoded like file: inputs: `%2E` is a dot, `localhost` is no
+    // directory.
+    ok(&[
+        "calibrate",
+        "a.parquet",
+        "-o",
+        &format!("file://localhost{abs}/out%2Ejson"),
+    ]);
+    assert!(p.join("out.json").is_file());
+    assert!(!p.join("localhost").exists() && !p.join("out%2Ejson").exists());
+    ok(&[
+        "sql",
+        "-t",
+        "c=corp.parquet",
+        "-o",
+        &format!("file:{abs}/ids.parquet"),
+        "SELECT id FROM c",
+    ]);
+    assert!(p.join("ids.parquet").is_file());
 }

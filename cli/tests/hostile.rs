@@ -367,9 +367,15 @@ fn hostile_cli_and_sql_inputs_end_in_errors_not_panics() {
         "{}",
         text(&o.stderr)
     );
-    // Capped sizes still answer: k above the corpus gives every row.
+    // A k above the corpus is refused with the largest k it can answer, never cut to the
+    // corpus and then called certified.
     let o = run(&search("1000000000000", "binary:8,int8", "c.parquet"));
-    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("ask for at most"),
+        "{}",
+        text(&o.stderr)
+    );
 }
 
 #[cfg(unix)]
@@ -398,4 +404,101 @@ fn a_closed_pipe_ends_output_quietly() {
             text(&out.stderr)
         );
     }
+}
+
+/// Malformed object-store settings end in an error naming the setting (they panicked inside
+/// object_store), an endpoint that accepts connections and never answers fails within about
+/// EMBQUANT_IO_TIMEOUT, and sizes that would not fit in memory are refused.
+#[test]
+fn store_settings_silent_endpoints_and_huge_sizes_end_in_errors() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    let o = embquant(
+        &[
+            "gen-synthetic",
+            "--rows",
+            "50",
+            "--dims",
+            "8",
+            "-o",
+            "s.parquet",
+        ],
+        p,
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        Command::new(env!("CARGO_BIN_EXE_embquant"))
+            .args(args)
+            .current_dir(p)
+            .env("AWS_ACCESS_KEY_ID", "k")
+            .env("AWS_SECRET_ACCESS_KEY", "s")
+            .env("AWS_ALLOW_HTTP", "true")
+            .envs(env.iter().copied())
+            .output()
+            .unwrap()
+    };
+    let commands: [&[&str]; 3] = [
+        &["inspect", "s3://b/x.parquet"],
+        &["sql", "-t", "c=s3://b/x.parquet", "SELECT 1"],
+        &["calibrate", "s.parquet", "-o", "s3://b/cal.json"],
+    ];
+    for (k, v) in [
+        ("AWS_ENDPOINT", "not a url"),
+        ("AWS_ENDPOINT", "http://[::1"),
+        ("AWS_ENDPOINT", "http://a host:9000"),
+        ("AWS_REGION", "no such region!"),
+        ("AWS_SESSION_TOKEN", "abc\ndef"),
+    ] {
+        for args in commands {
+            let o = run(args, &[(k, v)]);
+            clean(args, &o);
+            assert!(!o.status.success(), "{args:?} with {k}={v:?} succeeded");
+            assert!(text(&o.stderr).contains(k), "{args:?}: {}", text(&o.stderr));
+        }
+    }
+    // Accepts, never answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for c in listener.incoming() {
+            held.push(c);
+        }
+    });
+    let t = std::time::Instant::now();
+    let args = ["inspect", "s3://b/x.parquet"];
+    let o = run(
+        &args,
+        &[
+            ("AWS_ENDPOINT", endpoint.as_str()),
+            ("EMBQUANT_IO_TIMEOUT", "2"),
+        ],
+    );
+    clean(&args, &o);
+    assert!(!o.status.success());
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(40),
+        "a silent endpoint held the command {:?}",
+        t.elapsed()
+    );
+    let o = run(&args, &[("EMBQUANT_IO_TIMEOUT", "soon")]);
+    assert!(
+        text(&o.stderr).contains("EMBQUANT_IO_TIMEOUT"),
+        "{}",
+        text(&o.stderr)
+    );
+    // Synthetic vectors wider than any embedding: refused, not a 100 GB allocation.
+    let args = [
+        "gen-synthetic",
+        "--rows",
+        "10",
+        "--dims",
+        "100000000",
+        "-o",
+        "w.parquet",
+    ];
+    let o = embquant(&args, p);
+    clean(&args, &o);
+    assert!(text(&o.stderr).contains("--dims"), "{}", text(&o.stderr));
+    assert!(!p.join("w.parquet").exists());
 }

@@ -327,7 +327,7 @@ fn s3_urls_are_read_like_local_files() {
     );
     assert!(!over.status.success());
     assert!(
-        text(&over.stderr).contains("would replace the table input"),
+        text(&over.stderr).contains("would replace the input"),
         "{}",
         text(&over.stderr)
     );

@@ -203,3 +203,182 @@ fn s3_failures_are_clear_and_leave_nothing_behind() {
     let left = server.multipart_uploads();
     assert!(left.iter().all(|k| k == "out/big.bin"), "{left:?}");
 }
+
+/// Every object below the bucket, with its bytes.
+fn bucket_snapshot(server: &Server) -> Vec<(String, Vec<u8>)> {
+    let store = server.store();
+    let mut all: Vec<(String, Vec<u8>)> = store
+        .objects_below(&format!("s3://{BUCKET}"))
+        .unwrap()
+        .into_iter()
+        .map(|o| {
+            let src = embquant::io::Store::open(&store, Path::new(&o)).unwrap();
+            let mut buf = vec![0u8; src.len() as usize];
+            src.read_exact_at(0, &mut buf).unwrap();
+            (o, buf)
+        })
+        .collect();
+    all.sort();
+    all
+}
+
+/// The hostile round's object-store spellings: an input named `s3://`, the output `s3a://`,
+/// `S3://`, with `//` or under a prefix the input lies in, never replaced (quantize,
+/// calibrate, search, SQL COPY, EXPLAIN ANALYZE COPY); dot segments and query strings
+/// refused; `sql -o s3://...` stores the object under its own name.
+#[test]
+fn s3_inputs_in_other_spellings_are_never_replaced() {
+    let Some(server) = start_server() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data");
+    let store = server.store();
+    let url = |key: &str| format!("s3://{BUCKET}/{key}");
+    store
+        .upload(
+            &data.join("minilm-wordnet-5k.parquet"),
+            &url("emb/x.parquet"),
+        )
+        .unwrap();
+    store
+        .upload(
+            &data.join("minilm-wordnet-queries-50.parquet"),
+            &url("q/q.parquet"),
+        )
+        .unwrap();
+    ok(
+        &[
+            "calibrate",
+            &url("emb/x.parquet"),
+            "-o",
+            &url("cal/cal.json"),
+        ],
+        p,
+        &server,
+    );
+    ok(
+        &[
+            "quantize",
+            &url("emb/x.parquet"),
+            "-o",
+            &url("corp/c.parquet"),
+        ],
+        p,
+        &server,
+    );
+    let before = bucket_snapshot(&server);
+    let b = BUCKET;
+    let cases: Vec<Vec<String>> = vec![
+        vec![
+            "quantize".into(),
+            url("emb/x.parquet"),
+            "-o".into(),
+            format!("s3a://{b}/emb/x.parquet"),
+        ],
+        vec![
+            "quantize".into(),
+            url("emb/x.parquet"),
+            "-o".into(),
+            format!("S3://{b}/emb/x.parquet"),
+        ],
+        vec![
+            "quantize".into(),
+            url("emb/x.parquet"),
+            "-o".into(),
+            format!("s3://{b}/emb//x.parquet"),
+        ],
+        vec![
+            "quantize".into(),
+            url("emb"),
+            "-o".into(),
+            format!("s3a://{b}/emb/y.parquet"),
+        ],
+        vec![
+            "calibrate".into(),
+            url("emb/x.parquet"),
+            "-o".into(),
+            format!("s3a://{b}/emb/x.parquet"),
+        ],
+        vec![
+            "quantize".into(),
+            url("emb/x.parquet"),
+            "--calibration".into(),
+            format!("s3a://{b}/cal/cal.json"),
+            "-o".into(),
+            url("cal/cal.json"),
+        ],
+        vec![
+            "search".into(),
+            "--corpus".into(),
+            url("corp/c.parquet"),
+            "--queries".into(),
+            format!("s3a://{b}/q/q.parquet"),
+            "-o".into(),
+            url("q/q.parquet"),
+        ],
+        vec![
+            "search".into(),
+            "--corpus".into(),
+            url("corp/c.parquet"),
+            "--queries".into(),
+            format!("s3://{b}/q/*.parquet"),
+            "-o".into(),
+            format!("s3a://{b}/q/q.parquet"),
+        ],
+        vec![
+            "sql".into(),
+            "-t".into(),
+            format!("c={}", url("corp/c.parquet")),
+            format!("COPY (SELECT id FROM c) TO 's3a://{b}/corp/c.parquet'"),
+        ],
+        vec![
+            "sql".into(),
+            "-t".into(),
+            format!("c={}", url("corp/c.parquet")),
+            format!(
+                "EXPLAIN ANALYZE COPY (SELECT id FROM c) TO '{}'",
+                url("corp/c.parquet")
+            ),
+        ],
+    ];
+    for args in &cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = run(&args, p, &server);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        let e = text(&out.stderr);
+        assert!(e.contains("would replace the input"), "{args:?}: {e}");
+        assert!(
+            bucket_snapshot(&server) == before,
+            "{args:?} changed the bucket"
+        );
+    }
+    // Keys are names: dot segments and query strings are refused, not kept literally.
+    for out_url in [
+        url("emb/../y.parquet"),
+        url("./y.parquet"),
+        url("y.parquet?x=1"),
+    ] {
+        let out = run(
+            &["calibrate", &url("emb/x.parquet"), "-o", &out_url],
+            p,
+            &server,
+        );
+        assert!(!out.status.success(), "{out_url} accepted");
+        assert!(
+            bucket_snapshot(&server) == before,
+            "{out_url} changed the bucket"
+        );
+    }
+    // `sql -o s3://...`: the result appears under its own name, nothing else.
+    ok(
+        &["sql", "SELECT 1 AS x", "-o", &url("res/res.parquet")],
+        p,
+        &server,
+    );
+    assert_eq!(
+        store.objects_below(&url("res")).unwrap(),
+        vec![url("res/res.parquet")]
+    );
+}

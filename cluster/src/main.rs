@@ -233,8 +233,13 @@ async fn run(cli: Cli) -> Result<()> {
             let files = embquant::io::discover(&a.input.inputs)?;
             let ctx = session::connect(&a.cluster.cluster).await?;
             let cal = pipeline::calibrate(&ctx, &files, &a.input.column, &a.input.method).await?;
-            embquant::io::check_not_input(&a.output, false, &input_paths(&files))?;
-            embquant::io::AtomicFile::write(&a.output, cal.to_json()?.as_bytes())?;
+            let mut read = embquant::io::Inputs::new();
+            for s in &a.input.inputs {
+                read.add_spelling(s)?;
+            }
+            read.add_files(&files);
+            let target = read.check_spelling(&a.output.to_string_lossy(), false)?;
+            write_small(&target, cal.to_json()?.as_bytes())?;
             println!(
                 "calibrated {} rows x {} dims from {} file(s) on {} with {}: fingerprint {}; wrote {} in {:.2} s",
                 cal.rows(),
@@ -252,13 +257,25 @@ async fn run(cli: Cli) -> Result<()> {
     }
 }
 
-fn input_paths(files: &[embquant::job::InputFile]) -> Vec<&std::path::Path> {
-    files.iter().map(|f| f.path.as_path()).collect()
+/// Writes a small output (the calibration JSON) atomically: a local file, or an object
+/// uploaded whole.
+fn write_small(target: &embquant::io::Location, bytes: &[u8]) -> Result<()> {
+    match target {
+        embquant::io::Location::Local(p) => embquant::io::AtomicFile::write(p, bytes)?,
+        embquant::io::Location::Object(o) => {
+            let staging = tempfile::tempdir()?;
+            let local = staging.path().join("object");
+            std::fs::write(&local, bytes)?;
+            embquant::io::object::store_for(&o.url())?.upload(&local, &o.url())?;
+        }
+    }
+    Ok(())
 }
 
 async fn sql(a: SqlArgs) -> Result<()> {
     let t = Instant::now();
     let ctx = session::connect(&a.cluster.cluster).await?;
+    let mut protected = embquant_udfs::write_guard::Protected::default();
     for spec in &a.tables {
         let Some((name, path)) = spec.split_once('=') else {
             bail!("--table {spec:?}: expected NAME=PATH");
@@ -266,8 +283,11 @@ async fn sql(a: SqlArgs) -> Result<()> {
         embquant_udfs::register_parquet(&ctx, name.trim(), path.trim())
             .await
             .with_context(|| format!("registering table {name} from {path}"))?;
+        protected.add_table(name.trim(), path.trim())?;
     }
-    let batches = ctx.sql(&a.query).await?.collect().await?;
+    let df = ctx.sql(&a.query).await?;
+    embquant_udfs::write_guard::check_writes(&ctx, df.logical_plan(), &protected).await?;
+    let batches = df.collect().await?;
     let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
     if !batches.is_empty() && batches[0].num_columns() > 0 {
         println!("{}", pretty_format_batches(&batches)?);
@@ -284,6 +304,15 @@ async fn sql(a: SqlArgs) -> Result<()> {
 async fn quantize(a: QuantizeArgs) -> Result<()> {
     let t = Instant::now();
     let files = embquant::io::discover(&a.input.inputs)?;
+    let mut read = embquant::io::Inputs::new();
+    for s in &a.input.inputs {
+        read.add_spelling(s)?;
+    }
+    read.add_files(&files);
+    if let Some(cal) = &a.calibration_file {
+        read.add_spelling(cal)?;
+    }
+    read.check_spelling(&a.output, true)?;
     let spec = ShardSpec {
         schemes: a.scheme,
         binary_threshold: a.binary_threshold,

@@ -11,7 +11,6 @@
 //! - at a URL (the prefix must hold nothing yet), each task uploads its part when it is
 //!   complete and the client writes the manifest last; a failed job deletes the parts.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -156,14 +155,12 @@ pub async fn quantize(
     }
     spec.job_options()?;
     let inputs: Vec<String> = files.iter().map(location).collect();
-    let url = embquant::io::is_url(output) && !output.starts_with("file://");
-    if url {
-        let target = output.trim_end_matches('/');
-        for i in &inputs {
-            if i == target || i.starts_with(&format!("{target}/")) {
-                bail!("the output {target} would replace the input {i}");
-            }
-        }
+    let mut read = embquant::io::Inputs::new();
+    read.add_files(files);
+    let target = read.check_spelling(output, true)?;
+    if let embquant::io::Location::Object(o) = &target {
+        let target = o.url();
+        let target = target.as_str();
         let store = embquant::io::object::store_for(target)?;
         let taken = store.objects_below(target)?;
         if let Some(first) = taken.first() {
@@ -208,13 +205,8 @@ pub async fn quantize(
             }
         };
     }
-    let target = PathBuf::from(output.strip_prefix("file://").unwrap_or(output));
+    let target = target.local().expect("not an object URL").to_path_buf();
     let target = std::path::absolute(&target).unwrap_or(target);
-    embquant::io::check_not_input(
-        &target,
-        true,
-        &inputs.iter().map(Path::new).collect::<Vec<_>>(),
-    )?;
     let dir = embquant::io::AtomicDir::create(&target, false)?;
     let parts: Vec<String> = (0..files.len())
         .map(|i| dir.path().join(part_name(i)).to_string_lossy().into_owned())
@@ -329,12 +321,12 @@ fn shard_list_schema() -> SchemaRef {
 
 /// Writes one Parquet file of one (input, output) row per shard under `list`; their URLs.
 fn write_shard_list(inputs: &[String], parts: &[String], list: &str) -> Result<Vec<String>> {
-    let url = embquant::io::is_url(list) && !list.starts_with("file://");
+    let location = embquant::io::Location::parse(list)?;
+    let url = location.local().is_none();
     let staging = tempfile::tempdir()?;
-    let local_dir = if url {
-        staging.path().to_path_buf()
-    } else {
-        PathBuf::from(list)
+    let local_dir = match location.local() {
+        Some(p) => p.to_path_buf(),
+        None => staging.path().to_path_buf(),
     };
     std::fs::create_dir_all(&local_dir)
         .with_context(|| format!("creating {}", local_dir.display()))?;

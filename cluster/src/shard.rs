@@ -9,7 +9,6 @@
 //! same calibration. The function is volatile: DataFusion never evaluates it while planning
 //! (its arguments are literals) nor drops a call.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, StringArray};
@@ -134,20 +133,22 @@ pub async fn quantize_shard(
             files.len()
         )));
     }
-    let summary = if embquant::io::is_url(output) && !output.starts_with("file://") {
+    let target = embquant::io::Location::parse(output)?;
+    let summary = if let embquant::io::Location::Object(o) = &target {
+        let output = o.url();
         let staging = tempfile::tempdir()
             .map_err(|e| embquant::Error::io("creating a staging directory", e))?;
         let local = staging.path().join("part.parquet");
         let s = job::quantize(&files, &local, calibration, &opts, &NoProgress).await?;
-        let store = embquant::io::object::store_for(output)?;
-        let (local, output) = (local.clone(), output.to_string());
+        let store = embquant::io::object::store_for(&output)?;
+        let local = local.clone();
         tokio::task::spawn_blocking(move || store.upload(&local, &output))
             .await
             .map_err(|e| embquant::Error::InvalidOption(format!("the upload thread: {e}")))??;
         s
     } else {
-        let path = output.strip_prefix("file://").unwrap_or(output);
-        job::quantize(&files, Path::new(path), calibration, &opts, &NoProgress).await?
+        let path = target.local().expect("not an object URL");
+        job::quantize(&files, path, calibration, &opts, &NoProgress).await?
     };
     Ok(ShardSummary {
         input: input.to_string(),

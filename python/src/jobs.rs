@@ -45,18 +45,17 @@ fn calibrate_options(
     })
 }
 
-/// Outputs of the Python job are local paths (or `file://` URLs); object-store outputs are
-/// the CLI's (`embquant quantize -o s3://...`), which stages and uploads them.
-fn local_output(output: &str) -> PyResult<PathBuf> {
-    if let Some(p) = output.strip_prefix("file://") {
-        return Ok(PathBuf::from(p));
-    }
-    if embquant::io::is_url(output) {
-        return Err(value_error(format!(
+/// Outputs of the Python job are local paths (or `file:` URLs); object-store outputs are
+/// the CLI's (`embquant quantize -o s3://...`), which stages and uploads them. Refused when
+/// the output is one of `inputs` in any spelling, holds one, or lies inside an input
+/// directory or prefix.
+fn local_output(output: &str, inputs: &embquant::io::Inputs, dir: bool) -> PyResult<PathBuf> {
+    match inputs.check_spelling(output, dir).py()? {
+        embquant::io::Location::Local(p) => Ok(p),
+        embquant::io::Location::Object(_) => Err(value_error(format!(
             "{output}: quantize_parquet writes to a local path (inputs may be URLs); to write to an object store, run `embquant quantize -o {output}`"
-        )));
+        ))),
     }
-    Ok(PathBuf::from(output))
 }
 
 /// Calibrates the vector `column` of Parquet `inputs` (files, directories, globs or URLs).
@@ -130,9 +129,14 @@ pub(crate) fn quantize_parquet(
     opts.overwrite = overwrite;
     let mut cal_opts = calibrate_options(column, method, sample_rows, seed, dims, read)?;
     cal_opts.sketch = opts.quantize.needs_median();
-    let output = local_output(output)?;
     let given = calibration.map(|c| (*c.cal).clone());
     let files = py.detach(|| job::discover(&inputs)).py()?;
+    let mut read = embquant::io::Inputs::new();
+    for i in &inputs {
+        read.add_spelling(i).py()?;
+    }
+    read.add_files(&files);
+    let output = local_output(output, &read, target_file_rows.is_some())?;
     let summary = runner::run(py, progress, move |shared| async move {
         let cal = match given {
             Some(c) => c,

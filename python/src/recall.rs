@@ -94,11 +94,14 @@ pub(crate) fn recall(
         code_budget: usize::try_from(code_budget_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
     };
     // The corpus: files streamed on every pass, or vectors held in memory.
-    let mut inputs: Vec<PathBuf> = Vec::new();
+    let mut inputs = embquant::io::Inputs::new();
     let source: Arc<dyn VectorSource> = match paths(corpus) {
         Some(p) => {
             let files = py.detach(|| job::discover(&p)).py()?;
-            inputs.extend(files.iter().map(|f| f.path.clone()));
+            for s in &p {
+                inputs.add_spelling(s).py()?;
+            }
+            inputs.add_files(&files);
             Arc::new(py.detach(|| ParquetSource::open(files, column)).py()?)
         }
         None => Arc::new(memory_values(corpus, None)?),
@@ -110,11 +113,13 @@ pub(crate) fn recall(
         }
         (Some(q), None) => match paths(q) {
             Some(p) => {
-                inputs.extend(p.iter().map(PathBuf::from));
+                let qf = py.detach(|| job::discover(&p)).py()?;
+                for s in &p {
+                    inputs.add_spelling(s).py()?;
+                }
+                inputs.add_files(&qf);
                 let qs = py
-                    .detach(|| {
-                        QueryReader::new(column, None, None, dim).read_files(&job::discover(&p)?)
-                    })
+                    .detach(|| QueryReader::new(column, None, None, dim).read_files(&qf))
                     .py()?;
                 Queries {
                     values: qs.values,
@@ -149,14 +154,16 @@ pub(crate) fn recall(
     let dir = match &report {
         Some(d) => {
             let s = d.to_string_lossy();
-            if embquant::io::is_url(&s) && !s.starts_with("file://") {
+            let embquant::io::Location::Local(d) = inputs.check_spelling(&s, false).py()? else {
                 return Err(value_error(format!(
                     "{s}: recall writes its report to a local directory; for an object store, run `embquant recall --report {s}`"
                 )));
-            }
-            let d = PathBuf::from(s.strip_prefix("file://").unwrap_or(&s));
+            };
             for name in REPORT_FILES {
-                embquant::io::check_not_input(&d.join(name), false, &inputs).py()?;
+                let file = embquant::io::Location::Local(d.join(name));
+                inputs
+                    .check(&file, false, &d.join(name).display().to_string())
+                    .py()?;
             }
             Some(d)
         }

@@ -256,4 +256,37 @@ mod tests {
             .unwrap_err();
         assert!(matches!(e, Error::NonFinite { row: 1, dim: 0, .. }));
     }
+
+    #[test]
+    fn values_that_would_overflow_to_infinity_are_counted_as_clipped() {
+        // f16: anything beyond 65504 (65520 and up would round to infinity). bf16: beyond
+        // its largest value, about 3.39e38 (f32::MAX would round to infinity).
+        let a = vectors_array(2, 3, 1, 0.0);
+        for (kind, values, clipped) in [
+            (
+                HalfKind::F16,
+                vec![65504.0, 65519.0, -7e4, 1e9, 0.5, -65504.0],
+                3,
+            ),
+            (
+                HalfKind::Bf16,
+                vec![f32::MAX, -f32::MAX, 3.3e38, 1e9, -1e38, 0.5],
+                2,
+            ),
+        ] {
+            let codec = HalfCodec::new(3, kind);
+            let enc = codec.encode(&with_values(&a, values.clone())).unwrap();
+            assert_eq!(enc.clipped, clipped, "{kind:?}");
+            let mut out = vec![0u16; 6];
+            assert_eq!(
+                codec.encode_slice_scalar(&values, &mut out),
+                Ok(clipped),
+                "{kind:?}"
+            );
+            // Nothing decodes to infinity.
+            let dec = codec.decode(enc.array.as_ref()).unwrap();
+            let v = dec.values().as_primitive::<Float32Type>().values();
+            assert!(v.iter().all(|x| x.is_finite()), "{kind:?}: {v:?}");
+        }
+    }
 }

@@ -31,8 +31,9 @@ pub mod rabitq_ex;
 pub struct Encoded {
     /// The code column, one row per input row, nulls where the input row was null.
     pub array: ArrayRef,
-    /// How many values (over non-null rows) fell outside the calibrated range and were
-    /// clipped to its ends.
+    /// How many values (over non-null rows) fell outside the calibrated range (int8, int4)
+    /// or the format's finite range (f16 beyond ±65504, bf16 beyond about ±3.39e38: they
+    /// would overflow to infinity) and were clipped to its ends.
     pub clipped: u64,
 }
 

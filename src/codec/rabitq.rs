@@ -58,6 +58,15 @@ use crate::kernels::rabitq::{group_patterns, LutQuery, GROUP_BITS};
 /// Seed of the default rotation.
 pub const DEFAULT_SEED: u64 = 0x5eed_2024;
 
+/// Sign-flip + Hadamard rounds of the default rotation (three already spread a residual's
+/// energy evenly over the coordinates, which is what the error bound assumes).
+pub const DEFAULT_ROUNDS: u32 = 3;
+
+/// The most rounds a rotation may have: each round costs `O(B log B)` per vector and query
+/// and `B` stored sign flips per codec, so a recipe's `rounds` is bounded where it is read
+/// ([`crate::metadata::ColumnRecipe::validate`]); more than a few rounds buys nothing.
+pub const MAX_ROUNDS: u32 = 16;
+
 /// The orthogonal transform applied before taking signs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
@@ -77,8 +86,19 @@ pub enum Rotation {
 impl Default for Rotation {
     fn default() -> Self {
         Rotation::Hadamard {
-            rounds: 3,
+            rounds: DEFAULT_ROUNDS,
             seed: DEFAULT_SEED,
+        }
+    }
+}
+
+impl Rotation {
+    /// Bits per code (`B`) of `dim`-dimensional vectors under this rotation: `dim` without
+    /// rotation, else the next power of two (at least 8).
+    pub fn code_bits(self, dim: usize) -> usize {
+        match self {
+            Rotation::None => dim,
+            Rotation::Hadamard { .. } => dim.next_power_of_two().max(8),
         }
     }
 }
@@ -98,7 +118,10 @@ impl std::str::FromStr for Rotation {
             let seed = seed.parse().map_err(|_| {
                 Error::InvalidOption(format!("rotation seed {seed:?} is not an integer"))
             })?;
-            return Ok(Rotation::Hadamard { rounds: 3, seed });
+            return Ok(Rotation::Hadamard {
+                rounds: DEFAULT_ROUNDS,
+                seed,
+            });
         }
         Err(Error::InvalidOption(format!(
             "rotation {s:?}: expected none, hadamard or hadamard:SEED"
@@ -153,13 +176,15 @@ pub struct RabitqCodec {
 }
 
 impl RabitqCodec {
-    /// A codec for `cal`'s dimension, centered on its means.
+    /// A codec for `cal`'s dimension, centered on its means. It holds `rounds x B` sign
+    /// flips: a rotation read from a file must have passed
+    /// [`crate::metadata::ColumnRecipe::validate`], which bounds `rounds` by [`MAX_ROUNDS`].
     pub fn new(cal: &Calibration, rotation: Rotation) -> Self {
         let dim = cal.dim();
         let (bits, signs) = match rotation {
             Rotation::None => (dim, Vec::new()),
             Rotation::Hadamard { rounds, seed } => {
-                let bits = dim.next_power_of_two().max(8);
+                let bits = rotation.code_bits(dim);
                 let mut s = seed;
                 let signs = (0..rounds as usize * bits)
                     .map(|_| {
@@ -333,6 +358,16 @@ impl RabitqCodec {
         let nb = self.bit_bytes();
         let f = |i: usize| f32::from_le_bytes(code[i..i + 4].try_into().expect("4 bytes"));
         (f(nb), f(nb + 4))
+    }
+
+    /// The first factor of a stored code that no encoder writes (`|r|` and `ip` are finite
+    /// and `>= 0`), with its name (`norm` or `ip`): a corrupt or tampered code, refused
+    /// before it is scored (a NaN factor would rank first and widen or void the bound).
+    pub fn bad_factor(&self, code: &[u8]) -> Option<(&'static str, f32)> {
+        let (norm, ip) = self.code_factors(code);
+        [("norm", norm), ("ip", ip)]
+            .into_iter()
+            .find(|&(_, x)| !(x.is_finite() && x >= 0.0))
     }
 
     /// `F = |r| / (ip sqrt(B))`, the scale of the code's sign vector (0 for a vector at the

@@ -54,6 +54,14 @@ pub const MAX_BITS: u8 = 8;
 /// 94% of single estimates fall inside the bound at 1.9).
 pub const DEFAULT_EPS0: f32 = 1.9;
 
+/// The smallest `eps0` a tier may prune by (`rabitqB:bound=EPS0`): the default. A top-k is
+/// reported certified on the strength of the bound, and that claim is only as good as the
+/// bound's confidence: at 1.9 about 6% of single estimates fall outside it (and a true
+/// top-k row is lost only when its estimate errs by roughly twice that), while at 1.0 a
+/// third do and at 1e-45 all of them, so a narrower bound would certify wrong answers.
+/// Wider bounds (more candidates kept, a stronger certificate) are always allowed.
+pub const MIN_EPS0: f32 = DEFAULT_EPS0;
+
 /// Start of the rescale search window as a fraction of its end, per extra bits (from the
 /// reference implementation, rabitqlib's `kTightStart`).
 const TIGHT_START: [f64; 8] = [0.0, 0.15, 0.20, 0.52, 0.59, 0.71, 0.75, 0.77];
@@ -303,6 +311,16 @@ impl RabitqExCodec {
         let f = self.planes() * self.plane_bytes();
         let g = |i: usize| f32::from_le_bytes(extra[i..i + 4].try_into().expect("4 bytes"));
         (g(f), g(f + 4))
+    }
+
+    /// The first factor of a stored extra code that no encoder writes (`scale` and `ip_ex`
+    /// are finite and `>= 0`), with its name: a corrupt or tampered code, refused before it
+    /// is scored.
+    pub fn bad_factor(&self, extra: &[u8]) -> Option<(&'static str, f32)> {
+        let (scale, ip) = self.factors(extra);
+        [("scale", scale), ("ip_ex", ip)]
+            .into_iter()
+            .find(|&(_, x)| !(x.is_finite() && x >= 0.0))
     }
 
     /// The code vector `y` of one code (`B` values).

@@ -9,6 +9,7 @@ use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
 };
 
+use super::location::Location;
 use super::source::{LocalStore, SourceBytes, Store};
 use crate::error::{Error, Result};
 
@@ -143,47 +144,26 @@ fn expand_all(
         .collect()
 }
 
-/// The store a path or URL names, and the pattern to expand in it.
+/// The store a path or URL names, and the pattern to expand in it: a plain path as written,
+/// the path a `file:` URL names, or an object URL normalized ([`Location::parse`]).
 pub fn store_of(pattern: &str) -> Result<(Arc<dyn Store>, String)> {
-    if !super::is_url(pattern) {
-        return Ok((Arc::new(LocalStore), pattern.to_string()));
-    }
-    if let Some(local) = pattern.strip_prefix("file://") {
-        // file:///abs/path (an empty host); percent-escapes decoded.
-        let path = local.strip_prefix("localhost").unwrap_or(local);
-        return Ok((Arc::new(LocalStore), percent_decode(path)));
-    }
-    #[cfg(feature = "cloud")]
-    {
-        Ok((
-            super::object::store_for(pattern)? as Arc<dyn Store>,
-            pattern.to_string(),
-        ))
-    }
-    #[cfg(not(feature = "cloud"))]
-    Err(Error::InvalidOption(format!(
-        "{pattern}: object-store URLs need embquant built with the `cloud` feature"
-    )))
-}
-
-/// `%XX` escapes decoded (a malformed escape is kept as written).
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
+    match Location::parse(pattern)? {
+        Location::Local(p) => {
+            let p = p.into_os_string().into_string().map_err(|p| {
+                Error::InvalidOption(format!("{pattern}: the path {p:?} is not UTF-8"))
+            })?;
+            Ok((Arc::new(LocalStore), p))
         }
-        out.push(b[i]);
-        i += 1;
+        #[cfg(feature = "cloud")]
+        Location::Object(o) => {
+            let url = o.url();
+            Ok((super::object::store_for(&url)? as Arc<dyn Store>, url))
+        }
+        #[cfg(not(feature = "cloud"))]
+        Location::Object(_) => Err(Error::InvalidOption(format!(
+            "{pattern}: object-store URLs need embquant built with the `cloud` feature"
+        ))),
     }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Reads the footer of `path`, checking its row counts.

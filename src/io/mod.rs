@@ -13,8 +13,10 @@
 //! - [`dense`] (feature `job`): a `FixedSizeList<Float32>` column without nulls decoded by
 //!   Parquet's column reader straight into row-major floats (full scans of the float
 //!   column, e.g. the recall report's ground truth).
-//! - [`paths`]: resolving paths the way the OS will (symlinks, `..`, relative paths), and
-//!   the guard that no output is one of the command's inputs.
+//! - [`location`]: one identity for every spelling of a location (paths, `file:` URLs,
+//!   object-store URLs and their aliases), and [`location::Inputs`], the one guard that no
+//!   output replaces, deletes or lands inside what a command reads.
+//! - [`paths`]: resolving paths the way the OS will (symlinks, `..`, relative paths).
 //! - [`atomic`]: a single-file output written beside its target under a recognisable
 //!   temporary name (`.NAME.embquant-tmp-PID-N`) and renamed into place when complete.
 //! - [`dir`]: a directory output (`part-NNNNN.parquet` plus `_embquant_manifest.json`),
@@ -30,6 +32,7 @@ pub mod dense;
 pub mod dir;
 #[cfg(feature = "job")]
 pub mod input;
+pub mod location;
 #[cfg(feature = "cloud")]
 pub mod object;
 pub mod paths;
@@ -40,6 +43,7 @@ pub use atomic::{remove_own_temporaries, AtomicFile};
 pub use dir::{AtomicDir, DirManifest, MANIFEST_NAME};
 #[cfg(feature = "job")]
 pub use input::{discover, open_file, read_object, read_object_to_string, store_of, InputFile};
+pub use location::{Identity, Inputs, Location, ObjectUrl};
 pub use paths::{check_not_input, resolve};
 #[cfg(feature = "job")]
 pub use source::{ByteSource, LocalStore, SourceBytes, Store};

@@ -1,8 +1,9 @@
-//! Path resolution and the "an output is never an input" guard.
+//! Path resolution, and the "an output is never an input" guard for outputs given as paths
+//! (see [`super::location`] for the guard itself).
 
 use std::path::{Component, Path, PathBuf};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// The absolute path the OS would open for `p`: symlinks and `.`/`..` resolved for the part
 /// that exists, the rest appended as written (so a target that does not exist yet still
@@ -35,28 +36,28 @@ pub fn resolve(p: &Path) -> PathBuf {
     abs
 }
 
-/// Refuses an output that would replace or delete one of `inputs` (input files, a
-/// calibration, queries, a reference): the output resolves to an input, or, for a
-/// directory output, an input lies inside it. Paths are compared after [`resolve`], so
-/// symlinks and relative spellings do not hide a collision.
+/// Refuses an output that would replace or delete one of `inputs` (input files as a
+/// [`Store`](super::source::Store) lists them, a calibration, queries, a reference): the
+/// output is an input in another spelling, or, for a directory output, an input lies inside
+/// it. [`super::location::Inputs`] with the files as listed.
 pub fn check_not_input<P: AsRef<Path>>(output: &Path, is_dir: bool, inputs: &[P]) -> Result<()> {
-    let out = resolve(output);
+    let mut guard = super::location::Inputs::new();
     for input in inputs {
-        let input = input.as_ref();
-        let r = resolve(input);
-        if r == out || (is_dir && r.starts_with(&out)) {
-            return Err(Error::OutputIsInput {
-                output: output.display().to_string(),
-                input: input.display().to_string(),
-            });
-        }
+        guard.add_listed(input.as_ref());
     }
-    Ok(())
+    let spelled = output.display().to_string();
+    let loc = if super::is_url(&spelled) || spelled.to_ascii_lowercase().starts_with("file:") {
+        super::location::Location::parse(&spelled)?
+    } else {
+        super::location::Location::Local(output.to_path_buf())
+    };
+    guard.check(&loc, is_dir, &spelled)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Error;
 
     #[test]
     fn resolve_sees_through_symlinks_and_dots() {

@@ -58,11 +58,89 @@ pub struct LocalFile {
     len: u64,
 }
 
+/// Why embquant refuses an input that is not a regular file.
+const READ_RULE: &str =
+    "embquant reads only regular files (a FIFO or a device could block or never end)";
+
+fn not_regular(path: &Path, ft: &std::fs::FileType) -> Error {
+    Error::NotRegularFile {
+        path: path.display().to_string(),
+        kind: super::atomic::kind_of(ft),
+        rule: READ_RULE,
+    }
+}
+
+/// What `path` is (symlinks followed): its metadata if it is a regular file or a
+/// directory, [`Error::NotRegularFile`] for a FIFO, a socket or a device.
+fn regular_or_dir(path: &Path) -> Result<std::fs::Metadata> {
+    let meta = std::fs::metadata(path).map_err(|e| {
+        if super::atomic::is_link_loop(&e) {
+            Error::NotRegularFile {
+                path: path.display().to_string(),
+                kind: "a symlink loop (or a chain of more than 40 links)",
+                rule: READ_RULE,
+            }
+        } else {
+            Error::io(format!("opening {}", path.display()), e)
+        }
+    })?;
+    if meta.is_file() || meta.is_dir() {
+        Ok(meta)
+    } else {
+        Err(not_regular(path, &meta.file_type()))
+    }
+}
+
+/// Opens `path` for reading only if it is a regular file (symlinks followed): a FIFO, a
+/// socket, a device or a directory is refused with [`Error::NotRegularFile`], without
+/// blocking (a FIFO is opened with `O_NONBLOCK` should it appear between the check and the
+/// open, and checked again on the open descriptor).
+pub(crate) fn open_regular(path: &Path) -> Result<std::fs::File> {
+    let meta = regular_or_dir(path)?;
+    if meta.is_dir() {
+        return Err(not_regular(path, &meta.file_type()));
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
+    }
+    let file = options
+        .open(path)
+        .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| Error::io(path.display().to_string(), e))?;
+    if !meta.is_file() {
+        return Err(not_regular(path, &meta.file_type()));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        let fd = file.as_raw_fd();
+        // SAFETY: fcntl on a descriptor `file` owns and keeps open; F_GETFL/F_SETFL only
+        // read and set its status flags.
+        let cleared = unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFL);
+            flags >= 0 && libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) == 0
+        };
+        if !cleared {
+            return Err(Error::io(
+                format!("opening {}", path.display()),
+                std::io::Error::last_os_error(),
+            ));
+        }
+    }
+    Ok(file)
+}
+
 impl LocalFile {
-    /// Opens `path`.
+    /// Opens `path`, a regular file (symlinks followed): a FIFO, a socket, a device or a
+    /// directory is refused ([`Error::NotRegularFile`]), not waited on.
     pub fn open(path: &Path) -> Result<Self> {
-        let file = std::fs::File::open(path)
-            .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+        let file = open_regular(path)?;
         let len = file
             .metadata()
             .map_err(|e| Error::io(path.display().to_string(), e))?
@@ -99,10 +177,16 @@ pub struct LocalStore;
 impl Store for LocalStore {
     fn expand(&self, pattern: &str) -> Result<Vec<PathBuf>> {
         let path = Path::new(pattern);
-        if path.is_file() {
+        // A FIFO, socket or device is refused (a path, not a glob: it exists).
+        let meta = match regular_or_dir(path) {
+            Ok(m) => Some(m),
+            Err(e @ Error::NotRegularFile { .. }) => return Err(e),
+            Err(_) => None,
+        };
+        if meta.as_ref().is_some_and(|m| m.is_file()) {
             return Ok(vec![path.to_path_buf()]);
         }
-        if path.is_dir() {
+        if meta.as_ref().is_some_and(|m| m.is_dir()) {
             let mut found = Vec::new();
             walk(path, &mut found, &mut std::collections::HashSet::new())?;
             found.sort();
@@ -279,5 +363,108 @@ mod tests {
         // Reads past the end are errors, not short reads.
         let mut b = [0u8; 4];
         assert!(src.read_exact_at(src.len() - 2, &mut b).is_err());
+    }
+
+    #[cfg(unix)]
+    fn mkfifo(p: &Path) {
+        use std::os::unix::ffi::OsStrExt;
+        let c = std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path that outlives the call.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    }
+
+    /// Runs `f` on a thread and returns its result, failing the test if it takes more than
+    /// a few seconds (an open of a FIFO without a writer blocks forever); `fifo` is then
+    /// opened for writing, which releases the blocked reader.
+    #[cfg(unix)]
+    fn within_seconds<T: Send + 'static>(fifo: &Path, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(f());
+        });
+        match rx.recv_timeout(std::time::Duration::from_secs(3)) {
+            Ok(v) => v,
+            Err(_) => {
+                use std::os::unix::fs::OpenOptionsExt;
+                let _ = std::fs::OpenOptions::new()
+                    .write(true)
+                    .custom_flags(libc::O_NONBLOCK)
+                    .open(fifo);
+                panic!("reading {} blocked", fifo.display());
+            }
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn fifo_inputs_are_refused_without_blocking() {
+        let d = tempfile::tempdir().unwrap();
+        let fifo = d.path().join("in.parquet");
+        mkfifo(&fifo);
+        let link = d.path().join("link.json");
+        std::os::unix::fs::symlink("in.parquet", &link).unwrap();
+        let is_fifo_error =
+            |e: &Error| matches!(e.kind(), Error::NotRegularFile { kind: "a FIFO", .. });
+        let p = fifo.clone();
+        let e = within_seconds(&fifo, move || LocalFile::open(&p).map(|_| ())).unwrap_err();
+        assert!(is_fifo_error(&e), "{e}");
+        assert!(
+            e.to_string()
+                .contains("in.parquet is a FIFO, not a regular file"),
+            "{e}"
+        );
+        let p = link.clone();
+        let e = within_seconds(&fifo, move || open_regular(&p).map(|_| ())).unwrap_err();
+        assert!(is_fifo_error(&e), "{e}");
+        let p = fifo.display().to_string();
+        let e = within_seconds(&fifo, move || LocalStore.expand(&p)).unwrap_err();
+        assert!(is_fifo_error(&e), "{e}");
+        // The way a calibration JSON is read.
+        let p = link.display().to_string();
+        let e = within_seconds(&fifo, move || crate::io::read_object(&p).map(|_| ())).unwrap_err();
+        assert!(is_fifo_error(&e), "{e}");
+        // A FIFO in a directory input is listed by name and refused when opened.
+        let e = within_seconds(&fifo, {
+            let dir = d.path().display().to_string();
+            move || {
+                let files = LocalStore.expand(&dir)?;
+                files
+                    .iter()
+                    .try_for_each(|f| LocalStore.open(f).map(|_| ()))
+            }
+        })
+        .unwrap_err();
+        assert!(is_fifo_error(&e), "{e}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn devices_and_directories_are_not_opened_as_files() {
+        let e = open_regular(Path::new("/dev/null")).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::NotRegularFile {
+                    kind: "a character device",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let d = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            LocalFile::open(d.path()).unwrap_err(),
+            Error::NotRegularFile {
+                kind: "a directory",
+                ..
+            }
+        ));
+        let f = d.path().join("x.bin");
+        std::fs::write(&f, b"12345").unwrap();
+        let src = LocalFile::open(&f).unwrap();
+        assert_eq!(src.len(), 5);
+        let mut b = [0u8; 2];
+        src.read_exact_at(3, &mut b).unwrap();
+        assert_eq!(&b, b"45");
     }
 }

@@ -476,3 +476,45 @@ fn summaries(q: &Quantizer, clipped: &[u64], vectors: u64) -> Vec<ColumnSummary>
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::{Array, RecordBatch};
+    use arrow_schema::{Field, Schema};
+
+    use super::*;
+    use crate::codec::tests::{calibrate, with_values};
+    use crate::metadata::Scheme;
+    use crate::quantizer::{QuantizeOptions, Quantizer};
+    use crate::testutil::vectors_array;
+
+    #[test]
+    fn f16_and_bf16_overflow_is_reported_in_the_clip_rate() {
+        // 4 rows of 2 values: 1e5 overflows f16 (max 65504), f32::MAX overflows bf16.
+        let v = with_values(
+            &vectors_array(4, 2, 1, 0.0),
+            vec![1e5, 0.5, f32::MAX, 0.25, -0.5, 0.1, 0.2, 0.3],
+        );
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "emb",
+            v.data_type().clone(),
+            true,
+        )]));
+        let mut o = QuantizeOptions::new("emb");
+        o.schemes = vec![Scheme::F16, Scheme::Bf16];
+        let q = Quantizer::try_new(schema.clone(), calibrate(&v), o).unwrap();
+        let b = RecordBatch::try_new(schema, vec![Arc::new(v)]).unwrap();
+        let out = q.quantize(&b).unwrap();
+        let s = summaries(&q, &out.clipped, out.vectors);
+        let rates: Vec<(Scheme, u64, f64)> = s
+            .iter()
+            .map(|c| (c.recipe.scheme, c.clipped, c.clip_rate))
+            .collect();
+        assert_eq!(
+            rates,
+            vec![(Scheme::F16, 2, 2.0 / 8.0), (Scheme::Bf16, 1, 1.0 / 8.0)]
+        );
+    }
+}

@@ -369,7 +369,9 @@ impl Variant {
         let t = Instant::now();
         // A query sampled from the corpus finds its own row: ask for one more and drop it.
         let extra = self.exclude.is_some() as usize;
-        let (mut hits, mut trace) = self.corpus.search_traced(&self.queries, k + extra, tiers)?;
+        // (At most every row: the search refuses a k beyond the corpus.)
+        let ask = (k + extra).min(self.corpus.rows());
+        let (mut hits, mut trace) = self.corpus.search_traced(&self.queries, ask, tiers)?;
         let secs = t.elapsed().as_secs_f64();
         if let Some(ex) = &self.exclude {
             for (q, h) in hits.iter_mut().enumerate() {

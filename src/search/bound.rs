@@ -19,7 +19,10 @@
 //! `eps0 = 1.9` about 6% of single estimates fall outside their bound, but a true top-k row is
 //! dropped only when its estimate errs by more than its own half-width plus its margin over
 //! the k-th best lower bound (roughly twice the bound), which is rare; raise `eps0`
-//! (`rabitq1:bound=3`) for a wider margin.
+//! (`rabitq1:bound=3`) for a wider margin. A narrower bound is refused
+//! ([`crate::codec::rabitq_ex::MIN_EPS0`], the default): its certificate would not hold.
+//! A `k` beyond the corpus' rows is refused too ([`crate::Error::KOutOfRange`]), never cut
+//! and then reported as a certified top-k of the size asked for.
 
 use super::tier::Valid;
 use super::topk::TopK;
@@ -157,6 +160,33 @@ mod tests {
         ] {
             assert!(TierSpec::parse_chain(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_bound_narrower_than_the_default_is_refused() {
+        use crate::codec::rabitq_ex::MIN_EPS0;
+        // The floor, and anything wider, parse; narrower bounds (which would certify wrong
+        // answers) are refused with the floor in the message.
+        for ok in ["1.9", "2", "2.5", " 4 ", "1e3"] {
+            let c = TierSpec::parse_chain(&format!("rabitq1:bound={ok},int8")).unwrap();
+            assert!(c[0].bound.unwrap() >= MIN_EPS0, "{ok}");
+        }
+        for bad in ["1.89", "1", "0.5", "1e-45", "0", "inf", "NaN"] {
+            let e = TierSpec::parse_chain(&format!("rabitq1:bound={bad},int8")).unwrap_err();
+            assert!(
+                e.to_string().contains(&format!(">= {MIN_EPS0}")),
+                "{bad}: {e}"
+            );
+        }
+        // A chain built by hand is held to the same floor by the search.
+        let (c, _, _, _, _) = corpus();
+        let q = vec![0.1f32; 64];
+        let mut chain = TierSpec::parse_chain("rabitq1:bound,int8").unwrap();
+        chain[0].bound = Some(1e-45);
+        let e = c.search_reported(&q, 10, &chain).unwrap_err();
+        assert!(e.to_string().contains(&format!(">= {MIN_EPS0}")), "{e}");
+        chain[0].bound = Some(MIN_EPS0);
+        c.search_reported(&q, 10, &chain).unwrap();
     }
 
     #[test]

@@ -18,7 +18,7 @@ use arrow_array::{Array, ArrayRef, ArrowPrimitiveType, RecordBatch};
 use arrow_schema::{DataType, Schema};
 
 pub use super::layout::{float_column, is_float_vector, scheme_of, CodeLayout};
-use super::tier::Codes;
+use super::tier::{check_factors, check_halves, Codes};
 use super::tiered::{Corpus, FloatRows, InMemoryFloats};
 use crate::calibration::Calibration;
 use crate::codec::matryoshka::{truncate, MatryoshkaOptions};
@@ -161,22 +161,38 @@ impl CorpusBuilder {
                 expected: format!("{what} codes in column {name:?}"),
                 found: col.data_type().clone(),
             };
+            // Floats in the codes (RaBitQ factors, f16 values) must be ones an encoder
+            // writes: a NaN would rank first and void the bound (rows counted in the file).
+            let in_col = |e: Error| e.in_column(name);
             match buf {
-                Buffer::Binary(v, _)
-                | Buffer::Int4(v, _)
-                | Buffer::Rabitq(v, _)
-                | Buffer::RabitqEx(v, _) => v.extend_from_slice(
+                Buffer::Binary(v, _) | Buffer::Int4(v, _) => v.extend_from_slice(
                     binary_rows(col, r.bytes_per_vector).ok_or_else(|| bad("FixedSizeBinary"))?,
                 ),
+                Buffer::Rabitq(v, c) => {
+                    let rows = binary_rows(col, r.bytes_per_vector)
+                        .ok_or_else(|| bad("FixedSizeBinary"))?;
+                    check_factors(rows, c.width(), first_row, |x| c.bad_factor(x))
+                        .map_err(in_col)?;
+                    v.extend_from_slice(rows);
+                }
+                Buffer::RabitqEx(v, c) => {
+                    let rows = binary_rows(col, r.bytes_per_vector)
+                        .ok_or_else(|| bad("FixedSizeBinary"))?;
+                    check_factors(rows, c.width(), first_row, |x| c.bad_factor(x))
+                        .map_err(in_col)?;
+                    v.extend_from_slice(rows);
+                }
                 Buffer::Int8(v, _) => match binary_rows(col, r.dims) {
                     Some(b) => v.extend(b.iter().map(|&x| x as i8)),
                     None => v.extend_from_slice(
                         list_rows::<Int8Type>(col, r.dims).ok_or_else(|| bad("int8"))?,
                     ),
                 },
-                Buffer::F16(v) => v.extend_from_slice(
-                    list_rows::<Float16Type>(col, r.dims).ok_or_else(|| bad("f16"))?,
-                ),
+                Buffer::F16(v) => {
+                    let rows = list_rows::<Float16Type>(col, r.dims).ok_or_else(|| bad("f16"))?;
+                    check_halves(rows, r.dims, first_row).map_err(in_col)?;
+                    v.extend_from_slice(rows);
+                }
             }
         }
         if let Some((name, values, dim)) = &mut self.floats {
@@ -487,6 +503,166 @@ mod tests {
         .unwrap();
         let e = l.check_same(&l2).unwrap_err();
         assert!(e.to_string().contains("another calibration"), "{e}");
+    }
+
+    /// `batch` with the codes of column `name` rewritten by `edit` (row-major bytes or f16).
+    fn with_codes(batch: &RecordBatch, name: &str, edit: impl Fn(&mut [u8])) -> RecordBatch {
+        let i = batch.schema().index_of(name).unwrap();
+        let col = batch.column(i);
+        let new: ArrayRef = match col.data_type() {
+            DataType::FixedSizeBinary(w) => {
+                let a = col.as_fixed_size_binary();
+                let mut bytes = a.value_data().to_vec();
+                edit(&mut bytes);
+                Arc::new(arrow_array::FixedSizeBinaryArray::new(
+                    *w,
+                    bytes.into(),
+                    a.nulls().cloned(),
+                ))
+            }
+            _ => {
+                let a = col.as_fixed_size_list();
+                let v = a.values().as_primitive::<Float16Type>();
+                let mut bytes: Vec<u8> = v.values().iter().flat_map(|h| h.to_le_bytes()).collect();
+                edit(&mut bytes);
+                let halves: Vec<half::f16> = bytes
+                    .chunks_exact(2)
+                    .map(|b| half::f16::from_le_bytes([b[0], b[1]]))
+                    .collect();
+                Arc::new(arrow_array::FixedSizeListArray::new(
+                    Arc::new(Field::new_list_field(DataType::Float16, false)),
+                    a.value_length(),
+                    Arc::new(arrow_array::Float16Array::from(halves)),
+                    a.nulls().cloned(),
+                ))
+            }
+        };
+        let mut cols = batch.columns().to_vec();
+        cols[i] = new;
+        RecordBatch::try_new(batch.schema(), cols).unwrap()
+    }
+
+    #[test]
+    fn non_finite_factors_and_f16_codes_name_the_column_and_row() {
+        let batch = quantized();
+        let schema = batch.schema();
+        let load = |b: &RecordBatch, chain: &str| {
+            let chain = TierSpec::parse_chain(chain).unwrap();
+            let layout = CodeLayout::from_schema(&schema, Some("emb"), &chain).unwrap();
+            let mut builder = CorpusBuilder::new(layout, &schema, Some("id"), false).unwrap();
+            // The batch starts at row 1000 of its file.
+            builder.push(b, 1000)?;
+            builder.finish().map(|_| ())
+        };
+        load(&batch, "rabitq1:bound,rabitq4:bound,f16").unwrap();
+        // 24 dims: sign codes of 4 bytes then |r| and ip; extra codes of 3 x 4 bytes then
+        // scale and ip_ex.
+        let put =
+            |at: usize, x: f32| move |b: &mut [u8]| b[at..at + 4].copy_from_slice(&x.to_le_bytes());
+        let cases: Vec<(RecordBatch, &str, u64, &str)> = vec![
+            (
+                with_codes(&batch, "emb_rq", put(17 * 12 + 4, f32::NAN)),
+                "emb_rq",
+                1017,
+                "norm",
+            ),
+            (
+                with_codes(&batch, "emb_rq", put(3 * 12 + 8, f32::INFINITY)),
+                "emb_rq",
+                1003,
+                "ip",
+            ),
+            (
+                with_codes(&batch, "emb_rq", put(8, -1.0)),
+                "emb_rq",
+                1000,
+                "ip",
+            ),
+            (
+                with_codes(&batch, "emb_rq4", put(250 * 20 + 12, f32::NAN)),
+                "emb_rq4",
+                1250,
+                "scale",
+            ),
+            (
+                with_codes(&batch, "emb_rq4", put(9 * 20 + 16, f32::NEG_INFINITY)),
+                "emb_rq4",
+                1009,
+                "ip_ex",
+            ),
+            (
+                // f16 NaN (0x7e00) at row 5, dimension 3.
+                with_codes(&batch, "emb_f16", |b| {
+                    b[(5 * 24 + 3) * 2..(5 * 24 + 4) * 2].copy_from_slice(&[0x00, 0x7e])
+                }),
+                "emb_f16",
+                1005,
+                "value at dimension 3",
+            ),
+        ];
+        for (b, column, row, field) in cases {
+            let e = load(&b, "rabitq1:bound,rabitq4:bound,f16").unwrap_err();
+            let text = e.to_string();
+            match e {
+                Error::InColumn { column: c, error } => match *error {
+                    Error::BadCode {
+                        row: r, field: f, ..
+                    } => {
+                        assert_eq!((c.as_str(), r, f.as_str()), (column, row, field), "{text}")
+                    }
+                    e => panic!("expected BadCode, got {e}"),
+                },
+                e => panic!("expected an error naming the column, got {e}"),
+            }
+        }
+        // Codes given to a corpus directly are checked too (rows counted in the corpus).
+        let chain = TierSpec::parse_chain("rabitq").unwrap();
+        let layout = CodeLayout::from_schema(&schema, Some("emb"), &chain).unwrap();
+        let RecipeCodec::Rabitq(c) = layout.codes[0]
+            .1
+            .codec(layout.calibration.as_ref())
+            .unwrap()
+        else {
+            panic!("a RaBitQ codec");
+        };
+        let mut codes = binary_rows(batch.column_by_name("emb_rq").unwrap(), 12)
+            .unwrap()
+            .to_vec();
+        codes[40 * 12 + 4..40 * 12 + 8].copy_from_slice(&f32::NAN.to_le_bytes());
+        let e = Corpus::new(300, 24)
+            .with(Codes::Rabitq(codes, c))
+            .err()
+            .unwrap();
+        assert!(matches!(e, Error::BadCode { row: 40, .. }), "{e}");
+    }
+
+    #[test]
+    fn k_beyond_the_corpus_and_non_finite_queries_are_refused() {
+        let batch = quantized();
+        let chain = TierSpec::parse_chain("rabitq1:bound,rabitq4:bound,int8").unwrap();
+        let layout = CodeLayout::from_schema(&batch.schema(), Some("emb"), &chain).unwrap();
+        let mut b = CorpusBuilder::new(layout, &batch.schema(), Some("id"), false).unwrap();
+        b.push(&batch, 0).unwrap();
+        let c = b.finish().unwrap().corpus;
+        let mut q = Vectors::try_new(&vectors_array(3, 24, 8, 0.0))
+            .unwrap()
+            .values()
+            .to_vec();
+        // Every row is fine (certified or not); one more, or none, is refused with the
+        // maximum, never cut to the corpus and reported as a certified top-k.
+        let (hits, reports) = c.search_reported(&q, 300, &chain).unwrap();
+        assert!(hits.iter().all(|h| h.len() <= 300) && reports.len() == 3);
+        for k in [0, 301, 100_000_000] {
+            let e = c.search_reported(&q, k, &chain).unwrap_err();
+            assert!(matches!(e, Error::KOutOfRange { max: 300, .. }), "{e}");
+            assert!(e.to_string().contains("at most 300"), "{e}");
+        }
+        // A NaN or infinite query: refused naming the query and the dimension.
+        for x in [f32::NAN, f32::INFINITY] {
+            q[24 + 5] = x;
+            let e = c.search_reported(&q, 10, &chain).unwrap_err();
+            assert!(matches!(e, Error::NonFinite { row: 1, dim: 5, .. }), "{e}");
+        }
     }
 
     fn quantized_with(v: arrow_array::FixedSizeListArray) -> RecordBatch {

@@ -98,7 +98,8 @@ impl fmt::Display for TierSpec {
 
 impl TierSpec {
     /// Parses `binary:8,int8:2,float` (the last tier takes no factor). A tier may prune by
-    /// its error bound instead (`rabitq1:bound`, `rabitq4:bound=2.5`: the RaBitQ tiers).
+    /// its error bound instead (`rabitq1:bound`, `rabitq4:bound=2.5`: the RaBitQ tiers); its
+    /// `eps0` is at least [`crate::codec::rabitq_ex::MIN_EPS0`] (the default, 1.9).
     pub fn parse_chain(s: &str) -> Result<Vec<TierSpec>> {
         let parts: Vec<&str> = s
             .split(',')
@@ -121,10 +122,14 @@ impl TierSpec {
                             "tier {p:?}: only the RaBitQ tiers have an error bound to prune by"
                         )));
                     }
+                    use crate::codec::rabitq_ex::{DEFAULT_EPS0, MIN_EPS0};
                     let eps = match b.strip_prefix('=') {
-                        None if b.is_empty() => crate::codec::rabitq_ex::DEFAULT_EPS0,
-                        Some(e) => e.parse::<f32>().ok().filter(|e| e.is_finite() && *e > 0.0).ok_or_else(|| {
-                            Error::InvalidOption(format!("tier {p:?}: the bound's confidence must be a number > 0, e.g. bound=1.9"))
+                        None if b.is_empty() => DEFAULT_EPS0,
+                        Some(e) => e.trim().parse::<f32>().ok().filter(|e| e.is_finite() && *e >= MIN_EPS0).ok_or_else(|| {
+                            Error::InvalidOption(format!(
+                                "tier {p:?}: the bound's confidence eps0 must be a finite number >= {MIN_EPS0} (the default; \
+                                 a narrower bound would mark wrong answers as certified), e.g. bound=2.5"
+                            ))
                         })?,
                         None => {
                             return Err(Error::InvalidOption(format!(

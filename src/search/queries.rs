@@ -97,26 +97,31 @@ impl QueryReader {
             self.out.ids.len() as i64,
             self.out.ids.len() as u64 - self.row_base,
         );
+        // Errors in the vectors name the query column and the row (a NULL query, a NaN or
+        // infinity: never searched, as it would score every row NaN).
+        let in_col = |e: Error| e.offset_rows(first).in_column(&self.column);
         let truncated: Option<ArrayRef> = match self.truncation {
-            Some(t) => Some(std::sync::Arc::new(truncate(
-                vectors,
-                &MatryoshkaOptions {
-                    dims: t.dims,
-                    normalize: t.normalized,
-                },
-            )?)),
+            Some(t) => Some(std::sync::Arc::new(
+                truncate(
+                    vectors,
+                    &MatryoshkaOptions {
+                        dims: t.dims,
+                        normalize: t.normalized,
+                    },
+                )
+                .map_err(in_col)?,
+            )),
             None => None,
         };
         let col = truncated.as_deref().unwrap_or(vectors);
-        let v = Vectors::try_new(col).map_err(|e| e.offset_rows(first))?;
+        let v = Vectors::try_new(col).map_err(in_col)?;
         if let Some(r) = (0..v.len()).find(|&r| !v.is_valid(r)) {
-            return Err(Error::NullRow {
+            return Err(in_col(Error::NullRow {
                 what: "query",
-                row: first + r as u64,
-            });
+                row: r as u64,
+            }));
         }
-        v.find_non_finite(0..v.len())
-            .map_err(|e| e.offset_rows(first))?;
+        v.find_non_finite(0..v.len()).map_err(in_col)?;
         if !v.is_empty() && v.dim() != self.dim {
             return Err(Error::DimensionMismatch {
                 context: match self.truncation {
@@ -235,5 +240,37 @@ mod tests {
         let mut r = QueryReader::new("v", None, None, 4);
         let e = r.push(&vectors_array(2, 8, 1, 0.0), None).unwrap_err();
         assert!(matches!(e, Error::DimensionMismatch { .. }), "{e}");
+    }
+
+    #[test]
+    fn non_finite_and_null_queries_name_the_column_and_row() {
+        use crate::codec::tests::with_values;
+        for x in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            let mut r = QueryReader::new("query_vec", None, None, 4);
+            r.push(&vectors_array(3, 4, 1, 0.0), None).unwrap();
+            let mut values = vec![0.5f32; 5 * 4];
+            values[2 * 4 + 1] = x;
+            let e = r
+                .push(&with_values(&vectors_array(5, 4, 2, 0.0), values), None)
+                .unwrap_err();
+            match &e {
+                Error::InColumn { column, error } => {
+                    assert_eq!(column, "query_vec");
+                    // Rows count across batches: the third query of the second batch.
+                    assert!(
+                        matches!(**error, Error::NonFinite { row: 5, dim: 1, .. }),
+                        "{e}"
+                    );
+                }
+                e => panic!("expected an error naming the column, got {e}"),
+            }
+        }
+        let mut r = QueryReader::new("query_vec", None, None, 8);
+        let e = r.push(&vectors_array(40, 8, 1, 0.5), None).unwrap_err();
+        assert!(
+            matches!(e, Error::InColumn { ref column, ref error }
+                if column == "query_vec" && matches!(**error, Error::NullRow { .. })),
+            "{e}"
+        );
     }
 }

@@ -18,6 +18,7 @@ pub use super::bound::QueryReport;
 pub use super::chain::{Hit, Tier, TierSpec};
 pub use super::floats::{FloatRows, InMemoryFloats};
 pub use super::tier::Codes;
+use crate::codec::rabitq_ex::MIN_EPS0;
 use crate::error::{Error, Result};
 
 /// The memory the candidates of one block of queries may take (256 MiB); more queries are
@@ -157,6 +158,10 @@ impl Corpus {
     }
 
     /// The top-`k` rows for each query (`queries` row-major, `dim` per query), best first.
+    ///
+    /// Errors: `k` outside `1..=rows` ([`Error::KOutOfRange`], with the maximum), a query
+    /// holding a NaN or infinity ([`Error::NonFinite`], its row the query's number), a
+    /// bound below [`MIN_EPS0`], a tier the corpus has no codes for.
     pub fn search(&self, queries: &[f32], k: usize, chain: &[TierSpec]) -> Result<Vec<Vec<Hit>>> {
         self.search_inner(queries, k, chain, None, &mut Vec::new())
     }
@@ -212,9 +217,31 @@ impl Corpus {
                 },
             });
         }
-        // No tier can keep more rows than the corpus has, whatever k and the factors say:
-        // sizes the user controls never reach an allocation uncapped.
-        let k = k.min(self.rows);
+        // k is a request for k rows: more than the corpus holds cannot be answered (nor its
+        // top-k certified), so it is refused rather than cut. No tier keeps more rows than
+        // the corpus has, whatever the factors say: sizes the user controls never reach an
+        // allocation uncapped.
+        if k == 0 || k > self.rows {
+            return Err(Error::KOutOfRange { k, max: self.rows });
+        }
+        // A bound narrower than the certifying floor (see `MIN_EPS0`) is refused, however
+        // the chain was built.
+        if let Some(s) = chain
+            .iter()
+            .find(|s| s.bound.is_some_and(|e| !(e.is_finite() && e >= MIN_EPS0)))
+        {
+            return Err(Error::InvalidOption(format!(
+                "tier {s}: the bound's confidence eps0 must be a finite number >= {MIN_EPS0}"
+            )));
+        }
+        // A NaN or infinite query would score every row NaN (ranked first, or certified).
+        if let Some(i) = queries.iter().position(|x| !x.is_finite()) {
+            return Err(Error::NonFinite {
+                row: i / self.dim,
+                dim: i % self.dim,
+                value: queries[i] as f64,
+            });
+        }
         // A multi-bit RaBitQ first tier runs behind the 1-bit table scan pruning by its bound
         // (at PREFILTER_EPS0) for as many rows as the tier keeps; the prefilter's own entry
         // is dropped from the trace and the reports.

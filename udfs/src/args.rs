@@ -278,6 +278,31 @@ fn missing_calibration<T>(function: &str, field: &Field, position: usize) -> Res
     )
 }
 
+/// Refuses a calibration passed as an argument that contradicts the one `field`'s codes
+/// record (their recipe's fingerprint, or the calibration in their metadata): codes decoded
+/// or scored under another calibration are garbage without an error.
+pub fn check_recorded(function: &str, field: &Field, cal: &Calibration) -> Result<()> {
+    let m = field.metadata();
+    let recorded = match m.get(embquant::METADATA_KEY) {
+        Some(r) => serde_json::from_str::<embquant::metadata::ColumnRecipe>(r)
+            .ok()
+            .and_then(|r| r.calibration_fingerprint),
+        None => None,
+    };
+    let recorded = match recorded {
+        Some(f) => Some(f),
+        None => field_calibration(function, field)?.map(|c| c.fingerprint().to_string()),
+    };
+    match recorded {
+        Some(f) if f != cal.fingerprint() => plan_err!(
+            "{function}: the calibration argument (fingerprint {}) is not the one column {:?} was quantized with (fingerprint {f}): its codes mean nothing under another calibration",
+            cal.fingerprint(),
+            field.name()
+        ),
+        _ => Ok(()),
+    }
+}
+
 /// Plan-time calibration of a function whose calibration is argument `index` (0-based)
 /// when present, else the metadata of `arg_fields[from_field]`.
 pub fn plan_calibration(
@@ -298,9 +323,11 @@ pub fn plan_calibration(
             }
         }
         return match scalars.get(index).copied().flatten().map(string_scalar) {
-            Some(Some(Some(json))) => Ok(PlanCalibration::Known(Box::new(parse_calibration(
-                function, json,
-            )?))),
+            Some(Some(Some(json))) => {
+                let cal = parse_calibration(function, json)?;
+                check_recorded(function, &arg_fields[from_field], &cal)?;
+                Ok(PlanCalibration::Known(Box::new(cal)))
+            }
             Some(Some(None)) => plan_err!("{function}: the calibration argument is NULL"),
             _ => Ok(PlanCalibration::PerBatch),
         };
@@ -320,9 +347,14 @@ pub fn batch_calibration(
     index: usize,
     from_field: usize,
 ) -> Result<Calibration> {
+    let given = |json: &str| {
+        let cal = parse_calibration(function, json)?;
+        check_recorded(function, &arg_fields[from_field], &cal)?;
+        Ok(cal)
+    };
     match args.get(index) {
         Some(ColumnarValue::Scalar(s)) => match string_scalar(s) {
-            Some(Some(json)) => parse_calibration(function, json),
+            Some(Some(json)) => given(json),
             Some(None) => exec_err!("{function}: the calibration argument is NULL"),
             None => exec_err!(
                 "{function}: argument {} (calibration) must be a JSON string, got {}",
@@ -346,7 +378,7 @@ pub fn batch_calibration(
                 }
             }
             match first {
-                Some(json) => parse_calibration(function, json),
+                Some(json) => given(json),
                 None => exec_err!("{function}: the calibration argument is NULL"),
             }
         }

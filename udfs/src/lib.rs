@@ -71,6 +71,7 @@ pub mod register;
 pub mod stores;
 pub mod subvector;
 pub mod tiered_search;
+pub mod write_guard;
 
 /// Every scalar function of this crate.
 pub fn functions() -> Vec<Arc<ScalarUDF>> {

@@ -162,6 +162,14 @@ impl ScalarUDFImpl for RabitqInnerProductFunc {
         let codec = RabitqCodec::new(&cal, field_rotation(&args.arg_fields[1])?);
         let dim = cal.dim();
         let vq = read(NAME, "1 (query)", &q)?;
+        // A NaN or infinite query scores NaN for every row: refused, as by every function.
+        for r in (0..vq.len()).filter(|&r| vq.is_valid(r)) {
+            if let Some((d, x)) = vq.row(r).iter().enumerate().find(|(_, x)| !x.is_finite()) {
+                return exec_err!(
+                    "{NAME}: argument 1 (query): non-finite value {x} at row {r}, dimension {d}"
+                );
+            }
+        }
         if vq.dim() != dim {
             return exec_err!(
                 "{NAME}: dimension mismatch: the query has {} dimensions, the calibration {dim}",

@@ -15,10 +15,15 @@ use embquant::io::DirManifest;
 /// A directory that `embquant quantize --target-file-rows` wrote is read as one table of
 /// exactly the parts its manifest lists (other files there are not part of it), with the
 /// first part's schema: each part's footer carries its own lineage (part number, first
-/// row), which DataFusion's schema inference would refuse to merge.
+/// row), which DataFusion's schema inference would refuse to merge. A manifest naming
+/// anything but plain file names inside the directory (`../x.parquet`, `/etc/passwd`) is
+/// an error.
 pub async fn register_parquet(ctx: &SessionContext, name: &str, path: &str) -> Result<()> {
     let dir = Path::new(path);
-    let Some(manifest) = DirManifest::read(dir) else {
+    // A manifest that cannot be read or names anything but plain files inside the
+    // directory is an error, never a fallback to reading the directory as it is.
+    let manifest = DirManifest::load(dir).map_err(|e| plan_datafusion_err!("{e}"))?;
+    let Some(manifest) = manifest else {
         return ctx
             .register_parquet(name, path, ParquetReadOptions::default())
             .await;

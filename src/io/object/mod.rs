@@ -69,19 +69,16 @@ fn receive<T>(rx: mpsc::Receiver<T>) -> T {
         .expect("the object-store I/O runtime dropped a request")
 }
 
-/// A URL split into its store (`scheme://bucket`) and the key within it, kept as written
-/// (so glob characters survive).
+/// A URL split into its store (`scheme://bucket`) and its key, normalized by
+/// [`Location::parse`](super::location::Location::parse) (escapes decoded, `//` folded, dot
+/// segments and query strings refused; glob characters kept).
 fn split_url(url: &str) -> Result<(String, String)> {
-    let bad = |why: &str| Error::InvalidOption(format!("{url}: {why}"));
-    let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("not a URL"))?;
-    let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
-    if bucket.is_empty() {
-        return Err(bad("no bucket or container after the scheme"));
+    match super::location::Location::parse(url)? {
+        super::location::Location::Object(o) => Ok((o.base(), o.key)),
+        super::location::Location::Local(_) => Err(Error::InvalidOption(format!(
+            "{url}: not an object-store URL"
+        ))),
     }
-    Ok((
-        format!("{}://{bucket}", scheme.to_ascii_lowercase()),
-        key.trim_matches('/').to_string(),
-    ))
 }
 
 /// Stores made or registered for this process, by `scheme://bucket`.
@@ -106,6 +103,17 @@ pub fn register_store(store: ObjectStoreStore) -> Result<Arc<ObjectStoreStore>> 
     Ok(s)
 }
 
+/// Whether a store serving `url` was made or registered in this process (a `memory://`
+/// store that was not is empty, and what is written to it is lost when the process exits).
+pub fn is_served(url: &str) -> bool {
+    split_url(url).is_ok_and(|(base, _)| {
+        STORES
+            .lock()
+            .expect("store registry poisoned")
+            .contains_key(&base)
+    })
+}
+
 /// The store serving `url` (made from the environment on first use, then shared).
 pub fn store_for(url: &str) -> Result<Arc<ObjectStoreStore>> {
     let (base, _) = split_url(url)?;
@@ -122,35 +130,133 @@ pub fn store_for(url: &str) -> Result<Arc<ObjectStoreStore>> {
 /// An object store for `base`, configured from the environment; errors name `url`, the
 /// URL the user gave.
 fn build(base: &str, url: &str) -> Result<Arc<dyn ObjectStore>> {
-    let scheme = base.split_once("://").map(|(s, _)| s).unwrap_or("");
+    let (scheme, bucket) = base.split_once("://").unwrap_or(("", base));
     let failed = |e: object_store::Error| Error::InvalidOption(format!("{url}: {e}"));
-    Ok(match scheme {
-        "s3" | "s3a" => Arc::new(
-            object_store::aws::AmazonS3Builder::from_env()
-                .with_url(base)
-                .build()
-                .map_err(failed)?,
-        ),
-        "gs" => Arc::new(
-            object_store::gcp::GoogleCloudStorageBuilder::from_env()
-                .with_url(base)
-                .build()
-                .map_err(failed)?,
-        ),
-        "az" | "azure" | "abfs" | "abfss" | "adl" => Arc::new(
-            object_store::azure::MicrosoftAzureBuilder::from_env()
-                .with_url(base)
-                .build()
-                .map_err(failed)?,
-        ),
-        "memory" => Arc::new(object_store::memory::InMemory::new()),
+    let prefix = match scheme {
+        "s3" | "s3a" | "s3n" => "AWS_",
+        "gs" | "gcs" => "GOOGLE_",
+        "az" | "azure" | "abfs" | "abfss" | "adl" => "AZURE_",
+        "memory" => return Ok(Arc::new(object_store::memory::InMemory::new())),
         other => {
             return Err(Error::InvalidOption(format!(
                 "{url}: unsupported URL scheme {other:?} (s3, s3a, gs, az, azure, abfs, \
                  abfss, adl, memory, file, or a plain path)"
             )))
         }
+    };
+    check_settings(prefix, std::env::vars_os())
+        .map_err(|e| Error::InvalidOption(format!("{url}: {e}")))?;
+    // One bound on a request and on its retries: an endpoint that does not answer fails
+    // within about `io_timeout()`.
+    let timeout = io_timeout()?;
+    let retry = object_store::RetryConfig {
+        retry_timeout: timeout,
+        ..Default::default()
+    };
+    let per_request = format!("{}ms", timeout.as_millis().max(1));
+    let client = object_store::ClientConfigKey::Timeout;
+    // The builders parse the settings; some malformed ones panic inside them (or later,
+    // inside a request): checked above, and a panic here is an error naming the URL.
+    crate::panic_guard::guard(|| -> Result<Arc<dyn ObjectStore>> {
+        Ok(match prefix {
+            "AWS_" => Arc::new(
+                object_store::aws::AmazonS3Builder::from_env()
+                    .with_url(format!("s3://{bucket}"))
+                    .with_config(
+                        object_store::aws::AmazonS3ConfigKey::Client(client),
+                        per_request,
+                    )
+                    .with_retry(retry)
+                    .build()
+                    .map_err(failed)?,
+            ),
+            "GOOGLE_" => Arc::new(
+                object_store::gcp::GoogleCloudStorageBuilder::from_env()
+                    .with_url(format!("gs://{bucket}"))
+                    .with_config(
+                        object_store::gcp::GoogleConfigKey::Client(client),
+                        per_request,
+                    )
+                    .with_retry(retry)
+                    .build()
+                    .map_err(failed)?,
+            ),
+            _ => Arc::new(
+                object_store::azure::MicrosoftAzureBuilder::from_env()
+                    .with_url(base)
+                    .with_config(
+                        object_store::azure::AzureConfigKey::Client(client),
+                        per_request,
+                    )
+                    .with_retry(retry)
+                    .build()
+                    .map_err(failed)?,
+            ),
+        })
     })
+    .map_err(|p| Error::InvalidOption(format!("{url}: the store's settings are malformed ({p})")))?
+}
+
+/// How long a request to an object store is retried before it fails: `EMBQUANT_IO_TIMEOUT`
+/// seconds, [`DEFAULT_IO_TIMEOUT_SECS`] by default (object_store's own default is three
+/// minutes of silence against an endpoint that does not answer).
+pub fn io_timeout() -> Result<std::time::Duration> {
+    match std::env::var("EMBQUANT_IO_TIMEOUT") {
+        Err(_) => Ok(std::time::Duration::from_secs(DEFAULT_IO_TIMEOUT_SECS)),
+        Ok(v) => match v.trim().parse::<f64>() {
+            Ok(s) if s.is_finite() && s > 0.0 && s <= 86_400.0 => {
+                Ok(std::time::Duration::from_secs_f64(s))
+            }
+            _ => Err(Error::InvalidOption(format!(
+                "EMBQUANT_IO_TIMEOUT={v:?}: expected seconds, more than 0 and at most 86400"
+            ))),
+        },
+    }
+}
+
+/// The default of [`io_timeout`], in seconds.
+pub const DEFAULT_IO_TIMEOUT_SECS: u64 = 30;
+
+/// Checks the store settings (`AWS_*`, `GOOGLE_*` or `AZURE_*` variables, by `prefix`) that
+/// would otherwise panic inside the store or its HTTP client: values with control
+/// characters (a newline in a session token), an endpoint that is not an `http(s)` URL with
+/// a host, a region that is not a region name.
+fn check_settings(
+    prefix: &str,
+    vars: impl Iterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+) -> std::result::Result<(), String> {
+    for (k, v) in vars {
+        let Some(k) = k.to_str() else { continue };
+        if !k.starts_with(prefix) {
+            continue;
+        }
+        let Some(v) = v.to_str() else {
+            return Err(format!("{k} is not UTF-8"));
+        };
+        if v.chars().any(|c| c.is_control()) {
+            return Err(format!("{k} holds a control character (a newline?)"));
+        }
+        let endpoint = k.ends_with("_ENDPOINT") || k.ends_with("_ENDPOINT_URL");
+        if endpoint {
+            let ok = url::Url::parse(v).is_ok_and(|u| {
+                matches!(u.scheme(), "http" | "https")
+                    && u.host_str().is_some_and(|h| !h.is_empty())
+            });
+            if !ok || v.contains(char::is_whitespace) {
+                return Err(format!(
+                    "{k}={v:?} is not an endpoint URL (http://host:port or https://host)"
+                ));
+            }
+        }
+        if (k == "AWS_REGION" || k == "AWS_DEFAULT_REGION")
+            && (v.is_empty() || !v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+        {
+            return Err(format!(
+                "{k}={v:?} is not a region name (such as us-east-1)"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The objects of one object store, named by URLs under its base (`s3://bucket`).

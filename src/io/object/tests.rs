@@ -280,3 +280,50 @@ fn a_multipart_upload_appears_whole_or_not_at_all() {
     assert!(!exists);
     assert_eq!(counts, (0, 0));
 }
+
+#[test]
+fn malformed_store_settings_are_errors_not_panics() {
+    let vars = |kv: &[(&str, &str)]| {
+        kv.iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect::<Vec<(std::ffi::OsString, std::ffi::OsString)>>()
+            .into_iter()
+    };
+    let good = [
+        ("AWS_ENDPOINT", "http://127.0.0.1:8333"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_SESSION_TOKEN", "abc/+="),
+        ("HOME", "not checked\n"),
+    ];
+    check_settings("AWS_", vars(&good)).unwrap();
+    for (k, v, needle) in [
+        ("AWS_ENDPOINT", "not a url", "not an endpoint URL"),
+        ("AWS_ENDPOINT", "http://[::1", "not an endpoint URL"),
+        ("AWS_ENDPOINT", "http://host name:80", "not an endpoint URL"),
+        ("AWS_ENDPOINT_URL", "ftp://host", "not an endpoint URL"),
+        ("AWS_REGION", "no such region!", "not a region name"),
+        ("AWS_SESSION_TOKEN", "abc\ndef", "control character"),
+        ("GOOGLE_SERVICE_ACCOUNT", "x\ty", "control character"),
+    ] {
+        let prefix = if k.starts_with("AWS_") {
+            "AWS_"
+        } else {
+            "GOOGLE_"
+        };
+        let e = check_settings(prefix, vars(&[(k, v)])).unwrap_err();
+        assert!(e.contains(k) && e.contains(needle), "{k}={v:?}: {e}");
+    }
+    // Another store's variables are not this one's business.
+    check_settings("AZURE_", vars(&[("AWS_REGION", "no such region!")])).unwrap();
+}
+
+#[test]
+fn object_urls_are_normalized_and_dot_segments_refused() {
+    assert_eq!(
+        split_url("s3a://bucket//dir/%70art.parquet").unwrap(),
+        ("s3a://bucket".into(), "dir/part.parquet".into())
+    );
+    for bad in ["s3://b/../x", "s3://b/./x", "s3://b/x?versionId=1"] {
+        assert!(split_url(bad).is_err(), "{bad}");
+    }
+}

@@ -136,6 +136,17 @@ impl Codes {
                 "the {tier} codes hold {len} values, {rows} rows x {width} expected"
             )));
         }
+        // Floats in stored codes are checked before any scan layout or bound is built from
+        // them (rows counted over the corpus).
+        match &self {
+            Codes::F16(c) => check_halves(c, dim, 0)?,
+            Codes::Rabitq(c, k) => check_factors(c, k.width(), 0, |x| k.bad_factor(x))?,
+            Codes::RabitqEx(s, e, k) => {
+                check_factors(s, k.base().width(), 0, |x| k.base().bad_factor(x))?;
+                check_factors(e, k.width(), 0, |x| k.bad_factor(x))?;
+            }
+            _ => {}
+        }
         Ok(match self {
             Codes::Binary(c, k) => Box::new(binary::BinaryTier::new(c, k, dim)),
             Codes::Int8(c, k) => Box::new(int8::Int8Tier::new(c, k, dim)),
@@ -144,6 +155,44 @@ impl Codes {
             Codes::Rabitq(c, k) => Box::new(rabitq::RabitqTier::new(c, k, dim)),
             Codes::RabitqEx(s, e, k) => Box::new(rabitq_ex::RabitqExTier::new(s, e, k, dim)),
         })
+    }
+}
+
+/// The first row of `codes` (`width` bytes per row; rows counted from `first_row`) with a
+/// factor `bad` refuses (a RaBitQ factor NaN, infinite or negative: see
+/// [`RabitqCodec::bad_factor`]), as [`Error::BadCode`]. Such a factor would rank its row
+/// first, or widen or void its error bound and so the certificate.
+pub(crate) fn check_factors(
+    codes: &[u8],
+    width: usize,
+    first_row: u64,
+    bad: impl Fn(&[u8]) -> Option<(&'static str, f32)>,
+) -> Result<()> {
+    for (r, code) in codes.chunks_exact(width.max(1)).enumerate() {
+        if let Some((field, value)) = bad(code) {
+            return Err(Error::BadCode {
+                row: first_row + r as u64,
+                field: field.to_string(),
+                value: value as f64,
+                rule: " and >= 0",
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The first row of f16 `values` (`dim` per row; rows counted from `first_row`) holding a
+/// NaN or infinity (the f16 codec clips to ±65504 and never writes one), as
+/// [`Error::BadCode`].
+pub(crate) fn check_halves(values: &[F16], dim: usize, first_row: u64) -> Result<()> {
+    match values.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(i) => Err(Error::BadCode {
+            row: first_row + (i / dim.max(1)) as u64,
+            field: format!("value at dimension {}", i % dim.max(1)),
+            value: values[i].to_f64(),
+            rule: "",
+        }),
     }
 }
 
