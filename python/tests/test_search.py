@@ -79,8 +79,11 @@ def test_bad_k(quantized: Path, q: np.ndarray) -> None:
     corpus = Corpus.load(quantized)
     with pytest.raises(ValueError):
         corpus.search(q, k=0)
-    # k beyond the corpus returns every row, ranked (as `embquant search` does).
-    hits = corpus.search(q[:1], k=5001)
+    # k beyond the corpus is refused with the largest k it can answer (as `embquant
+    # search` and SQL tiered_search do), never cut to the corpus; k = rows answers.
+    with pytest.raises(ValueError, match="ask for at most 5000"):
+        corpus.search(q[:1], k=5001)
+    hits = corpus.search(q[:1], k=5000)
     assert hits.num_rows == 5000
     assert hits["rank"].to_pylist() == list(range(1, 5001))
 
