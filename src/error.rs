@@ -64,6 +64,12 @@ pub enum Error {
     /// A calibration was requested from statistics that saw no (non-null) rows.
     #[error("cannot calibrate from zero rows: every row was null or the input was empty")]
     EmptyCalibration,
+    /// A search over a corpus without rows.
+    #[error("the corpus ({files}) has no rows: there is nothing to search")]
+    EmptyCorpus {
+        /// The corpus files, or how many.
+        files: String,
+    },
     /// The calibration lacks something the operation needs.
     #[error("calibration is missing {0}")]
     MissingCalibrationData(&'static str),

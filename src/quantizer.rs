@@ -168,8 +168,23 @@ pub fn fixed_dims(dt: &DataType) -> Option<usize> {
     }
 }
 
-/// The index of `column` in `schema`, or an error listing the columns there are.
+/// The index of `column` in `schema`, or an error listing the columns there are. A name
+/// that two columns share is an error too: which of them was meant cannot be told, and
+/// reading the first would silently ignore the other.
 pub fn column_index(schema: &Schema, column: &str) -> Result<usize> {
+    let at: Vec<usize> = schema
+        .fields()
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.name() == column)
+        .map(|(i, _)| i)
+        .collect();
+    if at.len() > 1 {
+        return Err(Error::Schema(format!(
+            "column {column:?} appears {} times (at positions {at:?}); rename all but one of them",
+            at.len()
+        )));
+    }
     schema.index_of(column).map_err(|_| Error::MissingColumn {
         column: column.to_string(),
         available: schema

@@ -44,8 +44,9 @@ fn cluster_binary() -> Option<PathBuf> {
 
 /// Runs `embquant-cluster` when the command line asks for cluster mode (replacing this
 /// process on Unix, so signals and the exit status are its own).
-pub(crate) fn delegate() -> Option<ExitCode> {
-    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+/// `args` is the command line, the program name first.
+pub(crate) fn delegate(args: &[String]) -> Option<ExitCode> {
+    let args: Vec<OsString> = args.iter().skip(1).map(OsString::from).collect();
     let forwarded = cluster_args(&args)?;
     let Some(bin) = cluster_binary() else {
         eprintln!(

@@ -20,9 +20,9 @@ use crate::progress::Bars;
 pub struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
-    /// No progress bars.
+    /// No progress bars, and no line while an object store is slow to answer.
     #[arg(long, short, global = true)]
-    quiet: bool,
+    pub(crate) quiet: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -147,7 +147,7 @@ pub(crate) struct QuantizeArgs {
     #[arg(long, default_value = "binary")]
     pub(crate) int8_layout: String,
     /// zstd level of the output (1 = fastest).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..=22))]
     pub(crate) zstd_level: i32,
     /// Rotation of rabitq codes: hadamard (3 rounds, default seed), hadamard:SEED or none.
     #[arg(long, default_value = "hadamard")]
@@ -307,8 +307,9 @@ pub(crate) fn parse_schemes(names: &[String], bits: Option<u8>) -> Result<(Vec<S
     for n in names {
         let n = n.trim();
         let (scheme, b) = match n.strip_prefix("rabitq").filter(|r| !r.is_empty()) {
-            Some(r) => match r.parse::<u8>() {
-                Ok(b @ 1..=8) => (Scheme::Rabitq, Some(b)),
+            // Exactly one digit: `rabitq04` and `rabitq+4` are typos, not widths.
+            Some(r) => match r.as_bytes() {
+                [b @ b'1'..=b'8'] => (Scheme::Rabitq, Some(b - b'0')),
                 _ => bail!("scheme {n:?}: expected rabitq1 to rabitq8"),
             },
             None => (n.parse::<Scheme>()?, None),

@@ -13,8 +13,8 @@ use crate::progress::Bars;
 
 #[derive(Debug, Args)]
 pub struct DriftArgs {
-    /// A file written by `embquant quantize` (or a calibration JSON): its calibration is the
-    /// reference.
+    /// A file or directory output written by `embquant quantize` (or a calibration JSON):
+    /// its calibration is the reference.
     #[arg(long, value_name = "QUANTIZED.parquet")]
     reference: PathBuf,
     /// New float data: Parquet files, directories or globs.

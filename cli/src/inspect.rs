@@ -8,14 +8,41 @@ use embquant::metadata::{ColumnRecipe, FileMetadata, METADATA_KEY};
 
 #[derive(Debug, Args)]
 pub(crate) struct InspectArgs {
-    /// A Parquet file.
+    /// A Parquet file, or a directory output (`--target-file-rows`): each of its parts.
     pub(crate) file: PathBuf,
-    /// Print JSON.
+    /// Print JSON (for a directory, an array with one object per part).
     #[arg(long)]
     pub(crate) json: bool,
 }
 
+/// Inspects a file, or each part of a directory (in row order, as search and sql read it).
 pub(crate) fn inspect(path: &Path, json: bool) -> Result<()> {
+    if !path.is_dir() {
+        return inspect_file(path, json);
+    }
+    let files = embquant::io::discover(&[path.to_string_lossy().into_owned()])?;
+    if json {
+        let all = files
+            .iter()
+            .map(|f| embquant::job::describe(&f.path))
+            .collect::<embquant::Result<Vec<_>>>()?;
+        println!("{}", serde_json::to_string_pretty(&all)?);
+        return Ok(());
+    }
+    let rows: u64 = files.iter().map(|f| f.rows).sum();
+    println!(
+        "{}: a directory of {} Parquet file(s), {rows} rows",
+        path.display(),
+        files.len()
+    );
+    for f in &files {
+        println!();
+        inspect_file(&f.path, false)?;
+    }
+    Ok(())
+}
+
+fn inspect_file(path: &Path, json: bool) -> Result<()> {
     if json {
         println!(
             "{}",

@@ -1,5 +1,6 @@
 //! `embquant`: calibrate, quantize and inspect embedding columns in Parquet.
 
+mod args;
 mod cluster;
 mod commands;
 mod demo;
@@ -28,10 +29,22 @@ fn main() -> ExitCode {
     // A dependency's panic on malformed input that the library turns into an error prints
     // nothing: the user sees that error, once.
     embquant::panic_guard::install_quiet_hook();
-    if let Some(code) = cluster::delegate() {
+    let args = match args::utf8_args(std::env::args_os()) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(code) = cluster::delegate(&args) {
         return code;
     }
-    let cli = commands::Cli::parse();
+    let cli = commands::Cli::parse_from(&args);
+    if !cli.quiet {
+        // An object store that does not answer: a line every few seconds, not silence until
+        // the timeout.
+        embquant::io::object::on_slow_request(|r| eprintln!("{r}"));
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

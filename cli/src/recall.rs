@@ -93,12 +93,19 @@ pub async fn recall(a: RecallArgs, quiet: bool) -> Result<()> {
         configs: a
             .configs
             .as_deref()
-            .map(|s| {
-                s.split(';')
+            .map(|s| -> Result<Vec<Config>> {
+                let configs = s
+                    .split(';')
                     .map(str::trim)
                     .filter(|c| !c.is_empty())
                     .map(Config::parse)
-                    .collect::<Result<Vec<_>, _>>()
+                    .collect::<Result<Vec<_>, _>>()?;
+                if configs.is_empty() {
+                    bail!(
+                        "--configs {s:?} names no configuration: give tier chains separated by ';' (e.g. \"binary:4,int8;int8\")"
+                    );
+                }
+                Ok(configs)
             })
             .transpose()?,
         dims: a.dims.clone(),

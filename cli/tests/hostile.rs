@@ -456,6 +456,23 @@ fn store_settings_silent_endpoints_and_huge_sizes_end_in_errors() {
             assert!(text(&o.stderr).contains(k), "{args:?}: {}", text(&o.stderr));
         }
     }
+    // A plain-HTTP endpoint without AWS_ALLOW_HTTP: the setting is named, not "builder
+    // error".
+    for args in commands {
+        let o = run(
+            args,
+            &[
+                ("AWS_ENDPOINT", "http://127.0.0.1:9"),
+                ("AWS_ALLOW_HTTP", "false"),
+            ],
+        );
+        clean(args, &o);
+        assert!(
+            text(&o.stderr).contains("AWS_ALLOW_HTTP=true"),
+            "{args:?}: {}",
+            text(&o.stderr)
+        );
+    }
     // Accepts, never answers.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let endpoint = format!("http://{}", listener.local_addr().unwrap());
@@ -471,7 +488,7 @@ fn store_settings_silent_endpoints_and_huge_sizes_end_in_errors() {
         &args,
         &[
             ("AWS_ENDPOINT", endpoint.as_str()),
-            ("EMBQUANT_IO_TIMEOUT", "2"),
+            ("EMBQUANT_IO_TIMEOUT", "7"),
         ],
     );
     clean(&args, &o);
@@ -480,6 +497,27 @@ fn store_settings_silent_endpoints_and_huge_sizes_end_in_errors() {
         t.elapsed() < std::time::Duration::from_secs(40),
         "a silent endpoint held the command {:?}",
         t.elapsed()
+    );
+    // Not silent meanwhile: a line names what it waits for and when it gives up.
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("waiting for s3://b/x.parquet") && err.contains("gives up after about 7 s"),
+        "{err}"
+    );
+    // `--quiet` keeps the wait silent (the error is still printed).
+    let quiet = ["inspect", "--quiet", "s3://b/x.parquet"];
+    let o = run(
+        &quiet,
+        &[
+            ("AWS_ENDPOINT", endpoint.as_str()),
+            ("EMBQUANT_IO_TIMEOUT", "6"),
+        ],
+    );
+    assert!(!o.status.success());
+    assert!(
+        !text(&o.stderr).contains("waiting for"),
+        "{}",
+        text(&o.stderr)
     );
     let o = run(&args, &[("EMBQUANT_IO_TIMEOUT", "soon")]);
     assert!(
@@ -501,4 +539,250 @@ fn store_settings_silent_endpoints_and_huge_sizes_end_in_errors() {
     clean(&args, &o);
     assert!(text(&o.stderr).contains("--dims"), "{}", text(&o.stderr));
     assert!(!p.join("w.parquet").exists());
+}
+
+/// Writes `batch` to `path` as Parquet.
+fn write(path: &Path, batch: &RecordBatch) {
+    let mut w =
+        ArrowWriter::try_new(std::fs::File::create(path).unwrap(), batch.schema(), None).unwrap();
+    w.write(batch).unwrap();
+    w.close().unwrap();
+}
+
+/// The first batch of `path` (all of a small file).
+fn read(path: &Path) -> RecordBatch {
+    let r = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(path).unwrap())
+        .unwrap()
+        .with_batch_size(1 << 20)
+        .build()
+        .unwrap();
+    r.map(|b| b.unwrap()).next().unwrap()
+}
+
+#[test]
+fn lenient_values_ambiguous_inputs_and_unclear_messages() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    setup(p);
+    let refused = |args: &[&str], needle: &str| {
+        let o = embquant(args, p);
+        clean(args, &o);
+        assert!(!o.status.success(), "{args:?} succeeded");
+        assert!(
+            text(&o.stderr).contains(needle),
+            "{args:?}: expected {needle:?} in {}",
+            text(&o.stderr)
+        );
+    };
+    // Typos are not widths or levels.
+    for scheme in ["rabitq+4", "rabitq04", "rabitq4.0", "rabitq9"] {
+        refused(
+            &[
+                "quantize",
+                "a.parquet",
+                "--scheme",
+                scheme,
+                "-o",
+                "x.parquet",
+            ],
+            "expected rabitq1 to rabitq8",
+        );
+    }
+    refused(
+        &[
+            "quantize",
+            "a.parquet",
+            "--zstd-level",
+            "99",
+            "-o",
+            "x.parquet",
+        ],
+        "99",
+    );
+    refused(
+        &[
+            "recall",
+            "--corpus",
+            "a.parquet",
+            "--sample-queries",
+            "5",
+            "--configs",
+            ";;;",
+            "--report",
+            "rep",
+        ],
+        "names no configuration",
+    );
+    assert!(!p.join("x.parquet").exists() && !p.join("rep").exists());
+
+    // Two columns named `embedding`: which one is meant cannot be told.
+    let b = read(&p.join("qs.parquet"));
+    let schema = b.schema();
+    let col = schema.index_of("embedding").unwrap();
+    let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    let mut columns = b.columns().to_vec();
+    fields.push(fields[col].clone());
+    columns.push(columns[col].clone());
+    let dup = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap();
+    write(&p.join("dup.parquet"), &dup);
+    refused(
+        &["quantize", "dup.parquet", "-o", "x.parquet"],
+        "appears 2 times",
+    );
+    refused(
+        &["calibrate", "dup.parquet", "-o", "x.json"],
+        "appears 2 times",
+    );
+
+    // An empty corpus is called empty, not "dimension 16, expected 0".
+    write(&p.join("empty.parquet"), &b.slice(0, 0));
+    refused(
+        &[
+            "search",
+            "--corpus",
+            "empty.parquet",
+            "--queries",
+            "qs.parquet",
+            "--tiers",
+            "float",
+            "-o",
+            "r.parquet",
+        ],
+        "has no rows",
+    );
+
+    // A directory output is read by inspect and drift --reference like by search and sql.
+    let o = embquant(
+        &[
+            "quantize",
+            "a.parquet",
+            "--scheme",
+            "int8",
+            "--target-file-rows",
+            "1000",
+            "-o",
+            "parts",
+        ],
+        p,
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let o = embquant(&["inspect", "parts"], p);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains("a directory of 3 Parquet file(s), 3000 rows"),
+        "{}",
+        text(&o.stdout)
+    );
+    let o = embquant(&["inspect", "parts", "--json"], p);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v.as_array().map(Vec::len), Some(3), "{v}");
+    let o = embquant(&["drift", "a.parquet", "--reference", "parts"], p);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+}
+
+/// Run as root, in a private mount namespace with device nodes of its own (a tmpfs, so the
+/// host's /dev is never at risk): a device, a symlink to one and a FIFO given as an output
+/// of every writing command are refused and left as they were; a FIFO or a device given
+/// as an input is refused without blocking. Skipped, with a message, when not root or
+/// when `unshare` cannot make the namespace.
+#[cfg(target_os = "linux")]
+#[test]
+fn device_nodes_are_never_replaced_in_a_private_mount_namespace() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: the device-node cases need root (mknod, a private mount namespace)");
+        return;
+    }
+    let probe = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "true"])
+        .output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        eprintln!("skipped: `unshare --mount` cannot make a private mount namespace here");
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    let o = embquant(
+        &[
+            "gen-synthetic",
+            "--rows",
+            "64",
+            "--dims",
+            "8",
+            "-o",
+            "s.parquet",
+        ],
+        p,
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let o = embquant(&["calibrate", "s.parquet", "-o", "cal.json"], p);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let o = embquant(
+        &[
+            "quantize",
+            "s.parquet",
+            "--scheme",
+            "int8",
+            "-o",
+            "q.parquet",
+        ],
+        p,
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    std::fs::create_dir(p.join("dev")).unwrap();
+    // Each case prints `name status kind`; the checks run inside the namespace, where the
+    // tmpfs and its nodes exist.
+    let script = r#"
+        set -u
+        mount -t tmpfs embquant-test dev || exit 90
+        mknod dev/null c 1 3 && mknod dev/zero c 1 5 && mkfifo dev/fifo || exit 91
+        ln -s null dev/link
+        chmod 666 dev/null dev/zero
+        kind() { stat -c %F "$1"; }
+        for t in null link fifo; do
+          for cmd in "calibrate s.parquet -o" "quantize s.parquet --calibration cal.json -o" \
+                     "search --corpus q.parquet --queries s.parquet --k 3 --tiers int8 -o" "gen-synthetic --rows 8 --dims 4 -o"; do
+            timeout 60 "$BIN" $cmd "dev/$t" >/dev/null 2>err.txt; rc=$?
+            echo "out $t $rc $(kind dev/$t | tr ' ' _) $(head -c 300 err.txt | tr '\n ' '__')"
+          done
+        done
+        for t in fifo zero; do
+          timeout 20 "$BIN" inspect "dev/$t" >/dev/null 2>err.txt; rc=$?
+          echo "in $t $rc $(kind dev/$t | tr ' ' _) $(head -c 300 err.txt | tr '\n ' '__')"
+        done
+        echo "nodes $(readlink dev/link) $(ls -A dev | tr '\n' ' ')"
+    "#;
+    let o = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", script])
+        .current_dir(p)
+        .env("BIN", common::BIN)
+        .output()
+        .unwrap();
+    let out = text(&o.stdout);
+    assert!(o.status.success(), "{out}\n{}", text(&o.stderr));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3 * 4 + 2 + 1, "{out}");
+    for l in &lines {
+        let f: Vec<&str> = l.splitn(5, ' ').collect();
+        match f[0] {
+            "out" | "in" => {
+                let (what, name, rc, kind, err) = (f[0], f[1], f[2], f[3], f.get(4).copied());
+                assert_ne!(rc, "0", "{l}: succeeded");
+                assert_ne!(rc, "124", "{l}: blocked until killed");
+                let want = match name {
+                    "fifo" => "fifo",
+                    "link" => "symbolic_link",
+                    _ => "character_special_file",
+                };
+                assert_eq!(kind, want, "{l}: the node was replaced");
+                let err = err.unwrap_or("");
+                assert!(err.contains("regular_file"), "{what} {name}: {err}");
+            }
+            _ => {
+                // The link still names the device, and no temporary was left beside them.
+                assert_eq!(l.trim_end(), "nodes null fifo link null zero", "{out}");
+            }
+        }
+    }
 }

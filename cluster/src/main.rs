@@ -144,8 +144,8 @@ struct QuantizeArgs {
     /// int8 layout: binary or list.
     #[arg(long, default_value = "binary")]
     int8_layout: String,
-    /// zstd level of the output.
-    #[arg(long, default_value_t = 1)]
+    /// zstd level of the output (1 to 22).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..=22))]
     zstd_level: i32,
     /// Rotation of rabitq codes: hadamard, hadamard:SEED or none.
     #[arg(long, default_value = "hadamard")]

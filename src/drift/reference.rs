@@ -24,8 +24,9 @@ pub struct Reference {
 
 /// Reads the calibration stored in an embquant file: from the field metadata of a quantized
 /// column made from `source_column` (any source when `None`), else from the footer. A
-/// `.json` path is read as a calibration JSON. A file without a calibration, or whose
-/// calibrations belong to other source columns, is an error naming it.
+/// `.json` path is read as a calibration JSON; a directory (a directory output) as each of
+/// its Parquet files, which must carry one calibration. A file without a calibration, or
+/// whose calibrations belong to other source columns, is an error naming it.
 pub fn read_reference(path: &Path, source_column: Option<&str>) -> Result<Reference> {
     let shown = path.display();
     let col = source_column.unwrap_or("*");
@@ -38,6 +39,9 @@ pub fn read_reference(path: &Path, source_column: Option<&str>) -> Result<Refere
             matryoshka: None,
             origin: "calibration JSON".into(),
         });
+    }
+    if path.is_dir() {
+        return read_reference_dir(path, source_column);
     }
     let builder = crate::io::open_file(path)?.reader()?;
     let wanted = |s: &str| source_column.is_none_or(|c| c == s);
@@ -109,4 +113,29 @@ pub fn read_reference(path: &Path, source_column: Option<&str>) -> Result<Refere
         "from this file: no column carries `embquant.calibration` field metadata and the footer has no `embquant` key (write the reference with `embquant quantize`)",
     )
     .in_file(&shown, col))
+}
+
+/// [`read_reference`] of every Parquet file below `dir`: one calibration, or an error naming
+/// the first file that carries another.
+fn read_reference_dir(dir: &Path, source_column: Option<&str>) -> Result<Reference> {
+    let files = crate::io::discover(&[dir.to_string_lossy().into_owned()])?;
+    let mut first: Option<(Reference, &Path)> = None;
+    for f in &files {
+        let r = read_reference(&f.path, source_column)?;
+        match &first {
+            None => first = Some((r, &f.path)),
+            Some((r0, p0)) if r0.calibration != r.calibration => {
+                return Err(Error::InvalidCalibration(format!(
+                    "{} carries calibration {} and {} carries {}: a reference directory holds one calibration",
+                    p0.display(),
+                    r0.calibration.fingerprint(),
+                    f.path.display(),
+                    r.calibration.fingerprint()
+                )))
+            }
+            Some(_) => {}
+        }
+    }
+    let (r, _) = first.ok_or_else(|| Error::Internal("discover returned no file".into()))?;
+    Ok(r)
 }

@@ -31,7 +31,9 @@ use std::path::{Component, Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::atomic::{parent_of, register, stale_temps, temp_path, unregister};
+use super::atomic::{
+    create_temp_dir, parent_of, register, stale_temps, temp_path, try_lock, unregister, TempLock,
+};
 use crate::error::{Error, Result};
 
 /// The manifest file of a directory output.
@@ -414,6 +416,9 @@ pub struct AtomicDir {
     target: PathBuf,
     overwrite: bool,
     committed: bool,
+    /// The lock of the staging directory (Unix), held while it is built, so other jobs,
+    /// whatever their PID namespace, never take it for a dead job's leftover.
+    _lock: Option<TempLock>,
 }
 
 impl AtomicDir {
@@ -428,15 +433,14 @@ impl AtomicDir {
         if let Some(ex) = survey(target, Verify::Size)? {
             ex.check(target, overwrite)?;
         }
-        let staging = temp_path(target)?;
-        std::fs::create_dir(&staging)
-            .map_err(|e| Error::io(format!("creating {}", staging.display()), e))?;
+        let (staging, lock) = create_temp_dir(target)?;
         register(&staging);
         Ok(AtomicDir {
             staging,
             target: target.to_path_buf(),
             overwrite,
             committed: false,
+            _lock: lock,
         })
     }
 
@@ -504,6 +508,9 @@ impl AtomicDir {
             for f in &ex.foreign {
                 link_tree(&self.target.join(f), &self.staging.join(f))?;
             }
+            // The old set is at the staging name after the exchange: locked, so no other
+            // job takes it for a dead job's leftover while it is removed.
+            let _old_lock = try_lock(&self.target);
             match exchange(&self.staging, &self.target) {
                 Ok(()) => {
                     self.committed = true;
@@ -542,6 +549,8 @@ impl AtomicDir {
     fn two_renames(mut self) -> Result<()> {
         let old = temp_path(&self.target)?;
         let err = |e| Error::io(format!("renaming into {}", self.target.display()), e);
+        // Locked while at the temporary name, as in `commit`.
+        let _old_lock = try_lock(&self.target);
         std::fs::rename(&self.target, &old).map_err(err)?;
         if let Err(e) = std::fs::rename(&self.staging, &self.target) {
             let _ = std::fs::rename(&old, &self.target);
@@ -631,18 +640,20 @@ fn remove_old(old: &Path, target: &Path) {
 /// directory is removed when it holds only embquant's files and links.
 fn recover_stale(target: &Path) {
     super::atomic::clean_stale_files(target);
-    for p in stale_temps(target) {
+    // Each held locked until it is restored or removed.
+    for stale in stale_temps(target) {
+        let p = &stale.path;
         if !p.symlink_metadata().is_ok_and(|m| m.is_dir()) {
             continue;
         }
-        if !target.exists() && DirManifest::read(&p).is_some() {
+        if !target.exists() && DirManifest::read(p).is_some() {
             // The old set of a replace that crashed between its two renames.
-            if std::fs::rename(&p, target).is_ok() {
+            if std::fs::rename(p, target).is_ok() {
                 tracing::warn!(path = %target.display(), "restored the output directory a killed job had moved away");
                 continue;
             }
         }
-        remove_staging(&p, target);
+        remove_staging(p, target);
     }
 }
 
@@ -868,6 +879,65 @@ mod tests {
         assert!(!moved.exists() && !staging.exists());
         drop(next);
         assert_eq!(listing(d.path()), ["out"]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_locked_staging_directory_of_a_pid_not_running_here_is_kept() {
+        use std::os::fd::AsRawFd;
+        let d = tempfile::tempdir().unwrap();
+        let t = d.path().join("out");
+        // A live job of another PID namespace building its set: its PID is not running
+        // here, but it holds the lock of its staging directory.
+        let live = d.path().join(".out.embquant-tmp-2147483646-1");
+        std::fs::create_dir(&live).unwrap();
+        std::fs::write(live.join("part-00000.parquet"), "theirs").unwrap();
+        let held = std::fs::File::open(&live).unwrap();
+        // SAFETY: flock on a descriptor `held` owns and keeps open during the call.
+        assert_eq!(
+            unsafe { libc::flock(held.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) },
+            0
+        );
+        // A dead job's staging directory: nobody holds its lock.
+        let dead = d.path().join(".out.embquant-tmp-2147483646-2");
+        std::fs::create_dir(&dead).unwrap();
+        std::fs::write(dead.join("part-00000.parquet"), "partial").unwrap();
+        let next = AtomicDir::create(&t, false).unwrap();
+        assert!(!dead.exists());
+        assert_eq!(
+            std::fs::read(live.join("part-00000.parquet")).unwrap(),
+            b"theirs"
+        );
+        // This job's own staging directory is locked too while it is built.
+        assert!(try_lock(next.path()).is_none());
+        std::fs::write(next.path().join("part-00000.parquet"), "ours").unwrap();
+        next.commit(vec!["part-00000.parquet".into()], 1).unwrap();
+        assert!(try_lock(&t).is_some(), "released after the commit");
+        assert!(live.exists());
+        // The job ended: its staging directory is a leftover now.
+        drop(held);
+        build(&t, false, &[("part-00000.parquet", "again")]).unwrap();
+        assert_eq!(listing(d.path()), ["out"]);
+    }
+
+    #[test]
+    fn a_directory_output_with_a_long_name() {
+        let d = tempfile::tempdir().unwrap();
+        let t = d.path().join("d".repeat(250));
+        build(&t, false, &[("part-00000.parquet", "a")]).unwrap();
+        build(&t, false, &[("part-00000.parquet", "b")]).unwrap();
+        assert_eq!(std::fs::read(t.join("part-00000.parquet")).unwrap(), b"b");
+        assert_eq!(listing(d.path()), ["d".repeat(250)]);
+        // A dead job's staging directory of it is found and removed.
+        let prefix = super::super::atomic::temp_prefix(&t).unwrap();
+        let dead = d.path().join(format!("{prefix}2147483646-0"));
+        std::fs::create_dir(&dead).unwrap();
+        std::fs::write(dead.join("part-00000.parquet"), "partial").unwrap();
+        #[cfg(unix)]
+        {
+            build(&t, false, &[("part-00000.parquet", "c")]).unwrap();
+            assert_eq!(listing(d.path()), ["d".repeat(250)]);
+        }
     }
 
     fn write_manifest(dir: &Path, m: &DirManifest) {

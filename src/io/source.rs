@@ -170,7 +170,9 @@ impl ByteSource for LocalFile {
 }
 
 /// The local file system: files, directories (every `*.parquet` below, symlinks followed,
-/// each real directory once, hidden entries skipped) and globs.
+/// each real directory once, hidden entries skipped) and globs (regular files only; hidden
+/// entries only where the pattern spells the dot; `**` follows symlinks but enters each
+/// real directory once; at most [`MAX_GLOB_ENTRIES`] entries visited).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct LocalStore;
 
@@ -202,12 +204,7 @@ impl Store for LocalStore {
             return Ok(found);
         }
         if pattern.contains(['*', '?', '[']) {
-            let mut found: Vec<PathBuf> = glob::glob(pattern)
-                .map_err(|e| Error::InvalidOption(format!("{pattern}: bad glob: {e}")))?
-                .filter_map(|r| r.ok())
-                .filter(|p| p.is_file())
-                .collect();
-            found.sort();
+            let found = expand_glob(pattern, MAX_GLOB_ENTRIES)?;
             if found.is_empty() {
                 return Err(Error::io(
                     pattern,
@@ -229,6 +226,142 @@ impl Store for LocalStore {
     fn identity(&self, path: &Path) -> PathBuf {
         path.canonicalize().unwrap_or_else(|_| path.to_path_buf())
     }
+}
+
+/// The most entries one glob may visit (directory entries a `**` walk lists, or paths the
+/// glob crate yields): beyond it the glob is refused ([`Error::InvalidOption`]) instead of
+/// growing without bound (a `**` over a huge tree).
+pub const MAX_GLOB_ENTRIES: usize = 1_000_000;
+
+/// How globs match: `*`, `?` and `[...]` never match a `/`, and a name starting with `.`
+/// (a hidden entry, a temporary output `.NAME.embquant-tmp-...`) only where the pattern
+/// spells the dot, as a directory input skips hidden entries.
+const GLOB_OPTIONS: glob::MatchOptions = glob::MatchOptions {
+    case_sensitive: true,
+    require_literal_separator: true,
+    require_literal_leading_dot: true,
+};
+
+/// The regular files (symlinks followed) `pattern` matches, sorted; at most `bound` entries
+/// are visited (more: [`Error::InvalidOption`] naming the pattern and the bound). A
+/// pattern with `**` is expanded by [`walk_glob`], which enters each real directory once;
+/// others (whose depth the pattern bounds) by the glob crate. FIFOs, sockets and devices
+/// are never opened, only `stat`ed, and not returned.
+fn expand_glob(pattern: &str, bound: usize) -> Result<Vec<PathBuf>> {
+    let mut found = if pattern.contains("**") {
+        walk_glob(pattern, bound)?
+    } else {
+        let paths = glob::glob_with(pattern, GLOB_OPTIONS)
+            .map_err(|e| Error::InvalidOption(format!("{pattern}: bad glob: {e}")))?;
+        let mut found = Vec::new();
+        for (i, r) in paths.enumerate() {
+            if i >= bound {
+                return Err(too_many(pattern, bound));
+            }
+            match r {
+                Ok(p) if p.is_file() => found.push(p),
+                Ok(_) => {}
+                Err(e) => tracing::debug!(error = %e, "glob: skipped an unreadable directory"),
+            }
+        }
+        found
+    };
+    found.sort();
+    Ok(found)
+}
+
+fn too_many(pattern: &str, bound: usize) -> Error {
+    Error::InvalidOption(format!(
+        "{pattern}: the glob reaches more than {bound} entries; name a narrower pattern"
+    ))
+}
+
+/// Expands a glob with `**` by walking the directory before its first wildcard component
+/// (the literal prefix; the current directory if there is none) and matching the path of
+/// each regular file below it, relative to that directory, against the rest of the
+/// pattern. Symlinks are followed, but each real directory is entered once (the first
+/// spelling in sorted order wins), so a link back to an ancestor ends the walk instead of
+/// looping: every real directory's entries are listed once, and a file appears once per
+/// directory entry naming it (a symlinked file is listed under its own name too, as in a
+/// directory input; readers open one object once, see [`Store::identity`]). Hidden entries
+/// are skipped unless the pattern spells a component starting with `.`. At most `bound`
+/// directory entries are visited.
+fn walk_glob(pattern: &str, bound: usize) -> Result<Vec<PathBuf>> {
+    let first = pattern.find(['*', '?', '[']).unwrap_or(pattern.len());
+    let (base, rest) = match pattern[..first].rfind(std::path::is_separator) {
+        Some(0) => (&pattern[..1], &pattern[1..]),
+        Some(i) => (&pattern[..i], &pattern[i + 1..]),
+        None => ("", pattern),
+    };
+    let matcher = glob::Pattern::new(rest)
+        .map_err(|e| Error::InvalidOption(format!("{pattern}: bad glob: {e}")))?;
+    let dots = rest
+        .split(std::path::is_separator)
+        .any(|c| c.starts_with('.'));
+    let mut seen = std::collections::HashSet::new();
+    let mut found = Vec::new();
+    let mut visited = 0usize;
+    // (the directory as spelled from the pattern, its path relative to `base`)
+    let mut todo = vec![(PathBuf::from(base), String::new())];
+    while let Some((dir, rel)) = todo.pop() {
+        let listed = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir.as_path()
+        };
+        let real = match listed.canonicalize() {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::debug!(dir = %listed.display(), error = %e, "glob: skipped a directory that cannot be resolved");
+                continue;
+            }
+        };
+        if !seen.insert(real) {
+            tracing::warn!(dir = %listed.display(), "skipped: a symlink to a directory already listed");
+            continue;
+        }
+        let entries = match std::fs::read_dir(listed) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::debug!(dir = %listed.display(), error = %e, "glob: skipped an unreadable directory");
+                continue;
+            }
+        };
+        let mut names = Vec::new();
+        for e in entries {
+            visited += 1;
+            if visited > bound {
+                return Err(too_many(pattern, bound));
+            }
+            let Ok(e) = e else { continue };
+            // A name that is not UTF-8 cannot match a (UTF-8) pattern.
+            let Ok(name) = e.file_name().into_string() else {
+                continue;
+            };
+            if dots || !name.starts_with('.') {
+                names.push(name);
+            }
+        }
+        // Reversed: the stack then enters directories in sorted order.
+        names.sort_unstable_by(|a, b| b.cmp(a));
+        for name in names {
+            let path = dir.join(&name);
+            let rel = if rel.is_empty() {
+                name
+            } else {
+                format!("{rel}/{name}")
+            };
+            // `stat` only: a FIFO or a device is never opened.
+            match std::fs::metadata(&path) {
+                Ok(m) if m.is_dir() => todo.push((path, rel)),
+                Ok(m) if m.is_file() && matcher.matches_with(&rel, GLOB_OPTIONS) => {
+                    found.push(path)
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// Collects the `.parquet` files below `dir`, following symlinks but entering each real
@@ -435,6 +568,145 @@ mod tests {
         })
         .unwrap_err();
         assert!(is_fifo_error(&e), "{e}");
+    }
+
+    /// Runs `f` on a thread, failing the test if it does not end within `secs` seconds.
+    fn ends_within<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(f());
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(secs))
+            .expect("did not end in time")
+    }
+
+    /// The paths `pattern` expands to, relative to `root`.
+    fn expanded(root: &Path, pattern: &str) -> Vec<String> {
+        let p = format!("{}/{pattern}", root.display());
+        ends_within(20, move || LocalStore.expand(&p))
+            .unwrap()
+            .iter()
+            .map(|f| f.strip_prefix(root).unwrap().to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_double_star_glob_over_a_symlink_loop_ends_with_each_real_file_once() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("d1");
+        std::fs::create_dir_all(root.join("sub/deep")).unwrap();
+        std::fs::write(root.join("a.parquet"), "a").unwrap();
+        std::fs::write(root.join("sub/b.parquet"), "b").unwrap();
+        std::fs::write(root.join("sub/deep/c.parquet"), "c").unwrap();
+        // Links back to the top and to a parent, and one to itself: loops for a naive walk.
+        std::os::unix::fs::symlink(&root, root.join("sub/loop")).unwrap();
+        std::os::unix::fs::symlink("..", root.join("sub/deep/up")).unwrap();
+        std::os::unix::fs::symlink(".", root.join("self")).unwrap();
+        // A link chain that loops on itself (not a directory): skipped.
+        std::os::unix::fs::symlink("x.parquet", root.join("x.parquet")).unwrap();
+        // Each real directory entered once: each real file once, under its real spelling.
+        assert_eq!(
+            expanded(d.path(), "d1/**/*.parquet"),
+            ["d1/a.parquet", "d1/sub/b.parquet", "d1/sub/deep/c.parquet"]
+        );
+        assert_eq!(
+            expanded(d.path(), "d1/**"),
+            ["d1/a.parquet", "d1/sub/b.parquet", "d1/sub/deep/c.parquet"]
+        );
+        assert_eq!(
+            expanded(d.path(), "**/deep/*.parquet"),
+            ["d1/sub/deep/c.parquet"]
+        );
+        // A walk that starts through a link keeps the link's spelling.
+        assert_eq!(
+            expanded(d.path(), "d1/sub/loop/**/c.parquet"),
+            ["d1/sub/loop/sub/deep/c.parquet"]
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_double_star_glob_matches_files_at_every_depth() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path();
+        for dir in ["x/a/b/c", "x/.hidden", "x/a/.staging"] {
+            std::fs::create_dir_all(root.join(dir)).unwrap();
+        }
+        for f in [
+            "x/top.parquet",
+            "x/a/one.parquet",
+            "x/a/b/two.parquet",
+            "x/a/b/c/three.parquet",
+            "x/a/b/notes.txt",
+            "x/a/.h.parquet",
+            "x/.hidden/h.parquet",
+            "x/a/.staging/part-00000.parquet",
+        ] {
+            std::fs::write(root.join(f), "p").unwrap();
+        }
+        // A FIFO that matches: stat-ed, never opened, not returned.
+        mkfifo(&root.join("x/a/pipe.parquet"));
+        assert_eq!(
+            expanded(root, "x/**/*.parquet"),
+            [
+                "x/a/b/c/three.parquet",
+                "x/a/b/two.parquet",
+                "x/a/one.parquet",
+                "x/top.parquet"
+            ]
+        );
+        assert_eq!(
+            expanded(root, "x/a/**/*.parquet"),
+            [
+                "x/a/b/c/three.parquet",
+                "x/a/b/two.parquet",
+                "x/a/one.parquet"
+            ]
+        );
+        assert_eq!(
+            expanded(root, "x/**/b/*"),
+            ["x/a/b/notes.txt", "x/a/b/two.parquet"]
+        );
+        assert_eq!(expanded(root, "x/*/**/t?o.parquet"), ["x/a/b/two.parquet"]);
+        // Hidden entries only where the pattern spells the dot.
+        assert_eq!(
+            expanded(root, "x/**/.staging/*.parquet"),
+            ["x/a/.staging/part-00000.parquet"]
+        );
+        assert_eq!(expanded(root, "x/**/.h*"), ["x/a/.h.parquet"]);
+        // Without `**`: the same rules.
+        assert_eq!(expanded(root, "x/*.parquet"), ["x/top.parquet"]);
+        assert_eq!(expanded(root, "x/*/*.parquet"), ["x/a/one.parquet"]);
+        // Nothing matched: an error, as before.
+        let p = format!("{}/x/**/*.csv", root.display());
+        let e = LocalStore.expand(&p).unwrap_err();
+        assert!(e.to_string().contains("the glob matches no file"), "{e}");
+        let p = format!("{}/nowhere/**/*.parquet", root.display());
+        assert!(LocalStore.expand(&p).is_err());
+        let p = format!("{}/x/a**/*.parquet", root.display());
+        let e = LocalStore.expand(&p).unwrap_err();
+        assert!(e.to_string().contains("bad glob"), "{e}");
+    }
+
+    #[test]
+    fn globs_stop_at_the_bound_on_visited_entries() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("s")).unwrap();
+        for i in 0..4 {
+            std::fs::write(d.path().join(format!("s/{i}.parquet")), "p").unwrap();
+        }
+        for pattern in ["s/**/*.parquet", "s/*.parquet", "*/*.parquet"] {
+            let p = format!("{}/{pattern}", d.path().display());
+            let e = expand_glob(&p, 3).unwrap_err();
+            assert!(matches!(e, Error::InvalidOption(_)), "{e}");
+            assert!(
+                e.to_string()
+                    .contains(&format!("{p}: the glob reaches more than 3 entries")),
+                "{e}"
+            );
+            assert_eq!(expand_glob(&p, 4).unwrap().len(), 4, "{pattern}");
+        }
     }
 
     #[cfg(unix)]

@@ -292,6 +292,12 @@ pub async fn quantize(
             "row_group_rows, target_file_rows and batch_size must be at least 1".into(),
         ));
     }
+    if !(1..=22).contains(&opts.zstd_level) {
+        return Err(Error::InvalidOption(format!(
+            "zstd level {}: expected 1 to 22",
+            opts.zstd_level
+        )));
+    }
     let dir = opts.target_file_rows.is_some();
     crate::io::check_not_input(
         output,

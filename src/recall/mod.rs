@@ -64,7 +64,7 @@ pub fn read_vectors(files: &[InputFile], column: &str) -> Result<LoadedVectors> 
 }
 
 /// Writes `report.json`, `report.md` and `recall.svg` (at recall@10, or the largest k below
-/// it) into `dir`, each through a temporary file renamed into place.
+/// it) into `dir`, as a set: all three written to temporary files, then renamed into place.
 pub fn write_outputs(report: &RecallReport, dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir)
         .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
@@ -80,8 +80,18 @@ pub fn write_outputs(report: &RecallReport, dir: &Path) -> Result<()> {
         ("report.md", markdown(report)),
         ("recall.svg", plot::svg(report, k)?),
     ];
+    // Replaced as a set: every file complete before the first rename, the
+    // renames back to back; a failure before then leaves the previous report whole.
+    let mut staged = Vec::with_capacity(files.len());
     for (name, text) in files {
-        crate::io::AtomicFile::write(&dir.join(name), text.as_bytes())?;
+        use std::io::Write;
+        let (out, mut f) = crate::io::AtomicFile::create(&dir.join(name))?;
+        f.write_all(text.as_bytes())
+            .map_err(|e| Error::io(format!("writing {}", out.path().display()), e))?;
+        staged.push(out);
+    }
+    for out in staged {
+        out.commit()?;
     }
     Ok(())
 }

@@ -27,6 +27,14 @@ pub fn load_corpus(
     id_column: Option<&str>,
     chain: &[TierSpec],
 ) -> Result<LoadedCorpus> {
+    if !files.is_empty() && files.iter().all(|f| f.rows == 0) {
+        return Err(Error::EmptyCorpus {
+            files: match files {
+                [f] => f.path.display().to_string(),
+                _ => format!("{} files from {}", files.len(), files[0].path.display()),
+            },
+        });
+    }
     let mut first: Option<(CodeLayout, CorpusBuilder)> = None;
     for file in files {
         let ctx = |e: Error| e.in_file(file.path.display(), column);

@@ -53,6 +53,22 @@ impl fmt::Display for FunctionError {
 // the chain would say it twice.
 impl std::error::Error for FunctionError {}
 
+/// The value of an integer literal (any integer type; values beyond `i64` saturate), `None`
+/// for anything else: `2.5`, `'10'` and NULL are not integers, and are never cast to one.
+pub fn integer_literal(v: &ScalarValue) -> Option<i64> {
+    Some(match v {
+        ScalarValue::Int8(Some(v)) => *v as i64,
+        ScalarValue::Int16(Some(v)) => *v as i64,
+        ScalarValue::Int32(Some(v)) => *v as i64,
+        ScalarValue::Int64(Some(v)) => *v,
+        ScalarValue::UInt8(Some(v)) => *v as i64,
+        ScalarValue::UInt16(Some(v)) => *v as i64,
+        ScalarValue::UInt32(Some(v)) => *v as i64,
+        ScalarValue::UInt64(Some(v)) => i64::try_from(*v).unwrap_or(i64::MAX),
+        _ => return None,
+    })
+}
+
 /// Bridges a library error to `DataFusionError::External`, naming the function.
 pub fn ext(function: &str, e: embquant::Error) -> DataFusionError {
     DataFusionError::External(Box::new(FunctionError {

@@ -36,10 +36,7 @@ fn bits_arg(value: Option<&ScalarValue>, given: bool) -> Result<u8> {
     if !given {
         return Ok(1);
     }
-    let bits = value.and_then(|v| match v.cast_to(&DataType::Int64).ok()? {
-        ScalarValue::Int64(Some(b)) => Some(b),
-        _ => None,
-    });
+    let bits = value.and_then(crate::args::integer_literal);
     match bits {
         Some(b @ 1..=8) => Ok(b as u8),
         Some(b) => plan_err!("{NAME}: bits {b}: expected 1 to 8"),

@@ -15,18 +15,10 @@ use crate::args::{check_vector_type, f32_list, f32_list_type, output, read, vect
 const NAME: &str = "subvector";
 
 fn int_literal(s: Option<&ScalarValue>, what: &str) -> Result<i64> {
-    let v = match s {
-        Some(ScalarValue::Int8(Some(v))) => *v as i64,
-        Some(ScalarValue::Int16(Some(v))) => *v as i64,
-        Some(ScalarValue::Int32(Some(v))) => *v as i64,
-        Some(ScalarValue::Int64(Some(v))) => *v,
-        Some(ScalarValue::UInt8(Some(v))) => *v as i64,
-        Some(ScalarValue::UInt16(Some(v))) => *v as i64,
-        Some(ScalarValue::UInt32(Some(v))) => *v as i64,
-        Some(ScalarValue::UInt64(Some(v))) => i64::try_from(*v).unwrap_or(i64::MAX),
-        _ => return plan_err!("{NAME}: {what} must be an integer literal"),
-    };
-    Ok(v)
+    match s.and_then(crate::args::integer_literal) {
+        Some(v) => Ok(v),
+        None => plan_err!("{NAME}: {what} must be an integer literal"),
+    }
 }
 
 #[user_doc(

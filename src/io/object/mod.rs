@@ -35,6 +35,9 @@ use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
 
 pub use object_store;
+pub use watch::{on_slow_request, SlowRequest, NOTICE_EVERY};
+
+mod watch;
 
 use super::is_url;
 use super::source::{ByteSource, Store};
@@ -157,7 +160,7 @@ fn build(base: &str, url: &str) -> Result<Arc<dyn ObjectStore>> {
     let client = object_store::ClientConfigKey::Timeout;
     // The builders parse the settings; some malformed ones panic inside them (or later,
     // inside a request): checked above, and a panic here is an error naming the URL.
-    crate::panic_guard::guard(|| -> Result<Arc<dyn ObjectStore>> {
+    let store = crate::panic_guard::guard(|| -> Result<Arc<dyn ObjectStore>> {
         Ok(match prefix {
             "AWS_" => Arc::new(
                 object_store::aws::AmazonS3Builder::from_env()
@@ -194,7 +197,11 @@ fn build(base: &str, url: &str) -> Result<Arc<dyn ObjectStore>> {
             ),
         })
     })
-    .map_err(|p| Error::InvalidOption(format!("{url}: the store's settings are malformed ({p})")))?
+    .map_err(|p| {
+        Error::InvalidOption(format!("{url}: the store's settings are malformed ({p})"))
+    })??;
+    // A request without an answer is reported while it waits, not only when it gives up.
+    Ok(Arc::new(watch::Watched::new(store, base, timeout)))
 }
 
 /// How long a request to an object store is retried before it fails: `EMBQUANT_IO_TIMEOUT`
@@ -225,10 +232,21 @@ fn check_settings(
     prefix: &str,
     vars: impl Iterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
 ) -> std::result::Result<(), String> {
+    let mut http_endpoint: Option<String> = None;
+    let mut allow_http = false;
     for (k, v) in vars {
         let Some(k) = k.to_str() else { continue };
         if !k.starts_with(prefix) {
             continue;
+        }
+        if k == format!("{prefix}ALLOW_HTTP") {
+            // object_store's spelling of true, case-insensitive.
+            allow_http = v.to_str().is_some_and(|v| {
+                matches!(
+                    v.to_ascii_lowercase().as_str(),
+                    "1" | "true" | "on" | "yes" | "y"
+                )
+            });
         }
         let Some(v) = v.to_str() else {
             return Err(format!("{k} is not UTF-8"));
@@ -247,6 +265,9 @@ fn check_settings(
                     "{k}={v:?} is not an endpoint URL (http://host:port or https://host)"
                 ));
             }
+            if v.to_ascii_lowercase().starts_with("http://") {
+                http_endpoint = Some(format!("{k}={v}"));
+            }
         }
         if (k == "AWS_REGION" || k == "AWS_DEFAULT_REGION")
             && (v.is_empty() || !v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
@@ -255,6 +276,12 @@ fn check_settings(
                 "{k}={v:?} is not a region name (such as us-east-1)"
             ));
         }
+    }
+    // Without this, the store's client refuses the endpoint with only "builder error".
+    if let Some(e) = http_endpoint.filter(|_| !allow_http && prefix != "GOOGLE_") {
+        return Err(format!(
+            "{e} is plain HTTP, which the store refuses unless {prefix}ALLOW_HTTP=true is set (use https://, or set it for a local test server)"
+        ));
     }
     Ok(())
 }

@@ -291,6 +291,7 @@ fn malformed_store_settings_are_errors_not_panics() {
     };
     let good = [
         ("AWS_ENDPOINT", "http://127.0.0.1:8333"),
+        ("AWS_ALLOW_HTTP", "TRUE"),
         ("AWS_REGION", "us-east-1"),
         ("AWS_SESSION_TOKEN", "abc/+="),
         ("HOME", "not checked\n"),
@@ -313,6 +314,20 @@ fn malformed_store_settings_are_errors_not_panics() {
         let e = check_settings(prefix, vars(&[(k, v)])).unwrap_err();
         assert!(e.contains(k) && e.contains(needle), "{k}={v:?}: {e}");
     }
+    // A plain-HTTP endpoint without ALLOW_HTTP says so (the store would only say
+    // "builder error"); https needs nothing.
+    let e = check_settings("AWS_", vars(&[("AWS_ENDPOINT", "http://127.0.0.1:8333")])).unwrap_err();
+    assert!(e.contains("AWS_ALLOW_HTTP=true"), "{e}");
+    let e = check_settings(
+        "AWS_",
+        vars(&[
+            ("AWS_ENDPOINT", "http://127.0.0.1:8333"),
+            ("AWS_ALLOW_HTTP", "false"),
+        ]),
+    )
+    .unwrap_err();
+    assert!(e.contains("AWS_ALLOW_HTTP=true"), "{e}");
+    check_settings("AWS_", vars(&[("AWS_ENDPOINT", "https://s3.example.com")])).unwrap();
     // Another store's variables are not this one's business.
     check_settings("AZURE_", vars(&[("AWS_REGION", "no such region!")])).unwrap();
 }

@@ -17,7 +17,7 @@ mod layout;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{Session, TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::common::{plan_err, Result, ScalarValue, TableReference};
 use datafusion::datasource::TableType;
@@ -70,8 +70,8 @@ impl TableFunctionImpl for TieredSearchFunc {
         let corpus = string_arg(&exprs[0], "argument 1 (corpus table)")?;
         let queries = string_arg(&exprs[1], "argument 2 (queries table)")?;
         let k = match &exprs[2] {
-            Expr::Literal(v, _) => match v.cast_to(&DataType::Int64) {
-                Ok(ScalarValue::Int64(Some(k))) if k >= 1 => k as usize,
+            Expr::Literal(v, _) => match crate::args::integer_literal(v) {
+                Some(k) if k >= 1 => k as usize,
                 _ => return plan_err!("{NAME}: argument 3 (k) must be an integer >= 1, got {v}"),
             },
             other => {
