@@ -786,3 +786,35 @@ fn device_nodes_are_never_replaced_in_a_private_mount_namespace() {
         }
     }
 }
+
+/// A path that is not UTF-8 is refused with a message naming the argument (not clap's
+/// "invalid UTF-8 was detected in one or more arguments"), also in cluster mode.
+#[cfg(unix)]
+#[test]
+fn non_utf8_arguments_are_named() {
+    use std::os::unix::ffi::OsStrExt;
+    let d = tempfile::tempdir().unwrap();
+    let name = std::ffi::OsStr::from_bytes(b"caf\xe9.parquet");
+    std::fs::write(d.path().join(name), b"x").unwrap();
+    for args in [
+        vec![std::ffi::OsStr::new("inspect"), name],
+        vec![
+            std::ffi::OsStr::new("quantize"),
+            std::ffi::OsStr::new("--cluster"),
+            std::ffi::OsStr::new("df://127.0.0.1:1"),
+            name,
+        ],
+    ] {
+        let o = Command::new(common::BIN)
+            .args(&args)
+            .current_dir(d.path())
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2));
+        let err = text(&o.stderr);
+        assert!(
+            err.contains("(\"caf\u{fffd}.parquet\") is not valid UTF-8") && err.contains("symlink"),
+            "{err}"
+        );
+    }
+}

@@ -378,30 +378,61 @@ pub fn batch_calibration(
                 s.data_type()
             ),
         },
-        Some(ColumnarValue::Array(a)) => {
-            let a = cast(a, &DataType::Utf8)?;
-            let s = a.as_string::<i32>();
-            let mut first: Option<&str> = None;
-            for v in s.iter().flatten() {
-                match first {
-                    None => first = Some(v),
-                    Some(f) if f != v => {
-                        return exec_err!(
-                            "{function}: the calibration argument differs between rows: codes are only comparable under one calibration"
-                        )
-                    }
-                    _ => {}
+        Some(ColumnarValue::Array(a)) => match single_string(a) {
+            Some(Ok(Some(json))) => given(json),
+            Some(Ok(None)) => exec_err!("{function}: the calibration argument is NULL"),
+            Some(Err(row)) => exec_err!(
+                "{function}: the calibration argument differs between rows (row {row} from the first): codes are only comparable under one calibration"
+            ),
+            // Another type (a dictionary of strings, ...): as strings.
+            None => {
+                let c = cast(a, &DataType::Utf8)?;
+                match single_string(&c) {
+                    Some(Ok(Some(json))) => given(json),
+                    Some(Ok(None)) => exec_err!("{function}: the calibration argument is NULL"),
+                    _ => exec_err!(
+                        "{function}: the calibration argument differs between rows: codes are only comparable under one calibration"
+                    ),
                 }
             }
-            match first {
-                Some(json) => given(json),
-                None => exec_err!("{function}: the calibration argument is NULL"),
-            }
-        }
+        },
         None => match field_calibration(function, &arg_fields[from_field])? {
             Some(c) => Ok(c),
             None => missing_calibration(function, &arg_fields[from_field], index + 1),
         },
+    }
+}
+
+/// The one non-NULL value of a string column (`Ok(None)` if all are NULL, `Err(row)` at the
+/// first row that differs; `None` if `a` holds no strings), read in place: a calibration
+/// repeated down a column (a cross join with a one-row table) is never copied, and rows of a
+/// view array that point at the same bytes are equal without comparing them.
+fn single_string(a: &ArrayRef) -> Option<std::result::Result<Option<&str>, usize>> {
+    fn first_of<'a>(
+        mut values: impl Iterator<Item = Option<&'a str>>,
+        same: impl Fn(usize, usize) -> bool,
+    ) -> std::result::Result<Option<&'a str>, usize> {
+        let mut first: Option<(usize, &str)> = None;
+        for (row, v) in values.by_ref().enumerate() {
+            let Some(v) = v else { continue };
+            match first {
+                None => first = Some((row, v)),
+                Some((r, f)) if !same(r, row) && f != v => return Err(row),
+                _ => {}
+            }
+        }
+        Ok(first.map(|(_, v)| v))
+    }
+    let never = |_: usize, _: usize| false;
+    match a.data_type() {
+        DataType::Utf8 => Some(first_of(a.as_string::<i32>().iter(), never)),
+        DataType::LargeUtf8 => Some(first_of(a.as_string::<i64>().iter(), never)),
+        DataType::Utf8View => {
+            let v = a.as_string_view();
+            let views = v.views();
+            Some(first_of(v.iter(), |r, row| views[r] == views[row]))
+        }
+        _ => None,
     }
 }
 
@@ -508,4 +539,48 @@ pub fn batch_rows(args: &[ColumnarValue]) -> (usize, bool) {
             _ => None,
         })
         .map_or((1, true), |n| (n, false))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{LargeStringArray, StringArray, StringViewArray};
+
+    #[test]
+    fn a_repeated_string_column_is_read_in_place() {
+        let big = "x".repeat(1 << 20);
+        // A view array of 10,000 rows sharing one 1 MiB value: 10 GB if copied.
+        let one = StringViewArray::from(vec![big.as_str()]);
+        let idx = datafusion::arrow::array::UInt32Array::from(vec![0u32; 10_000]);
+        let many: ArrayRef = datafusion::arrow::compute::take(&one, &idx, None).unwrap();
+        let got = single_string(&many).unwrap().unwrap().unwrap();
+        assert!(std::ptr::eq(got.as_ptr(), one.value(0).as_ptr()));
+        for a in [
+            Arc::new(StringArray::from(vec![
+                None,
+                Some("a"),
+                Some("a"),
+                Some("b"),
+            ])) as ArrayRef,
+            Arc::new(LargeStringArray::from(vec![
+                None,
+                Some("a"),
+                Some("a"),
+                Some("b"),
+            ])),
+            Arc::new(StringViewArray::from(vec![
+                None,
+                Some("a"),
+                Some("a"),
+                Some("b"),
+            ])),
+        ] {
+            assert_eq!(single_string(&a), Some(Err(3)), "{}", a.data_type());
+            let head = a.slice(0, 3);
+            assert_eq!(single_string(&head), Some(Ok(Some("a"))));
+            assert_eq!(single_string(&a.slice(0, 1)), Some(Ok(None)));
+        }
+        let ints: ArrayRef = Arc::new(datafusion::arrow::array::Int32Array::from(vec![1]));
+        assert_eq!(single_string(&ints), None);
+    }
 }
