@@ -366,6 +366,15 @@ impl Calibration {
     pub fn median(&self) -> Option<&[f32]> {
         self.median.as_deref()
     }
+    /// The same calibration without its medians (fingerprint recomputed): what a job that
+    /// needs no median records, whichever engine computed the statistics.
+    pub fn without_medians(mut self) -> Self {
+        if self.median.take().is_some() {
+            self.fingerprint = self.compute_fingerprint();
+        }
+        self
+    }
+
     /// Content fingerprint of the encoding parameters.
     pub fn fingerprint(&self) -> &str {
         &self.fingerprint

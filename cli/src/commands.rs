@@ -6,10 +6,8 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
-use embquant::codec::binary::BinaryThreshold;
 use embquant::io::Inputs;
-use embquant::job::{self, CalibrateOptions, InputFile, JobOptions, JobSummary, ReadOptions};
-use embquant::metadata::{Int8Layout, Scheme};
+use embquant::job::{self, defaults, CalibrateOptions, InputFile, JobSummary, ReadOptions};
 use embquant::{Calibration, MatryoshkaOptions, RangeMethod};
 
 use crate::progress::Bars;
@@ -63,13 +61,13 @@ pub(crate) struct InputArgs {
     #[arg(required = true)]
     pub(crate) inputs: Vec<String>,
     /// The float vector column.
-    #[arg(long, default_value = "embedding")]
+    #[arg(long, default_value = defaults::DEFAULT_COLUMN)]
     pub(crate) column: String,
     /// Rows per batch (small batches stay in cache: 1024 measured fastest here).
-    #[arg(long, default_value_t = 1024, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    #[arg(long, default_value_t = defaults::DEFAULT_BATCH_ROWS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub(crate) batch_rows: usize,
     /// Row groups (or halves of large ones) read at once, one thread each.
-    #[arg(long, default_value_t = 2, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    #[arg(long, default_value_t = defaults::DEFAULT_CONCURRENCY, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub(crate) concurrency: usize,
 }
 
@@ -85,13 +83,13 @@ impl InputArgs {
 #[derive(Debug, Args)]
 pub(crate) struct CalibrationArgs {
     /// Range method: minmax, quantile:P (e.g. quantile:0.999) or meanstd:K.
-    #[arg(long, default_value = "minmax")]
+    #[arg(long, default_value = defaults::DEFAULT_METHOD)]
     pub(crate) method: String,
     /// Calibrate on a uniform sample of N rows (fixed seed) instead of all rows.
     #[arg(long)]
     pub(crate) sample_rows: Option<u64>,
     /// Seed of the sample.
-    #[arg(long, default_value_t = 42)]
+    #[arg(long, default_value_t = defaults::DEFAULT_SEED)]
     pub(crate) seed: u64,
 }
 
@@ -123,10 +121,10 @@ pub(crate) struct QuantizeArgs {
     pub(crate) output: PathBuf,
     /// Schemes, comma-separated: int8, int4, binary, f16, bf16, rabitq (rabitq2 to rabitq8:
     /// rabitq with that many bits per dimension, as --rabitq-bits).
-    #[arg(long, default_value = "int8,binary", value_delimiter = ',')]
+    #[arg(long, default_value = defaults::DEFAULT_SCHEMES, value_delimiter = ',')]
     pub(crate) scheme: Vec<String>,
     /// Threshold of binary codes: zero (sign bits), mean or median (centered).
-    #[arg(long, default_value = "zero")]
+    #[arg(long, default_value = defaults::DEFAULT_BINARY_THRESHOLD)]
     pub(crate) binary_threshold: String,
     /// Keep the first D dimensions (Matryoshka), re-normalized, before encoding.
     #[arg(long)]
@@ -138,19 +136,19 @@ pub(crate) struct QuantizeArgs {
     #[arg(long)]
     pub(crate) drop_source: bool,
     /// Rows per output row group.
-    #[arg(long, default_value_t = 65_536, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    #[arg(long, default_value_t = defaults::DEFAULT_ROW_GROUP_ROWS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub(crate) row_group_rows: usize,
     /// Split (compact) the output into files of N rows in the directory OUTPUT.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) target_file_rows: Option<u64>,
     /// int8 layout: binary (FixedSizeBinary(D), default) or list (FixedSizeList<Int8, D>).
-    #[arg(long, default_value = "binary")]
+    #[arg(long, default_value = defaults::DEFAULT_INT8_LAYOUT)]
     pub(crate) int8_layout: String,
     /// zstd level of the output (1 = fastest).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..=22))]
+    #[arg(long, default_value_t = defaults::DEFAULT_ZSTD_LEVEL, value_parser = clap::value_parser!(i32).range(1..=22))]
     pub(crate) zstd_level: i32,
     /// Rotation of rabitq codes: hadamard (3 rounds, default seed), hadamard:SEED or none.
-    #[arg(long, default_value = "hadamard")]
+    #[arg(long, default_value = defaults::DEFAULT_RABITQ_ROTATION)]
     pub(crate) rabitq_rotation: String,
     /// Bits per dimension of rabitq codes, 1 to 8: 2 to 8 add the extra bits of multi-bit
     /// (Extended) RaBitQ as <column>_rq<bits> beside the 1-bit <column>_rq.
@@ -161,6 +159,30 @@ pub(crate) struct QuantizeArgs {
     /// directory is refused).
     #[arg(long)]
     pub(crate) overwrite: bool,
+}
+
+impl QuantizeArgs {
+    /// The job these flags ask for: the one spec every front door builds.
+    pub(crate) fn spec(&self) -> embquant::job::QuantizeSpec {
+        let mut s = embquant::job::QuantizeSpec::new(&self.input.column);
+        s.schemes = self.scheme.clone();
+        s.rabitq_bits = self.rabitq_bits;
+        s.binary_threshold = self.binary_threshold.clone();
+        s.rabitq_rotation = self.rabitq_rotation.clone();
+        s.int8_layout = self.int8_layout.clone();
+        s.dims = self.dims;
+        s.drop_source = self.drop_source;
+        s.method = self.calibration.method.clone();
+        s.sample_rows = self.calibration.sample_rows;
+        s.seed = self.calibration.seed;
+        s.row_group_rows = self.row_group_rows;
+        s.target_file_rows = self.target_file_rows;
+        s.zstd_level = self.zstd_level;
+        s.batch_rows = self.input.batch_rows;
+        s.concurrency = self.input.concurrency;
+        s.overwrite = self.overwrite;
+        s
+    }
 }
 
 #[derive(Debug, Args)]
@@ -299,67 +321,11 @@ pub(crate) fn read_set<S: AsRef<str>>(spellings: &[S], files: &[InputFile]) -> R
     Ok(inputs)
 }
 
-/// `--scheme` values and `--rabitq-bits`: `rabitqN` is `rabitq` with N bits (one width per
-/// output; the widest named wins only when no other width is given).
-pub(crate) fn parse_schemes(names: &[String], bits: Option<u8>) -> Result<(Vec<Scheme>, u8)> {
-    let mut schemes = Vec::new();
-    let mut widths: Vec<u8> = Vec::new();
-    for n in names {
-        let n = n.trim();
-        let (scheme, b) = match n.strip_prefix("rabitq").filter(|r| !r.is_empty()) {
-            // Exactly one digit: `rabitq04` and `rabitq+4` are typos, not widths.
-            Some(r) => match r.as_bytes() {
-                [b @ b'1'..=b'8'] => (Scheme::Rabitq, Some(b - b'0')),
-                _ => bail!("scheme {n:?}: expected rabitq1 to rabitq8"),
-            },
-            None => (n.parse::<Scheme>()?, None),
-        };
-        if !schemes.contains(&scheme) {
-            schemes.push(scheme);
-        }
-        widths.extend(b.filter(|&b| b > 1));
-    }
-    widths.extend(bits.filter(|&b| b > 1));
-    widths.sort_unstable();
-    widths.dedup();
-    if widths.len() > 1 {
-        bail!(
-            "rabitq widths {widths:?} asked for: one output holds one multi-bit width (its 1-bit column serves rabitq1 too)"
-        );
-    }
-    let bits = widths.first().copied().unwrap_or(1);
-    if bits > 1 && !schemes.contains(&Scheme::Rabitq) {
-        schemes.push(Scheme::Rabitq);
-    }
-    Ok((schemes, bits))
-}
-
 pub(crate) async fn quantize(a: QuantizeArgs, quiet: bool) -> Result<JobSummary> {
     let t = Instant::now();
     let files = job::discover(&a.input.inputs)?;
-    let mut opts = JobOptions::new(&a.input.column);
-    let (schemes, bits) = parse_schemes(&a.scheme, a.rabitq_bits)?;
-    opts.quantize.schemes = schemes;
-    opts.quantize.rabitq_bits = bits;
-    opts.quantize.binary_threshold = a.binary_threshold.parse::<BinaryThreshold>()?;
-    opts.quantize.matryoshka = a.dims.map(|d| MatryoshkaOptions {
-        dims: d,
-        normalize: true,
-    });
-    opts.quantize.drop_source = a.drop_source;
-    opts.quantize.int8_layout = a.int8_layout.parse::<Int8Layout>()?;
-    opts.quantize.rabitq_rotation = a.rabitq_rotation.parse::<embquant::Rotation>()?;
-    opts.row_group_rows = a.row_group_rows;
-    opts.zstd_level = a.zstd_level;
-    opts.target_file_rows = a.target_file_rows;
-    opts.read = a.input.read();
-    opts.overwrite = a.overwrite;
-    if a.target_file_rows == Some(0) {
-        bail!("--target-file-rows must be at least 1");
-    }
-    if a.row_group_rows == 0 {
-        bail!("--row-group-rows must be at least 1");
-    }
+    let spec = a.spec();
+    let opts = spec.job_options()?;
     let mut inputs = read_set(&a.input.inputs, &files)?;
     if let Some(cal) = &a.calibration_file {
         inputs.add_spelling(&cal.to_string_lossy())?;
@@ -371,11 +337,7 @@ pub(crate) async fn quantize(a: QuantizeArgs, quiet: bool) -> Result<JobSummary>
             let json = embquant::io::read_object_to_string(&p.to_string_lossy())?;
             Calibration::from_json(&json).with_context(|| format!("calibration {}", p.display()))?
         }
-        None => {
-            let mut c = calibrate_options(&a.input, &a.calibration, a.dims)?;
-            c.sketch = opts.quantize.needs_median();
-            job::calibrate(&files, &c, bars.clone()).await?
-        }
+        None => job::calibrate(&files, &spec.calibrate_options()?, bars.clone()).await?,
     };
     let summary = job::quantize(&files, output.path(), cal, &opts, &*bars).await?;
     let shown = output.display();

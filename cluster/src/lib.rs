@@ -21,13 +21,14 @@
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
-//! use embquant_ballista::{pipeline, server::LocalCluster, session, shard::ShardSpec};
+//! use embquant::job::QuantizeSpec;
+//! use embquant_ballista::{pipeline, server::LocalCluster, session};
 //!
 //! let cluster = LocalCluster::start(2, 1).await?;
 //! let ctx = session::connect(&cluster.url()).await?;
 //! let files = embquant::io::discover(&["warehouse/".to_string()])?;
 //! let cal = pipeline::calibrate(&ctx, &files, "embedding", "minmax").await?;
-//! let summary = pipeline::quantize(&ctx, &files, "quantized/", &ShardSpec::new("embedding"), &cal).await?;
+//! let summary = pipeline::quantize(&ctx, &files, "quantized/", &QuantizeSpec::new("embedding"), &cal).await?;
 //! println!("{} rows on {:?}", summary.rows(), summary.workers());
 //! # Ok(())
 //! # }

@@ -9,9 +9,9 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use datafusion::arrow::util::pretty::pretty_format_batches;
+use embquant::job::{defaults, QuantizeSpec};
 use embquant::Calibration;
 use embquant_ballista::server::{self, ExecutorOptions, SchedulerOptions};
-use embquant_ballista::shard::ShardSpec;
 use embquant_ballista::{pipeline, session};
 
 #[derive(Debug, Parser)]
@@ -98,10 +98,10 @@ struct InputArgs {
     #[arg(required = true)]
     inputs: Vec<String>,
     /// The float vector column.
-    #[arg(long, default_value = "embedding")]
+    #[arg(long, default_value = defaults::DEFAULT_COLUMN)]
     column: String,
     /// Range method: minmax, quantile:P or meanstd:K.
-    #[arg(long, default_value = "minmax")]
+    #[arg(long, default_value = defaults::DEFAULT_METHOD)]
     method: String,
 }
 
@@ -126,11 +126,12 @@ struct QuantizeArgs {
     /// that holds nothing yet): one part per input file and a manifest.
     #[arg(long, short)]
     output: String,
-    /// Schemes, comma-separated: int8, int4, binary, f16, bf16, rabitq.
-    #[arg(long, default_value = "int8,binary", value_delimiter = ',')]
+    /// Schemes, comma-separated: int8, int4, binary, f16, bf16, rabitq (rabitq2 to rabitq8:
+    /// rabitq with that many bits per dimension, as --rabitq-bits).
+    #[arg(long, default_value = defaults::DEFAULT_SCHEMES, value_delimiter = ',')]
     scheme: Vec<String>,
     /// Threshold of binary codes: zero, mean or median.
-    #[arg(long, default_value = "zero")]
+    #[arg(long, default_value = defaults::DEFAULT_BINARY_THRESHOLD)]
     binary_threshold: String,
     /// Use this calibration JSON instead of calibrating on the cluster.
     #[arg(long = "calibration", value_name = "JSON")]
@@ -139,17 +140,27 @@ struct QuantizeArgs {
     #[arg(long)]
     drop_source: bool,
     /// Rows per output row group.
-    #[arg(long, default_value_t = 65_536)]
+    #[arg(long, default_value_t = defaults::DEFAULT_ROW_GROUP_ROWS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     row_group_rows: usize,
     /// int8 layout: binary or list.
-    #[arg(long, default_value = "binary")]
+    #[arg(long, default_value = defaults::DEFAULT_INT8_LAYOUT)]
     int8_layout: String,
     /// zstd level of the output (1 to 22).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..=22))]
+    #[arg(long, default_value_t = defaults::DEFAULT_ZSTD_LEVEL, value_parser = clap::value_parser!(i32).range(1..=22))]
     zstd_level: i32,
     /// Rotation of rabitq codes: hadamard, hadamard:SEED or none.
-    #[arg(long, default_value = "hadamard")]
+    #[arg(long, default_value = defaults::DEFAULT_RABITQ_ROTATION)]
     rabitq_rotation: String,
+    /// Bits per dimension of rabitq codes, 1 to 8 (as `rabitq2` to `rabitq8` in --scheme).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=8))]
+    rabitq_bits: Option<u8>,
+    /// Keep the first D dimensions (Matryoshka), re-normalized, before calibrating and
+    /// encoding.
+    #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    dims: Option<usize>,
+    /// Rows per read batch in each shard.
+    #[arg(long, default_value_t = defaults::DEFAULT_BATCH_ROWS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    batch_rows: usize,
 }
 
 fn main() -> ExitCode {
@@ -301,6 +312,23 @@ async fn sql(a: SqlArgs) -> Result<()> {
     Ok(())
 }
 
+/// The one spec every front door builds, from the same flags as the local command's.
+fn quantize_spec(a: &QuantizeArgs) -> QuantizeSpec {
+    let mut spec = QuantizeSpec::new(&a.input.column);
+    spec.schemes = a.scheme.clone();
+    spec.rabitq_bits = a.rabitq_bits;
+    spec.binary_threshold = a.binary_threshold.clone();
+    spec.dims = a.dims;
+    spec.drop_source = a.drop_source;
+    spec.method = a.input.method.clone();
+    spec.row_group_rows = a.row_group_rows;
+    spec.int8_layout = a.int8_layout.clone();
+    spec.zstd_level = a.zstd_level;
+    spec.rabitq_rotation = a.rabitq_rotation.clone();
+    spec.batch_rows = a.batch_rows;
+    spec
+}
+
 async fn quantize(a: QuantizeArgs) -> Result<()> {
     let t = Instant::now();
     let files = embquant::io::discover(&a.input.inputs)?;
@@ -313,16 +341,7 @@ async fn quantize(a: QuantizeArgs) -> Result<()> {
         read.add_spelling(cal)?;
     }
     read.check_spelling(&a.output, true)?;
-    let spec = ShardSpec {
-        schemes: a.scheme,
-        binary_threshold: a.binary_threshold,
-        drop_source: a.drop_source,
-        row_group_rows: a.row_group_rows,
-        int8_layout: a.int8_layout,
-        zstd_level: a.zstd_level,
-        rabitq_rotation: a.rabitq_rotation,
-        ..ShardSpec::new(&a.input.column)
-    };
+    let spec = quantize_spec(&a);
     spec.job_options()?;
     let ctx = session::connect(&a.cluster.cluster).await?;
     let cal = match &a.calibration_file {
@@ -331,7 +350,7 @@ async fn quantize(a: QuantizeArgs) -> Result<()> {
             Calibration::from_json(&json).with_context(|| format!("calibration {p}"))?
         }
         None => {
-            let cal = pipeline::calibrate(&ctx, &files, &a.input.column, &a.input.method).await?;
+            let cal = pipeline::calibrate_spec(&ctx, &files, &spec).await?;
             println!(
                 "calibrated {} rows on the cluster: fingerprint {} ({:.2} s)",
                 cal.rows(),
@@ -357,4 +376,54 @@ async fn quantize(a: QuantizeArgs) -> Result<()> {
         t.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The cluster's quantize flags build the local command's spec: `rabitq4`, a prefix and
+    /// the batch size reach the shards.
+    #[test]
+    fn quantize_flags_build_the_shared_spec() {
+        let cli = Cli::try_parse_from([
+            "embquant-cluster",
+            "quantize",
+            "--cluster",
+            "df://127.0.0.1:1",
+            "in.parquet",
+            "-o",
+            "out",
+            "--scheme",
+            "int8,rabitq4",
+            "--dims",
+            "128",
+            "--batch-rows",
+            "512",
+        ])
+        .unwrap();
+        let Cmd::Quantize(a) = cli.cmd else {
+            panic!("not quantize")
+        };
+        let spec = quantize_spec(&a);
+        let mut want = QuantizeSpec::new("embedding");
+        want.schemes = vec!["int8".into(), "rabitq4".into()];
+        want.dims = Some(128);
+        want.batch_rows = 512;
+        assert_eq!(spec, want);
+        let o = spec.job_options().unwrap();
+        assert_eq!(o.quantize.rabitq_bits, 4);
+        assert!(Cli::try_parse_from([
+            "embquant-cluster",
+            "quantize",
+            "--cluster",
+            "df://127.0.0.1:1",
+            "in.parquet",
+            "-o",
+            "out",
+            "--rabitq-bits",
+            "9",
+        ])
+        .is_err());
+    }
 }

@@ -25,7 +25,8 @@ use embquant::io::DirManifest;
 use embquant::job::InputFile;
 use embquant::Calibration;
 
-use crate::shard::{ShardSpec, ShardSummary, NAME};
+use crate::shard::{ShardSummary, NAME};
+use embquant::job::QuantizeSpec;
 
 /// The location of an input file as every process of the cluster can name it: its URL, or
 /// its absolute local path.
@@ -89,13 +90,50 @@ pub async fn calibrate(
     column: &str,
     method: &str,
 ) -> Result<Calibration> {
+    calibrate_vectors(ctx, files, &ident(column), method).await
+}
+
+/// The calibration a [`QuantizeSpec`] asks for, computed on the cluster: its column, range
+/// method and Matryoshka prefix (`l2_normalize(subvector(v, 1, D))`, the arithmetic of the
+/// local job's truncation). A sample (`sample_rows`) is the local command's: refused here.
+pub async fn calibrate_spec(
+    ctx: &SessionContext,
+    files: &[InputFile],
+    spec: &QuantizeSpec,
+) -> Result<Calibration> {
+    if spec.sample_rows.is_some() {
+        bail!(
+            "sample_rows: the cluster calibrates on every row; calibrate a sample locally (embquant calibrate --sample-rows) and pass it with --calibration"
+        );
+    }
+    let column = ident(&spec.column);
+    let vectors = match spec.dims {
+        Some(d) => format!("l2_normalize(subvector({column}, 1, {d}))"),
+        None => column,
+    };
+    let cal = calibrate_vectors(ctx, files, &vectors, &spec.method).await?;
+    // The medians only when the local job keeps them (a median threshold, a quantile range),
+    // so the calibration, its fingerprint and the files are the local command's.
+    let quantile = matches!(cal.method(), embquant::RangeMethod::Quantile { .. });
+    Ok(if spec.calibrate_options()?.sketch || quantile {
+        cal
+    } else {
+        cal.without_medians()
+    })
+}
+
+async fn calibrate_vectors(
+    ctx: &SessionContext,
+    files: &[InputFile],
+    vectors: &str,
+    method: &str,
+) -> Result<Calibration> {
     if files.is_empty() {
         bail!("no input files");
     }
     register_files(ctx, "embquant_calibration_input", files).await?;
     let sql = format!(
-        "SELECT embedding_calibration({}, {}) FROM embquant_calibration_input",
-        ident(column),
+        "SELECT embedding_calibration({vectors}, {}) FROM embquant_calibration_input",
         literal(method)
     );
     let batches = ctx.sql(&sql).await?.collect().await?;
@@ -146,7 +184,7 @@ pub async fn quantize(
     ctx: &SessionContext,
     files: &[InputFile],
     output: &str,
-    spec: &ShardSpec,
+    spec: &QuantizeSpec,
     calibration: &Calibration,
 ) -> Result<ClusterSummary> {
     let t = Instant::now();
@@ -268,7 +306,7 @@ async fn run_shards(
     ctx: &SessionContext,
     inputs: &[String],
     parts: &[String],
-    spec: &ShardSpec,
+    spec: &QuantizeSpec,
     calibration: &Calibration,
     list: &str,
 ) -> Result<Vec<ShardSummary>> {

@@ -17,84 +17,13 @@ use datafusion::common::{exec_datafusion_err, exec_err, Result, ScalarValue};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
-use embquant::job::{self, JobOptions, NoProgress, ReadOptions};
+use embquant::job::{self, NoProgress, QuantizeSpec};
 use embquant::metadata::ColumnSummary;
-use embquant::{BinaryThreshold, Calibration, Int8Layout, MatryoshkaOptions, Scheme};
+use embquant::Calibration;
 use serde::{Deserialize, Serialize};
 
 /// The function's name.
 pub const NAME: &str = "embquant_quantize_shard";
-
-/// How each shard is quantized: the options of `embquant quantize`, as its flags spell them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ShardSpec {
-    /// The float vector column.
-    pub column: String,
-    /// Schemes, in output order (`int8`, `int4`, `binary`, `f16`, `bf16`, `rabitq`).
-    pub schemes: Vec<String>,
-    /// Threshold of binary codes: `zero`, `mean` or `median`.
-    pub binary_threshold: String,
-    /// Matryoshka truncation (re-normalized) before encoding.
-    pub dims: Option<usize>,
-    /// Drop the float column from the output.
-    pub drop_source: bool,
-    /// int8 layout: `binary` or `list`.
-    pub int8_layout: String,
-    /// Rotation of rabitq codes.
-    pub rabitq_rotation: String,
-    /// Rows per output row group.
-    pub row_group_rows: usize,
-    /// zstd level.
-    pub zstd_level: i32,
-    /// Rows per read batch.
-    pub batch_rows: usize,
-    /// Row groups read at once.
-    pub concurrency: usize,
-}
-
-impl ShardSpec {
-    /// The defaults of `embquant quantize` for `column`.
-    pub fn new(column: impl Into<String>) -> Self {
-        ShardSpec {
-            column: column.into(),
-            schemes: vec!["int8".into(), "binary".into()],
-            binary_threshold: "zero".into(),
-            dims: None,
-            drop_source: false,
-            int8_layout: "binary".into(),
-            rabitq_rotation: "hadamard".into(),
-            row_group_rows: 65_536,
-            zstd_level: 1,
-            batch_rows: 1024,
-            concurrency: 2,
-        }
-    }
-
-    /// The job options these flags mean (the same parsing as the CLI's).
-    pub fn job_options(&self) -> embquant::Result<JobOptions> {
-        let mut o = JobOptions::new(&self.column);
-        o.quantize.schemes = self
-            .schemes
-            .iter()
-            .map(|s| s.parse::<Scheme>())
-            .collect::<embquant::Result<_>>()?;
-        o.quantize.binary_threshold = self.binary_threshold.parse::<BinaryThreshold>()?;
-        o.quantize.matryoshka = self.dims.map(|d| MatryoshkaOptions {
-            dims: d,
-            normalize: true,
-        });
-        o.quantize.drop_source = self.drop_source;
-        o.quantize.int8_layout = self.int8_layout.parse::<Int8Layout>()?;
-        o.quantize.rabitq_rotation = self.rabitq_rotation.parse::<embquant::Rotation>()?;
-        o.row_group_rows = self.row_group_rows;
-        o.zstd_level = self.zstd_level;
-        o.read = ReadOptions {
-            batch_size: self.batch_rows.max(1),
-            concurrency: self.concurrency.max(1),
-        };
-        Ok(o)
-    }
-}
 
 /// What one shard's task did (the function's result, as JSON).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -122,7 +51,7 @@ pub struct ShardSummary {
 pub async fn quantize_shard(
     input: &str,
     output: &str,
-    spec: &ShardSpec,
+    spec: &QuantizeSpec,
     calibration: Calibration,
 ) -> embquant::Result<ShardSummary> {
     let opts = spec.job_options()?;
@@ -174,7 +103,7 @@ pub fn worker() -> String {
 /// function is called synchronously from inside an executor's task, and the job needs a
 /// runtime for its reader and writer.
 fn run_blocking(input: &str, output: &str, spec: &str, calibration: &str) -> Result<ShardSummary> {
-    let spec: ShardSpec = serde_json::from_str(spec)
+    let spec: QuantizeSpec = serde_json::from_str(spec)
         .map_err(|e| exec_datafusion_err!("{NAME}: the spec argument: {e}"))?;
     let cal = Calibration::from_json(calibration)
         .map_err(|e| exec_datafusion_err!("{NAME}: the calibration argument: {e}"))?;

@@ -4,8 +4,8 @@
 mod common;
 
 use common::*;
+use embquant::job::QuantizeSpec;
 use embquant_ballista::server::LocalCluster;
-use embquant_ballista::shard::ShardSpec;
 use embquant_ballista::{pipeline, session};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -45,11 +45,10 @@ async fn quantized_parts_are_the_local_job_outputs() {
     let cal = pipeline::calibrate(&ctx, &files, "embedding", "minmax")
         .await
         .unwrap();
-    let spec = ShardSpec {
-        schemes: vec!["int8".into(), "binary".into(), "rabitq".into()],
-        row_group_rows: 700,
-        ..ShardSpec::new("embedding")
-    };
+    // `rabitq4` on the cluster as in the local command: the 1-bit and the extra-bit columns.
+    let mut spec = QuantizeSpec::new("embedding");
+    spec.schemes = vec!["int8".into(), "binary".into(), "rabitq4".into()];
+    spec.row_group_rows = 700;
     let out = dir.path().join("out");
     let summary = pipeline::quantize(&ctx, &files, out.to_str().unwrap(), &spec, &cal)
         .await
@@ -83,15 +82,62 @@ async fn quantized_parts_are_the_local_job_outputs() {
         quantize_locally(shard, &l, &spec, &cal).await;
         assert_same_output(&out.join(pipeline::part_name(i)), &l);
         local_files.push(l.to_string_lossy().into_owned());
-        let (_, meta) = read_parquet(&out.join(pipeline::part_name(i)));
+        let (batches, meta) = read_parquet(&out.join(pipeline::part_name(i)));
         assert_eq!(meta.calibration.fingerprint(), cal.fingerprint());
+        let schema = batches[0].schema();
+        assert!(
+            schema.field_with_name("embedding_rq4").is_ok(),
+            "{schema:?}"
+        );
     }
     // The same search results, through every tier.
     let got = embquant::job::discover(&[out.to_string_lossy().into_owned()]).unwrap();
     let want = embquant::job::discover(&local_files).unwrap();
-    for tiers in ["binary:4,int8", "rabitq:4,int8"] {
+    for tiers in [
+        "binary:4,int8",
+        "rabitq:4,int8",
+        "rabitq1:bound,rabitq4:bound,int8",
+    ] {
         assert_eq!(search(&got, tiers), search(&want, tiers), "{tiers}");
     }
+}
+
+/// A spec with a Matryoshka prefix calibrates on the cluster the prefix the local job
+/// calibrates (re-normalized), and a sample is refused there with what to do instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_spec_with_a_prefix_calibrates_on_the_cluster_as_locally() {
+    let dir = tempfile::tempdir().unwrap();
+    let shards = write_shards(dir.path(), 3);
+    let cluster = LocalCluster::start(2, 1).await.unwrap();
+    let ctx = session::connect(&cluster.url()).await.unwrap();
+    let files = embquant::job::discover(&shards).unwrap();
+    let mut spec = QuantizeSpec::new("embedding");
+    spec.dims = Some(128);
+    spec.method = "meanstd:3".into();
+    let remote = pipeline::calibrate_spec(&ctx, &files, &spec).await.unwrap();
+    let local = embquant::job::calibrate(
+        &files,
+        &spec.calibrate_options().unwrap(),
+        std::sync::Arc::new(embquant::job::NoProgress),
+    )
+    .await
+    .unwrap();
+    assert_eq!(remote.dim(), 128);
+    assert_eq!(remote.rows(), local.rows());
+    let (rj, lj) = (remote.to_json().unwrap(), local.to_json().unwrap());
+    let d = rj
+        .lines()
+        .zip(lj.lines())
+        .filter(|(a, b)| a != b)
+        .take(6)
+        .collect::<Vec<_>>();
+    assert_eq!(remote.fingerprint(), local.fingerprint(), "{d:#?}");
+    spec.sample_rows = Some(100);
+    let e = pipeline::calibrate_spec(&ctx, &files, &spec)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("--sample-rows"), "{e}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

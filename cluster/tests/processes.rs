@@ -12,8 +12,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
+use embquant::job::QuantizeSpec;
 use embquant_ballista::pipeline;
-use embquant_ballista::shard::ShardSpec;
 
 /// A child process killed (SIGKILL) on drop.
 struct Proc(Child);
@@ -165,14 +165,15 @@ async fn the_pipeline_on_separate_processes_equals_the_local_job() {
         stdout.contains("quantized 5000 rows from 8 file(s) into 8 part(s)"),
         "{stdout}"
     );
+    // `calibrate` keeps the medians (as the local `embquant calibrate` does); `quantize`
+    // calibrates as the local `quantize` does, without them unless its spec needs them.
+    let cal = cal.without_medians();
     assert!(stdout.contains(&cal.fingerprint().to_string()), "{stdout}");
     // Both executors ran shards (each task slot takes one at a time).
     assert!(stdout.contains("on 2 worker(s)"), "{stdout}");
 
-    let spec = ShardSpec {
-        schemes: vec!["int8".into(), "binary".into(), "f16".into()],
-        ..ShardSpec::new("embedding")
-    };
+    let mut spec = QuantizeSpec::new("embedding");
+    spec.schemes = vec!["int8".into(), "binary".into(), "f16".into()];
     let local = dir.path().join("local");
     std::fs::create_dir(&local).unwrap();
     for (i, shard) in shards.iter().enumerate() {
@@ -321,8 +322,8 @@ async fn the_pipeline_runs_against_s3() {
 
     // The manifest and the parts, each what the local job writes for the same shard (its
     // lineage names the S3 object instead of the local file).
-    let cal = local_aggregate(&shards, "minmax").await;
-    let spec = ShardSpec::new("embedding");
+    let cal = local_aggregate(&shards, "minmax").await.without_medians();
+    let spec = QuantizeSpec::new("embedding");
     let mut objects = store.objects_below(&output).unwrap();
     objects.sort();
     assert_eq!(objects.len(), 5, "{objects:?}");

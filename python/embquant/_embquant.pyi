@@ -154,6 +154,7 @@ def quantize_parquet(
     batch_rows: int = 1024,
     concurrency: int = 2,
     progress: Optional[Callable[[str, int, int], None]] = None,
+    rabitq_bits: Optional[int] = None,
 ) -> str: ...
 
 # The `embquant inspect --json` document.

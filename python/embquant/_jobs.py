@@ -149,6 +149,7 @@ def quantize_parquet(
     int8_layout: str = "binary",
     zstd_level: int = 1,
     rabitq_rotation: str = "hadamard",
+    rabitq_bits: int | None = None,
     overwrite: bool = False,
     batch_rows: int = 1024,
     concurrency: int = 2,
@@ -174,13 +175,15 @@ def quantize_parquet(
         The float vector column.
     schemes
         Comma-separated (or a list): ``int8``, ``int4``, ``binary``, ``f16``, ``bf16``,
-        ``rabitq``.
+        ``rabitq``, and ``rabitq2`` to ``rabitq8`` (multi-bit RaBitQ, as `rabitq_bits`).
     calibration
         A :class:`Calibration` or the path of a calibration JSON; without it the job
         calibrates first with `method` (two passes over the data).
     method, sample_rows, seed, binary_threshold, dims, drop_source, row_group_rows, \
-target_file_rows, int8_layout, zstd_level, rabitq_rotation, overwrite, batch_rows, concurrency
-        As the CLI's options of the same names.
+target_file_rows, int8_layout, zstd_level, rabitq_rotation, rabitq_bits, overwrite, \
+batch_rows, concurrency
+        As the CLI's options of the same names: one spec (``embquant::job::QuantizeSpec``)
+        parsed by the same code for the CLI, the cluster and Python.
     progress
         ``True``: one tqdm bar per phase (calibrate, quantize) if tqdm is installed; a
         callable ``progress(phase, done_rows, total_rows)``; ``False``: nothing.
@@ -219,6 +222,7 @@ target_file_rows, int8_layout, zstd_level, rabitq_rotation, overwrite, batch_row
             int8_layout=int8_layout,
             zstd_level=zstd_level,
             rabitq_rotation=rabitq_rotation,
+            rabitq_bits=rabitq_bits,
             overwrite=overwrite,
             batch_rows=batch_rows,
             concurrency=concurrency,

@@ -3,12 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
-use embquant::job::{self, CalibrateOptions, JobOptions, ReadOptions};
+use embquant::job::{self, CalibrateOptions, QuantizeSpec, ReadOptions};
 use embquant::{MatryoshkaOptions, RangeMethod};
 use pyo3::prelude::*;
 
 use crate::calibration::PyCalibration;
-use crate::codes::Recipe;
 use crate::errors::{parse, value_error, IntoPy};
 use crate::runner;
 
@@ -87,7 +86,7 @@ pub(crate) fn calibrate_parquet(
 /// of parts with a manifest), calibrating first unless `calibration` is given. The summary
 /// as JSON.
 #[pyfunction]
-#[pyo3(signature = (inputs, output, column="embedding", schemes="int8,binary", calibration=None, method="minmax", sample_rows=None, seed=42, binary_threshold="zero", dims=None, drop_source=false, row_group_rows=65536, target_file_rows=None, int8_layout="binary", zstd_level=1, rabitq_rotation="hadamard", overwrite=false, batch_rows=1024, concurrency=2, progress=None))]
+#[pyo3(signature = (inputs, output, column="embedding", schemes="int8,binary", calibration=None, method="minmax", sample_rows=None, seed=42, binary_threshold="zero", dims=None, drop_source=false, row_group_rows=65536, target_file_rows=None, int8_layout="binary", zstd_level=1, rabitq_rotation="hadamard", overwrite=false, batch_rows=1024, concurrency=2, progress=None, rabitq_bits=None))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn quantize_parquet(
     py: Python<'_>,
@@ -111,24 +110,28 @@ pub(crate) fn quantize_parquet(
     batch_rows: usize,
     concurrency: usize,
     progress: Option<&Bound<'_, PyAny>>,
+    rabitq_bits: Option<u8>,
 ) -> PyResult<String> {
-    let read = read_options(batch_rows, concurrency)?;
-    let recipe = Recipe::parse(
-        schemes,
-        binary_threshold,
-        dims,
-        int8_layout,
-        rabitq_rotation,
-    )?;
-    let mut opts = JobOptions::new(column);
-    opts.quantize = recipe.options(column, drop_source);
-    opts.row_group_rows = row_group_rows;
-    opts.target_file_rows = target_file_rows;
-    opts.zstd_level = zstd_level;
-    opts.read = read;
-    opts.overwrite = overwrite;
-    let mut cal_opts = calibrate_options(column, method, sample_rows, seed, dims, read)?;
-    cal_opts.sketch = opts.quantize.needs_median();
+    // The one spec every front door builds (the CLI's flags, the cluster's shards).
+    let mut spec = QuantizeSpec::new(column);
+    spec.schemes = schemes.split(',').map(String::from).collect();
+    spec.rabitq_bits = rabitq_bits;
+    spec.binary_threshold = binary_threshold.into();
+    spec.rabitq_rotation = rabitq_rotation.into();
+    spec.int8_layout = int8_layout.into();
+    spec.dims = dims;
+    spec.drop_source = drop_source;
+    spec.method = method.into();
+    spec.sample_rows = sample_rows;
+    spec.seed = seed;
+    spec.row_group_rows = row_group_rows;
+    spec.target_file_rows = target_file_rows;
+    spec.zstd_level = zstd_level;
+    spec.batch_rows = batch_rows;
+    spec.concurrency = concurrency;
+    spec.overwrite = overwrite;
+    let opts = spec.job_options().py()?;
+    let cal_opts = spec.calibrate_options().py()?;
     let given = calibration.map(|c| (*c.cal).clone());
     let files = py.detach(|| job::discover(&inputs)).py()?;
     let mut read = embquant::io::Inputs::new();

@@ -63,6 +63,33 @@ def test_same_codes_as_the_cli(cli: Cli, tmp_path: Path, cal: Any, cal_json: Pat
     assert pq.read_table(mine).equals(pq.read_table(theirs))
 
 
+@pytest.mark.cli
+def test_multi_bit_rabitq_and_matryoshka_as_the_cli(cli: Cli, tmp_path: Path) -> None:
+    # The same spec through both front doors: `rabitq4` (or rabitq_bits=4), a prefix, a sample.
+    mine, bits, theirs = (tmp_path / n for n in ("mine.parquet", "bits.parquet", "theirs.parquet"))
+    embquant.quantize_parquet(
+        SLICE, mine, schemes="int8,rabitq4", dims=128, sample_rows=1000, progress=False
+    )
+    embquant.quantize_parquet(
+        SLICE, bits, schemes="int8,rabitq", rabitq_bits=4, dims=128, sample_rows=1000, progress=False
+    )
+    cli.run(
+        "quantize", SLICE, "--scheme", "int8,rabitq4", "--dims", "128", "--sample-rows", "1000",
+        "-o", theirs,
+    )
+    a, b, c = pq.read_table(mine), pq.read_table(bits), pq.read_table(theirs)
+    assert "embedding_rq4" in a.schema.names
+    for t in (b, c):
+        assert a.schema.names == t.schema.names
+        for name in a.schema.names:
+            assert a[name].equals(t[name]), name
+            assert a.schema.field(name).metadata == t.schema.field(name).metadata, name
+    with pytest.raises(ValueError, match="expected rabitq1 to rabitq8"):
+        embquant.quantize_parquet(SLICE, tmp_path / "x.parquet", schemes="rabitq04", progress=False)
+    with pytest.raises(ValueError, match="zstd_level"):
+        embquant.quantize_parquet(SLICE, tmp_path / "x.parquet", zstd_level=99, progress=False)
+
+
 def write_with_nan(path: Path, x: np.ndarray, row: int) -> None:
     bad = x.copy()
     bad[row, 7] = np.nan

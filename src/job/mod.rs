@@ -30,11 +30,21 @@ mod describe;
 mod inputs;
 mod output;
 pub(crate) mod segments;
+mod spec;
 
 pub use describe::describe;
 pub use inputs::{discover, sample_rows, InputFile, NoProgress, Progress};
 use output::{PartInfo, PartWriter, TempOutput, ToWriter};
 pub use segments::sample_indices;
+pub use spec::{parse_schemes, QuantizeSpec};
+/// The defaults of [`QuantizeSpec`], each stated once.
+pub mod defaults {
+    pub use super::spec::{
+        DEFAULT_BATCH_ROWS, DEFAULT_BINARY_THRESHOLD, DEFAULT_COLUMN, DEFAULT_CONCURRENCY,
+        DEFAULT_INT8_LAYOUT, DEFAULT_METHOD, DEFAULT_RABITQ_ROTATION, DEFAULT_ROW_GROUP_ROWS,
+        DEFAULT_SCHEMES, DEFAULT_SEED, DEFAULT_ZSTD_LEVEL, ZSTD_LEVELS,
+    };
+}
 use segments::{segment_reader, segments, Segment, READ_AHEAD_BYTES};
 
 /// How inputs are read.
@@ -49,8 +59,8 @@ pub struct ReadOptions {
 impl Default for ReadOptions {
     fn default() -> Self {
         Self {
-            batch_size: 8192,
-            concurrency: 4,
+            batch_size: spec::DEFAULT_BATCH_ROWS,
+            concurrency: spec::DEFAULT_CONCURRENCY,
         }
     }
 }
@@ -81,7 +91,7 @@ impl CalibrateOptions {
             column: column.into(),
             method: RangeMethod::MinMax,
             sample_rows: None,
-            seed: 42,
+            seed: spec::DEFAULT_SEED,
             sketch: true,
             matryoshka: None,
             read: ReadOptions::default(),
@@ -248,10 +258,10 @@ impl JobOptions {
     pub fn new(column: impl Into<String>) -> Self {
         Self {
             quantize: QuantizeOptions::new(column),
-            row_group_rows: 65_536,
+            row_group_rows: spec::DEFAULT_ROW_GROUP_ROWS,
             target_file_rows: None,
             read: ReadOptions::default(),
-            zstd_level: 1,
+            zstd_level: spec::DEFAULT_ZSTD_LEVEL,
             overwrite: false,
         }
     }

@@ -6,12 +6,12 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use embquant::arrow_array::RecordBatch;
+use embquant::job::QuantizeSpec;
 use embquant::job::{self, InputFile, NoProgress};
 use embquant::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use embquant::parquet::arrow::ArrowWriter;
 use embquant::search::{load_corpus, QueryReader, QuerySet, TierSpec};
 use embquant::{Calibration, FileMetadata, METADATA_KEY};
-use embquant_ballista::shard::ShardSpec;
 
 /// The binary under test (the S3 harness, shared with the CLI's tests, runs it).
 pub const BIN: &str = env!("CARGO_BIN_EXE_embquant-cluster");
@@ -84,7 +84,7 @@ pub fn read_parquet(path: &Path) -> (Vec<RecordBatch>, FileMetadata) {
 }
 
 /// The local job on one shard, as `embquant quantize SHARD -o OUT --calibration CAL` runs it.
-pub async fn quantize_locally(shard: &str, out: &Path, spec: &ShardSpec, cal: &Calibration) {
+pub async fn quantize_locally(shard: &str, out: &Path, spec: &QuantizeSpec, cal: &Calibration) {
     let files = job::discover(&[shard.to_string()]).unwrap();
     job::quantize(
         &files,
