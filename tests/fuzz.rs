@@ -148,7 +148,8 @@ fn no_panic<T>(what: &str, f: impl FnOnce() -> T) -> Result<T, TestCaseError> {
 
 /// Everything the CLI does with a quantized input: discover (footer), calibrate, quantize,
 /// load the corpus for a chain, search.
-fn exercise(bytes: &[u8], chain: &str, k: usize) -> Result<(), TestCaseError> {
+/// How deep it got: 0 refused at discovery, 1 read, 2 loaded, 3 searched.
+fn exercise(bytes: &[u8], chain: &str, k: usize) -> Result<usize, TestCaseError> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.parquet");
     std::fs::write(&path, bytes).unwrap();
@@ -157,9 +158,8 @@ fn exercise(bytes: &[u8], chain: &str, k: usize) -> Result<(), TestCaseError> {
         .unwrap();
     no_panic("discover + calibrate + quantize + search", || {
         let Ok(files) = job::discover(&[path.display().to_string()]) else {
-            return;
+            return 0;
         };
-        REACHED[0].fetch_add(1, Ordering::Relaxed);
         let _ = rt.block_on(job::calibrate(
             &files,
             &CalibrateOptions::new("embedding"),
@@ -176,34 +176,71 @@ fn exercise(bytes: &[u8], chain: &str, k: usize) -> Result<(), TestCaseError> {
             ));
         }
         let Ok(chain) = TierSpec::parse_chain(chain) else {
-            return;
+            return 1;
         };
-        if let Ok(loaded) = load_corpus(&files, "embedding", None, &chain) {
-            REACHED[1].fetch_add(1, Ordering::Relaxed);
-            let q = vec![0.1f32; loaded.corpus.dim() * 3];
-            if loaded.corpus.search(&q, k, &chain).is_ok() {
-                REACHED[2].fetch_add(1, Ordering::Relaxed);
-            }
+        let Ok(loaded) = load_corpus(&files, "embedding", None, &chain) else {
+            return 1;
+        };
+        let q = vec![0.1f32; loaded.corpus.dim() * 3];
+        if loaded.corpus.search(&q, k, &chain).is_ok() {
+            3
+        } else {
+            2
         }
     })
 }
 
-/// Cases that got past discovery, loaded a corpus, and searched it (printed at the end,
-/// so a run shows how deep the mutated inputs reach).
-static REACHED: [AtomicUsize; 3] = [
-    AtomicUsize::new(0),
-    AtomicUsize::new(0),
-    AtomicUsize::new(0),
-];
+/// Runs `test` on `cases()` values of `strategy` (failures persisted like `proptest!`'s)
+/// and returns how many cases reached each depth (see [`exercise`]).
+fn run_counted<S: Strategy>(
+    strategy: S,
+    test: impl Fn(S::Value) -> Result<usize, TestCaseError>,
+) -> [usize; 4] {
+    let reached: [AtomicUsize; 4] = Default::default();
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+        cases: cases(),
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::Direct("proptest-regressions/fuzz.txt"),
+        )),
+        ..ProptestConfig::default()
+    });
+    if let Err(e) = runner.run(&strategy, |v| {
+        reached[test(v)?].fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }) {
+        panic!("{e}");
+    }
+    reached.map(|r| r.into_inner())
+}
 
+/// Mutated files: none panics or hangs, and the mutations are not all caught at the door
+/// (some are read, some load, some are searched), so the deeper code is fuzzed too.
 #[test]
-fn zz_report_depth() {
-    eprintln!(
-        "fuzz depth so far: {} read, {} loaded, {} searched",
-        REACHED[0].load(Ordering::Relaxed),
-        REACHED[1].load(Ordering::Relaxed),
-        REACHED[2].load(Ordering::Relaxed)
+fn mutated_parquet_files_end_in_ok_or_an_error() {
+    let d = run_counted((mutations(), chains(), ks()), |(ms, chain, k)| {
+        exercise(&apply(&seeds().quantized, &ms), &chain, k)
+    });
+    eprintln!("mutated files: depth counts (refused, read, loaded, searched) {d:?}");
+    let n = cases() as usize;
+    assert!(
+        d[1] + d[2] + d[3] >= n / 10,
+        "{d:?}: the mutations rarely get past discovery"
     );
+    assert!(
+        d[2] + d[3] >= 1 && d[3] >= 1,
+        "{d:?}: no mutated file was loaded and searched"
+    );
+}
+
+/// Random chains and k on a valid file: refused or answered, and many answered.
+#[test]
+fn random_chains_and_k_on_a_valid_file() {
+    let d = run_counted((chains(), ks()), |(chain, k)| {
+        exercise(&seeds().quantized, &chain, k)
+    });
+    eprintln!("random chains: depth counts (refused, read, loaded, searched) {d:?}");
+    assert_eq!(d[0], 0, "a valid file was refused at discovery");
+    assert!(d[3] >= cases() as usize / 10, "{d:?}: few chains searched");
 }
 
 fn chains() -> impl Strategy<Value = String> {
@@ -343,17 +380,6 @@ proptest! {
         )),
         ..ProptestConfig::default()
     })]
-
-    #[test]
-    fn mutated_parquet_files_end_in_ok_or_an_error(ms in mutations(), chain in chains(), k in ks()) {
-        let bytes = apply(&seeds().quantized, &ms);
-        exercise(&bytes, &chain, k)?;
-    }
-
-    #[test]
-    fn random_chains_and_k_on_a_valid_file(chain in chains(), k in ks()) {
-        exercise(&seeds().quantized, &chain, k)?;
-    }
 
     #[test]
     fn mutated_calibration_and_recipe_json(cm in json_mutations(), rm in json_mutations()) {

@@ -306,6 +306,7 @@ mod tests {
     use super::*;
     use crate::codec::tests::calibrate;
     use crate::quantizer::{QuantizeOptions, Quantizer};
+    use crate::search::chain::Tier;
     use crate::search::TierSpec;
     use crate::testutil::vectors_array;
 
@@ -358,17 +359,30 @@ mod tests {
             .unwrap()
             .values()
             .to_vec();
-        for chain in [
-            "rabitq4",
-            "rabitq1:bound,rabitq4:bound,int8",
-            "rabitq4:3,int8",
+        // The last tier of each chain gives the scores: the 4-bit tier alone is the one
+        // that read `emb_rq4`.
+        for (chain, last) in [
+            ("rabitq4", Tier::Rabitq(4)),
+            ("rabitq1:bound,rabitq4:bound,int8", Tier::Int8),
+            ("rabitq4:3,int8", Tier::Int8),
         ] {
             let hits = loaded
                 .corpus
                 .search(&queries, 5, &TierSpec::parse_chain(chain).unwrap())
                 .unwrap();
             assert!(hits.iter().all(|h| h.len() == 5), "{chain}");
+            assert!(
+                hits.iter().flatten().all(|h| h.tier == last),
+                "{chain}: {:?}",
+                hits[0]
+            );
         }
+        // The 1-bit tier alone is another tier, scoring from `emb_rq`.
+        let one = loaded
+            .corpus
+            .search(&queries, 5, &TierSpec::parse_chain("rabitq1").unwrap())
+            .unwrap();
+        assert!(one.iter().flatten().all(|h| h.tier == Tier::Rabitq(1)));
         // Without the extra-bits column the 4-bit tier names what is missing.
         let mut o = QuantizeOptions::new("emb");
         o.schemes = vec![Scheme::Rabitq];
