@@ -7,8 +7,8 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use embquant::io::Inputs;
-use embquant::job::{self, defaults, CalibrateOptions, InputFile, JobSummary, ReadOptions};
-use embquant::{Calibration, MatryoshkaOptions, RangeMethod};
+use embquant::job::{self, defaults, InputFile, JobSummary};
+use embquant::Calibration;
 
 use crate::progress::Bars;
 
@@ -69,15 +69,6 @@ pub(crate) struct InputArgs {
     /// Row groups (or halves of large ones) read at once, one thread each.
     #[arg(long, default_value_t = defaults::DEFAULT_CONCURRENCY, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub(crate) concurrency: usize,
-}
-
-impl InputArgs {
-    fn read(&self) -> ReadOptions {
-        ReadOptions {
-            batch_size: self.batch_rows.max(1),
-            concurrency: self.concurrency.max(1),
-        }
-    }
 }
 
 #[derive(Debug, Args)]
@@ -261,30 +252,19 @@ fn bytes_per_row(files: &[InputFile]) -> u64 {
     files.iter().map(|f| f.bytes).sum::<u64>() / rows.max(1)
 }
 
-fn calibrate_options(
-    input: &InputArgs,
-    c: &CalibrationArgs,
-    dims: Option<usize>,
-) -> Result<CalibrateOptions> {
-    Ok(CalibrateOptions {
-        column: input.column.clone(),
-        method: c.method.parse::<RangeMethod>()?,
-        sample_rows: c.sample_rows,
-        seed: c.seed,
-        sketch: true,
-        matryoshka: dims.map(|d| MatryoshkaOptions {
-            dims: d,
-            normalize: true,
-        }),
-        read: input.read(),
-    })
-}
-
 pub(crate) async fn calibrate(a: CalibrateArgs, quiet: bool) -> Result<()> {
     let t = Instant::now();
     let files = job::discover(&a.input.inputs)?;
     let output = Output::new(&a.output, &read_set(&a.input.inputs, &files)?, false)?;
-    let mut opts = calibrate_options(&a.input, &a.calibration, a.dims)?;
+    // The calibration part of the one quantize spec (the same parser as `quantize`'s).
+    let mut spec = embquant::job::QuantizeSpec::new(&a.input.column);
+    spec.method = a.calibration.method.clone();
+    spec.sample_rows = a.calibration.sample_rows;
+    spec.seed = a.calibration.seed;
+    spec.dims = a.dims;
+    spec.batch_rows = a.input.batch_rows;
+    spec.concurrency = a.input.concurrency;
+    let mut opts = spec.calibrate_options()?;
     opts.sketch = !a.no_sketch;
     let bars = std::sync::Arc::new(Bars::new(quiet, bytes_per_row(&files)));
     let cal = job::calibrate(&files, &opts, bars.clone()).await?;

@@ -3,46 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
-use embquant::job::{self, CalibrateOptions, QuantizeSpec, ReadOptions};
-use embquant::{MatryoshkaOptions, RangeMethod};
+use embquant::job::{self, QuantizeSpec};
 use pyo3::prelude::*;
 
 use crate::calibration::PyCalibration;
-use crate::errors::{parse, value_error, IntoPy};
+use crate::errors::{value_error, IntoPy};
 use crate::runner;
-
-fn read_options(batch_rows: usize, concurrency: usize) -> PyResult<ReadOptions> {
-    if batch_rows == 0 || concurrency == 0 {
-        return Err(value_error("batch_rows and concurrency must be at least 1"));
-    }
-    Ok(ReadOptions {
-        batch_size: batch_rows,
-        concurrency,
-    })
-}
-
-#[allow(clippy::too_many_arguments)]
-fn calibrate_options(
-    column: &str,
-    method: &str,
-    sample_rows: Option<u64>,
-    seed: u64,
-    dims: Option<usize>,
-    read: ReadOptions,
-) -> PyResult<CalibrateOptions> {
-    Ok(CalibrateOptions {
-        column: column.to_string(),
-        method: parse::<RangeMethod>(method)?,
-        sample_rows,
-        seed,
-        sketch: true,
-        matryoshka: dims.map(|d| MatryoshkaOptions {
-            dims: d,
-            normalize: true,
-        }),
-        read,
-    })
-}
 
 /// Outputs of the Python job are local paths (or `file:` URLs); object-store outputs are
 /// the CLI's (`embquant quantize -o s3://...`), which stages and uploads them. Refused when
@@ -73,8 +39,17 @@ pub(crate) fn calibrate_parquet(
     concurrency: usize,
     progress: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<PyCalibration> {
-    let read = read_options(batch_rows, concurrency)?;
-    let opts = calibrate_options(column, method, sample_rows, seed, dims, read)?;
+    // The calibration part of the one quantize spec (the same parser as the CLI's), with
+    // sketches kept (medians), as `embquant calibrate` keeps them.
+    let mut spec = QuantizeSpec::new(column);
+    spec.method = method.into();
+    spec.sample_rows = sample_rows;
+    spec.seed = seed;
+    spec.dims = dims;
+    spec.batch_rows = batch_rows;
+    spec.concurrency = concurrency;
+    let mut opts = spec.calibrate_options().py()?;
+    opts.sketch = true;
     let files = py.detach(|| job::discover(&inputs)).py()?;
     let cal = runner::run(py, progress, move |shared| async move {
         job::calibrate(&files, &opts, shared).await
