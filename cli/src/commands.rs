@@ -155,25 +155,36 @@ pub(crate) struct QuantizeArgs {
 impl QuantizeArgs {
     /// The job these flags ask for: the one spec every front door builds.
     pub(crate) fn spec(&self) -> embquant::job::QuantizeSpec {
-        let mut s = embquant::job::QuantizeSpec::new(&self.input.column);
+        let mut s = calibration_spec(&self.input, &self.calibration, self.dims);
         s.schemes = self.scheme.clone();
         s.rabitq_bits = self.rabitq_bits;
         s.binary_threshold = self.binary_threshold.clone();
         s.rabitq_rotation = self.rabitq_rotation.clone();
         s.int8_layout = self.int8_layout.clone();
-        s.dims = self.dims;
         s.drop_source = self.drop_source;
-        s.method = self.calibration.method.clone();
-        s.sample_rows = self.calibration.sample_rows;
-        s.seed = self.calibration.seed;
         s.row_group_rows = self.row_group_rows;
         s.target_file_rows = self.target_file_rows;
         s.zstd_level = self.zstd_level;
-        s.batch_rows = self.input.batch_rows;
-        s.concurrency = self.input.concurrency;
         s.overwrite = self.overwrite;
         s
     }
+}
+
+/// The spec's reading and calibration options from the flags `calibrate` and `quantize`
+/// share (the rest at their defaults).
+fn calibration_spec(
+    input: &InputArgs,
+    c: &CalibrationArgs,
+    dims: Option<usize>,
+) -> embquant::job::QuantizeSpec {
+    let mut s = embquant::job::QuantizeSpec::new(&input.column);
+    s.method = c.method.clone();
+    s.sample_rows = c.sample_rows;
+    s.seed = c.seed;
+    s.dims = dims;
+    s.batch_rows = input.batch_rows;
+    s.concurrency = input.concurrency;
+    s
 }
 
 #[derive(Debug, Args)]
@@ -257,14 +268,7 @@ pub(crate) async fn calibrate(a: CalibrateArgs, quiet: bool) -> Result<()> {
     let files = job::discover(&a.input.inputs)?;
     let output = Output::new(&a.output, &read_set(&a.input.inputs, &files)?, false)?;
     // The calibration part of the one quantize spec (the same parser as `quantize`'s).
-    let mut spec = embquant::job::QuantizeSpec::new(&a.input.column);
-    spec.method = a.calibration.method.clone();
-    spec.sample_rows = a.calibration.sample_rows;
-    spec.seed = a.calibration.seed;
-    spec.dims = a.dims;
-    spec.batch_rows = a.input.batch_rows;
-    spec.concurrency = a.input.concurrency;
-    let mut opts = spec.calibrate_options()?;
+    let mut opts = calibration_spec(&a.input, &a.calibration, a.dims).calibrate_options()?;
     opts.sketch = !a.no_sketch;
     let bars = std::sync::Arc::new(Bars::new(quiet, bytes_per_row(&files)));
     let cal = job::calibrate(&files, &opts, bars.clone()).await?;

@@ -10,6 +10,27 @@ use crate::calibration::PyCalibration;
 use crate::errors::{value_error, IntoPy};
 use crate::runner;
 
+/// The spec's reading and calibration options from the keyword arguments
+/// `calibrate_parquet` and `quantize_parquet` share (the rest at their defaults).
+fn calibration_spec(
+    column: &str,
+    method: &str,
+    sample_rows: Option<u64>,
+    seed: u64,
+    dims: Option<usize>,
+    batch_rows: usize,
+    concurrency: usize,
+) -> QuantizeSpec {
+    let mut spec = QuantizeSpec::new(column);
+    spec.method = method.into();
+    spec.sample_rows = sample_rows;
+    spec.seed = seed;
+    spec.dims = dims;
+    spec.batch_rows = batch_rows;
+    spec.concurrency = concurrency;
+    spec
+}
+
 /// Outputs of the Python job are local paths (or `file:` URLs); object-store outputs are
 /// the CLI's (`embquant quantize -o s3://...`), which stages and uploads them. Refused when
 /// the output is one of `inputs` in any spelling, holds one, or lies inside an input
@@ -41,13 +62,15 @@ pub(crate) fn calibrate_parquet(
 ) -> PyResult<PyCalibration> {
     // The calibration part of the one quantize spec (the same parser as the CLI's), with
     // sketches kept (medians), as `embquant calibrate` keeps them.
-    let mut spec = QuantizeSpec::new(column);
-    spec.method = method.into();
-    spec.sample_rows = sample_rows;
-    spec.seed = seed;
-    spec.dims = dims;
-    spec.batch_rows = batch_rows;
-    spec.concurrency = concurrency;
+    let spec = calibration_spec(
+        column,
+        method,
+        sample_rows,
+        seed,
+        dims,
+        batch_rows,
+        concurrency,
+    );
     let mut opts = spec.calibrate_options().py()?;
     opts.sketch = true;
     let files = py.detach(|| job::discover(&inputs)).py()?;
@@ -88,22 +111,24 @@ pub(crate) fn quantize_parquet(
     rabitq_bits: Option<u8>,
 ) -> PyResult<String> {
     // The one spec every front door builds (the CLI's flags, the cluster's shards).
-    let mut spec = QuantizeSpec::new(column);
+    let mut spec = calibration_spec(
+        column,
+        method,
+        sample_rows,
+        seed,
+        dims,
+        batch_rows,
+        concurrency,
+    );
     spec.schemes = schemes.split(',').map(String::from).collect();
     spec.rabitq_bits = rabitq_bits;
     spec.binary_threshold = binary_threshold.into();
     spec.rabitq_rotation = rabitq_rotation.into();
     spec.int8_layout = int8_layout.into();
-    spec.dims = dims;
     spec.drop_source = drop_source;
-    spec.method = method.into();
-    spec.sample_rows = sample_rows;
-    spec.seed = seed;
     spec.row_group_rows = row_group_rows;
     spec.target_file_rows = target_file_rows;
     spec.zstd_level = zstd_level;
-    spec.batch_rows = batch_rows;
-    spec.concurrency = concurrency;
     spec.overwrite = overwrite;
     let opts = spec.job_options().py()?;
     let cal_opts = spec.calibrate_options().py()?;

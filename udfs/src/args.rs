@@ -378,24 +378,26 @@ pub fn batch_calibration(
                 s.data_type()
             ),
         },
-        Some(ColumnarValue::Array(a)) => match single_string(a) {
-            Some(Ok(Some(json))) => given(json),
-            Some(Ok(None)) => exec_err!("{function}: the calibration argument is NULL"),
-            Some(Err(row)) => exec_err!(
-                "{function}: the calibration argument differs between rows (row {row} from the first): codes are only comparable under one calibration"
-            ),
-            // Another type (a dictionary of strings, ...): as strings.
-            None => {
-                let c = cast(a, &DataType::Utf8)?;
-                match single_string(&c) {
-                    Some(Ok(Some(json))) => given(json),
-                    Some(Ok(None)) => exec_err!("{function}: the calibration argument is NULL"),
-                    _ => exec_err!(
-                        "{function}: the calibration argument differs between rows: codes are only comparable under one calibration"
-                    ),
-                }
+        Some(ColumnarValue::Array(a)) => {
+            // Strings are read in place; another type (a dictionary of strings, ...) as
+            // strings.
+            let strings = match a.data_type() {
+                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Arc::clone(a),
+                _ => cast(a, &DataType::Utf8)?,
+            };
+            match single_string(&strings) {
+                Some(Ok(Some(json))) => given(json),
+                Some(Ok(None)) => exec_err!("{function}: the calibration argument is NULL"),
+                Some(Err(row)) => exec_err!(
+                    "{function}: the calibration argument differs between rows (row {row} from the first): codes are only comparable under one calibration"
+                ),
+                None => exec_err!(
+                    "{function}: argument {} (calibration) must be a JSON string, got {}",
+                    index + 1,
+                    a.data_type()
+                ),
             }
-        },
+        }
         None => match field_calibration(function, &arg_fields[from_field])? {
             Some(c) => Ok(c),
             None => missing_calibration(function, &arg_fields[from_field], index + 1),
@@ -409,11 +411,11 @@ pub fn batch_calibration(
 /// view array that point at the same bytes are equal without comparing them.
 fn single_string(a: &ArrayRef) -> Option<std::result::Result<Option<&str>, usize>> {
     fn first_of<'a>(
-        mut values: impl Iterator<Item = Option<&'a str>>,
+        values: impl Iterator<Item = Option<&'a str>>,
         same: impl Fn(usize, usize) -> bool,
     ) -> std::result::Result<Option<&'a str>, usize> {
         let mut first: Option<(usize, &str)> = None;
-        for (row, v) in values.by_ref().enumerate() {
+        for (row, v) in values.enumerate() {
             let Some(v) = v else { continue };
             match first {
                 None => first = Some((row, v)),
