@@ -28,6 +28,10 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Result};
 use crate::stats::Stats;
 
+/// The largest vector dimension embquant reads from metadata (64Ki; models today stop at
+/// a few thousand): a larger value in a recipe is tampering, not a model.
+pub const MAX_DIMS: usize = 1 << 16;
+
 /// Version of the calibration JSON written by this crate.
 pub const CALIBRATION_FORMAT_VERSION: u32 = 1;
 
@@ -39,10 +43,11 @@ pub const MIN_RANGE_WIDTH: f32 = 1e-30;
 pub const RELATIVE_MIN_WIDTH: f32 = 1e-6;
 
 /// How the per-dimension range `[lo, hi]` is chosen from the statistics.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum RangeMethod {
     /// The observed minimum and maximum: nothing seen in calibration clips.
+    #[default]
     MinMax,
     /// The `1 - p` and `p` quantiles of each dimension's values (`0.5 <= p <= 1`): clips
     /// a fraction `1 - p` of each dimension's values at each end, counted over values.
@@ -73,7 +78,7 @@ impl FromStr for RangeMethod {
     /// Parses `minmax`, `quantile:P` or `meanstd:K`.
     fn from_str(s: &str) -> Result<Self> {
         let bad = || {
-            Error::InvalidOption(format!(
+            Error::bad_argument("method", format!(
                 "range method {s:?}: expected minmax, quantile:P (0.5 <= P <= 1) or meanstd:K (K > 0)"
             ))
         };
@@ -90,13 +95,112 @@ impl FromStr for RangeMethod {
     }
 }
 
+/// How the ranges a [`RangeMethod`] chose are shaped: per dimension or one for the whole
+/// tensor, asymmetric or symmetric about zero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct RangeShape {
+    /// One range for every dimension (the union of the per-dimension ranges), as Qdrant,
+    /// Lance and faiss' `QT_8bit_uniform` calibrate; per dimension when false.
+    #[serde(default)]
+    pub per_tensor: bool,
+    /// Ranges symmetric about zero (`±max|x|`) on a grid with a level at zero: int8 codes are
+    /// `round(x / step)` with `step = max|x| / 127` (zero-point 0, so int8 x int8 products
+    /// need no zero-point terms), int4 levels `8 + round(x / step)` with `step = max|x| / 7`.
+    #[serde(default)]
+    pub symmetric: bool,
+}
+
+impl RangeShape {
+    fn is_default(&self) -> bool {
+        *self == RangeShape::default()
+    }
+}
+
+/// A calibration request: the [`RangeMethod`] and the [`RangeShape`], spelled `minmax`,
+/// `quantile:0.999`, `meanstd:3`, each optionally followed by `+symmetric` and/or
+/// `+per-tensor` (the one grammar of every front door's `method`).
+///
+/// ```
+/// use embquant::calibration::{CalibrationMethod, RangeMethod};
+///
+/// let m: CalibrationMethod = "quantile:0.999+symmetric+per-tensor".parse()?;
+/// assert_eq!(m.range, RangeMethod::Quantile { p: 0.999 });
+/// assert!(m.shape.symmetric && m.shape.per_tensor);
+/// assert_eq!(m.to_string(), "quantile:0.999+symmetric+per-tensor");
+/// # Ok::<(), embquant::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[non_exhaustive]
+pub struct CalibrationMethod {
+    /// How each range is chosen from the statistics.
+    pub range: RangeMethod,
+    /// How the ranges are then shaped.
+    pub shape: RangeShape,
+}
+
+impl From<RangeMethod> for CalibrationMethod {
+    fn from(range: RangeMethod) -> Self {
+        CalibrationMethod {
+            range,
+            shape: RangeShape::default(),
+        }
+    }
+}
+
+impl CalibrationMethod {
+    /// Whether the statistics need quantile sketches.
+    pub fn needs_sketch(&self) -> bool {
+        matches!(self.range, RangeMethod::Quantile { .. })
+    }
+}
+
+impl fmt::Display for CalibrationMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.range)?;
+        if self.shape.symmetric {
+            f.write_str("+symmetric")?;
+        }
+        if self.shape.per_tensor {
+            f.write_str("+per-tensor")?;
+        }
+        Ok(())
+    }
+}
+
+impl FromStr for CalibrationMethod {
+    type Err = Error;
+
+    /// Parses `METHOD[+symmetric][+per-tensor]` (the suffixes in any order).
+    fn from_str(s: &str) -> Result<Self> {
+        let mut parts = s.split('+').map(str::trim);
+        let mut m = CalibrationMethod::from(parts.next().unwrap_or("").parse::<RangeMethod>()?);
+        for p in parts {
+            match p {
+                "symmetric" if !m.shape.symmetric => m.shape.symmetric = true,
+                "per-tensor" if !m.shape.per_tensor => m.shape.per_tensor = true,
+                _ => {
+                    return Err(Error::bad_argument(
+                        "method",
+                        format!("{s:?}: {p:?} is not a range shape (expected +symmetric and/or +per-tensor, once each)"),
+                    ))
+                }
+            }
+        }
+        Ok(m)
+    }
+}
+
 impl RangeMethod {
     fn validate(&self) -> Result<()> {
         match *self {
-            RangeMethod::Quantile { p } if !(0.5..=1.0).contains(&p) => Err(Error::InvalidOption(
+            RangeMethod::Quantile { p } if !(0.5..=1.0).contains(&p) => Err(Error::bad_argument(
+                "method",
                 format!("quantile p = {p} is outside [0.5, 1]"),
             )),
-            RangeMethod::MeanStd { k } if !(k > 0.0 && k.is_finite()) => Err(Error::InvalidOption(
+            RangeMethod::MeanStd { k } if !(k > 0.0 && k.is_finite()) => Err(Error::bad_argument(
+                "method",
                 format!("meanstd k = {k} must be positive"),
             )),
             _ => Ok(()),
@@ -133,12 +237,38 @@ pub struct Calibration {
     /// Approximate median (from the quantile sketch), when it was collected.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     median: Option<Vec<f32>>,
+    /// How the ranges were shaped (omitted when per dimension and asymmetric).
+    #[serde(default, skip_serializing_if = "RangeShape::is_default")]
+    shape: RangeShape,
     fingerprint: String,
 }
 
+/// The ranges `lo`, `hi` shaped by `shape`: symmetric ranges are `±max(|lo|, |hi|)`,
+/// per-tensor ranges the union over the dimensions (both: `±` the largest `|x|` bound).
+fn shaped(mut lo: Vec<f32>, mut hi: Vec<f32>, shape: RangeShape) -> (Vec<f32>, Vec<f32>) {
+    if shape.per_tensor {
+        let l = lo.iter().copied().fold(f32::INFINITY, f32::min);
+        let h = hi.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        lo.fill(l);
+        hi.fill(h);
+    }
+    if shape.symmetric {
+        for (l, h) in lo.iter_mut().zip(hi.iter_mut()) {
+            let m = l.abs().max(h.abs());
+            (*l, *h) = (-m, m);
+        }
+    }
+    (lo, hi)
+}
+
 impl Calibration {
-    /// Derives a calibration from statistics.
-    pub fn from_stats(stats: &Stats, method: RangeMethod) -> Result<Self> {
+    /// Derives a calibration from statistics, by a [`RangeMethod`] or a
+    /// [`CalibrationMethod`] (which also shapes the ranges).
+    pub fn from_stats(stats: &Stats, method: impl Into<CalibrationMethod>) -> Result<Self> {
+        let CalibrationMethod {
+            range: method,
+            shape,
+        } = method.into();
         method.validate()?;
         if stats.count() == 0 {
             return Err(Error::EmptyCalibration);
@@ -173,6 +303,7 @@ impl Calibration {
         let median = stats
             .quantiles(0.5)
             .map(|q| q.iter().enumerate().map(|(d, &v)| clampd(v, d)).collect());
+        let (lo, hi) = shaped(lo, hi, shape);
         let mut cal = Calibration {
             version: CALIBRATION_FORMAT_VERSION,
             method,
@@ -185,6 +316,7 @@ impl Calibration {
             mean,
             std,
             median,
+            shape,
             fingerprint: String::new(),
         };
         cal.fingerprint = cal.compute_fingerprint();
@@ -197,10 +329,13 @@ impl Calibration {
     /// calibration).
     pub fn prefix(&self, dims: usize) -> Result<Self> {
         if dims == 0 || dims > self.dim {
-            return Err(Error::InvalidOption(format!(
-                "prefix of {dims} dimensions of a {}-dimensional calibration",
-                self.dim
-            )));
+            return Err(Error::bad_argument(
+                "dims",
+                format!(
+                    "prefix of {dims} dimensions of a {}-dimensional calibration",
+                    self.dim
+                ),
+            ));
         }
         let cut = |v: &Vec<f32>| v[..dims].to_vec();
         let mut cal = Calibration {
@@ -215,6 +350,7 @@ impl Calibration {
             mean: cut(&self.mean),
             std: cut(&self.std),
             median: self.median.as_ref().map(cut),
+            shape: self.shape,
             fingerprint: String::new(),
         };
         cal.fingerprint = cal.compute_fingerprint();
@@ -239,10 +375,37 @@ impl Calibration {
         put(b"hi", Some(&self.hi));
         put(b"mean", Some(&self.mean));
         put(b"median", self.median.as_deref());
+        // The shape changes the grid (a symmetric one has a level at zero): it is part of
+        // the encoding, hashed when it is not the default (older fingerprints unchanged).
+        if !self.shape.is_default() {
+            h.update(b"shape");
+            h.update([
+                u8::from(self.shape.per_tensor),
+                u8::from(self.shape.symmetric),
+            ]);
+        }
         h.finalize()[..16]
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect()
+    }
+
+    /// This calibration with its ranges reshaped by `shape` as well (a shape already applied
+    /// stays: symmetric ranges are not made asymmetric again).
+    pub fn with_shape(&self, shape: RangeShape) -> Self {
+        let shape = RangeShape {
+            per_tensor: self.shape.per_tensor || shape.per_tensor,
+            symmetric: self.shape.symmetric || shape.symmetric,
+        };
+        let (lo, hi) = shaped(self.lo.clone(), self.hi.clone(), shape);
+        let mut cal = Calibration {
+            lo,
+            hi,
+            shape,
+            ..self.clone()
+        };
+        cal.fingerprint = cal.compute_fingerprint();
+        cal
     }
 
     /// Pretty JSON.
@@ -305,11 +468,14 @@ impl Calibration {
                 self.lo[d], self.hi[d]
             ));
         }
-        if self.dim > crate::metadata::MAX_DIMS {
+        if self.dim > MAX_DIMS {
+            return bad(format!("dim {} is above {MAX_DIMS}", self.dim));
+        }
+        let (lo, hi) = shaped(self.lo.clone(), self.hi.clone(), self.shape);
+        if (lo, hi) != (self.lo.clone(), self.hi.clone()) {
             return bad(format!(
-                "dim {} is above {}",
-                self.dim,
-                crate::metadata::MAX_DIMS
+                "the ranges are not of the recorded shape ({:?})",
+                self.shape
             ));
         }
         let fp = self.compute_fingerprint();
@@ -329,6 +495,10 @@ impl Calibration {
     /// The range method.
     pub fn method(&self) -> RangeMethod {
         self.method
+    }
+    /// How the ranges are shaped (per tensor, symmetric).
+    pub fn shape(&self) -> RangeShape {
+        self.shape
     }
     /// Non-null rows the statistics saw.
     pub fn rows(&self) -> u64 {
@@ -414,6 +584,73 @@ mod tests {
     fn stats(rows: usize, dim: usize, seed: u64) -> Stats {
         let a = vectors_array(rows, dim, seed, 0.0);
         Stats::compute(&a, &StatsOptions::default()).unwrap()
+    }
+
+    #[test]
+    fn range_shapes_reshape_the_ranges_and_are_recorded() {
+        let s = stats(500, 9, 3);
+        let plain = Calibration::from_stats(&s, RangeMethod::MinMax).unwrap();
+        // The default shape changes nothing, fingerprint included.
+        let same = Calibration::from_stats(&s, "minmax".parse::<CalibrationMethod>().unwrap());
+        assert_eq!(same.unwrap(), plain);
+        let lo_min = plain.lo().iter().copied().fold(f32::INFINITY, f32::min);
+        let hi_max = plain.hi().iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let m_all = lo_min.abs().max(hi_max.abs());
+        for (method, want) in [
+            ("minmax+per-tensor", (false, true)),
+            ("minmax+symmetric", (true, false)),
+            ("minmax+per-tensor+symmetric", (true, true)),
+            ("minmax+symmetric+per-tensor", (true, true)),
+        ] {
+            let m: CalibrationMethod = method.parse().unwrap();
+            let c = Calibration::from_stats(&s, m).unwrap();
+            assert_eq!(
+                (c.shape().symmetric, c.shape().per_tensor),
+                want,
+                "{method}"
+            );
+            for d in 0..9 {
+                let (lo, hi) = (c.lo()[d], c.hi()[d]);
+                match want {
+                    (false, true) => assert_eq!((lo, hi), (lo_min, hi_max)),
+                    (true, false) => {
+                        let m = plain.lo()[d].abs().max(plain.hi()[d].abs());
+                        assert_eq!((lo, hi), (-m, m));
+                    }
+                    _ => assert_eq!((lo, hi), (-m_all, m_all)),
+                }
+            }
+            assert_ne!(c.fingerprint(), plain.fingerprint(), "{method}");
+            // Recorded in the JSON, read back, and the reshaping of a plain calibration.
+            let back = Calibration::from_json(&c.to_json().unwrap()).unwrap();
+            assert_eq!(back, c);
+            assert_eq!(plain.with_shape(c.shape()), c, "{method}");
+        }
+        // Ranges that are not of the recorded shape are refused.
+        let c =
+            Calibration::from_stats(&s, "minmax+symmetric".parse::<CalibrationMethod>().unwrap())
+                .unwrap();
+        let json = c.to_json().unwrap();
+        let tampered = json.replacen("\"symmetric\": true", "\"symmetric\": false", 1);
+        assert_ne!(json, tampered);
+        assert!(matches!(
+            Calibration::from_json(&tampered),
+            Err(Error::InvalidCalibration(_))
+        ));
+        for bad in [
+            "minmax+",
+            "minmax+tensor",
+            "minmax+symmetric+symmetric",
+            "+symmetric",
+        ] {
+            assert!(
+                matches!(
+                    bad.parse::<CalibrationMethod>(),
+                    Err(Error::BadArgument { .. })
+                ),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

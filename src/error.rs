@@ -76,12 +76,45 @@ pub enum Error {
     /// A calibration document is malformed or inconsistent.
     #[error("invalid calibration: {0}")]
     InvalidCalibration(String),
-    /// An option is out of range.
-    #[error("invalid option: {0}")]
-    InvalidOption(String),
+    /// An argument or option (named as its front door spells it: `scheme`, `rabitq_bits`,
+    /// `tier`, `k`...) has a value embquant cannot use.
+    #[error("invalid {name}: {problem}")]
+    BadArgument {
+        /// The argument or option.
+        name: String,
+        /// What is wrong with its value.
+        problem: String,
+    },
+    /// An operation was given nothing to work on (no input files, no rows, no scheme).
+    #[error("nothing to {action}: {what}")]
+    EmptyInput {
+        /// What the operation does (`quantize`, `search`, `measure`).
+        action: &'static str,
+        /// What was empty.
+        what: String,
+    },
+    /// An output path cannot be written as asked (an existing file where a directory is
+    /// expected, an input column the output would shadow...). See also
+    /// [`Error::OutputIsInput`] and [`Error::ForeignOutput`].
+    #[error("output {output}: {problem}")]
+    OutputConflict {
+        /// The output (path, URL or column).
+        output: String,
+        /// What conflicts.
+        problem: String,
+    },
+    /// An object store (or a URL naming one) cannot be set up: an unknown scheme, malformed
+    /// settings, a bad glob.
+    #[error("{url}: {problem}")]
+    StoreConfig {
+        /// The URL or pattern.
+        url: String,
+        /// What is wrong.
+        problem: String,
+    },
     /// A number in a recipe (field metadata written by embquant, or a tampered copy) is
     /// outside what embquant writes and reads: the bounds are the constants of
-    /// [`crate::metadata`] ([`crate::metadata::MAX_DIMS`],
+    /// [`crate::metadata`] ([`crate::calibration::MAX_DIMS`],
     /// [`crate::codec::rabitq::MAX_ROUNDS`], ...), checked before any codec is built.
     #[error("recipe {recipe:?}: {field} = {value} is out of bounds (allowed: {allowed}); the metadata is corrupt or was edited")]
     RecipeOutOfRange {
@@ -263,6 +296,38 @@ pub enum Error {
 }
 
 impl Error {
+    /// [`Error::BadArgument`]: the argument `name` has a value embquant cannot use.
+    pub fn bad_argument(name: impl Into<String>, problem: impl Into<String>) -> Self {
+        Error::BadArgument {
+            name: name.into(),
+            problem: problem.into(),
+        }
+    }
+
+    /// [`Error::EmptyInput`]: nothing to `action`.
+    pub fn empty_input(action: &'static str, what: impl Into<String>) -> Self {
+        Error::EmptyInput {
+            action,
+            what: what.into(),
+        }
+    }
+
+    /// [`Error::OutputConflict`]: `output` cannot be written as asked.
+    pub fn output_conflict(output: impl std::fmt::Display, problem: impl Into<String>) -> Self {
+        Error::OutputConflict {
+            output: output.to_string(),
+            problem: problem.into(),
+        }
+    }
+
+    /// [`Error::StoreConfig`]: the store of `url` cannot be set up.
+    pub fn store_config(url: impl std::fmt::Display, problem: impl std::fmt::Display) -> Self {
+        Error::StoreConfig {
+            url: url.to_string(),
+            problem: problem.to_string(),
+        }
+    }
+
     /// Adds `offset` to the row this error names (for errors found in a batch that starts
     /// at row `offset` of its file).
     pub fn offset_rows(self, offset: u64) -> Self {

@@ -78,16 +78,20 @@ pub mod vectors;
 #[cfg(test)]
 pub(crate) mod testutil;
 
-pub use calibration::{Calibration, RangeMethod, CALIBRATION_FORMAT_VERSION};
+pub use calibration::{
+    Calibration, CalibrationMethod, RangeMethod, RangeShape, CALIBRATION_FORMAT_VERSION,
+};
 pub use codec::binary::{BinaryCodec, BinaryThreshold};
 pub use codec::half::{HalfCodec, HalfKind};
 pub use codec::int4::Int4Codec;
 pub use codec::int8::Int8Codec;
+pub use codec::int8::Int8Layout;
 pub use codec::matryoshka::{truncate, MatryoshkaOptions};
 pub use codec::rabitq::{RabitqCodec, Rotation};
+pub use codec::scheme::{CodeParams, Scheme};
 pub use codec::Encoded;
 pub use error::{Error, Result};
-pub use metadata::{ColumnRecipe, FileMetadata, Int8Layout, Scheme, METADATA_KEY};
+pub use metadata::{ColumnRecipe, FileMetadata, METADATA_KEY};
 #[cfg(feature = "job")]
 pub use quantizer::quantize_stream;
 pub use quantizer::{QuantizeOptions, QuantizedBatch, Quantizer};

@@ -9,12 +9,13 @@
 //! and the lineage (input files, sizes, row counts, source column).
 
 use std::collections::HashMap;
-use std::fmt;
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::calibration::Calibration;
+use crate::calibration::{Calibration, RangeShape, MAX_DIMS};
+use crate::codec::int8::Int8Layout;
+use crate::codec::rabitq::Rotation;
+use crate::codec::scheme::{CodeParams, Scheme, SchemeCodec};
 use crate::error::{Error, Result};
 
 /// Key of the recipe, both in field metadata and in the Parquet footer.
@@ -24,132 +25,6 @@ pub const CALIBRATION_KEY: &str = "embquant.calibration";
 /// Version of the metadata written by this crate.
 pub const FILE_FORMAT_VERSION: u32 = 1;
 
-/// The largest vector dimension embquant reads from metadata (64Ki; models today stop at
-/// a few thousand): a larger value in a recipe is tampering, not a model.
-pub const MAX_DIMS: usize = 1 << 16;
-
-/// A quantization scheme, as named on the command line and in the metadata.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Scheme {
-    /// 8 bits per dimension.
-    Int8,
-    /// 4 bits per dimension.
-    Int4,
-    /// 1 bit per dimension.
-    Binary,
-    /// IEEE half precision.
-    F16,
-    /// bfloat16 (bit patterns in a Float16 column).
-    Bf16,
-    /// RaBitQ: 1 bit per (rotated) dimension plus two correction factors.
-    Rabitq,
-    /// The extra bits of multi-bit RaBitQ (`<column>_rq<b>`, beside the `rabitq` column of
-    /// the same codes): chosen with `rabitq` and `rabitq_bits` >= 2, never alone.
-    #[serde(rename = "rabitq_ex")]
-    RabitqEx,
-}
-
-impl Scheme {
-    /// All schemes.
-    pub const ALL: [Scheme; 6] = [
-        Scheme::Int8,
-        Scheme::Int4,
-        Scheme::Binary,
-        Scheme::F16,
-        Scheme::Bf16,
-        Scheme::Rabitq,
-    ];
-
-    /// Output column suffix: `<column>_int8`, `_int4`, `_bin`, `_f16`, `_bf16`, `_rq`
-    /// (`_rq` followed by the bits for the extra bits of multi-bit RaBitQ: see
-    /// [`Scheme::column_name`]).
-    pub fn suffix(self) -> &'static str {
-        match self {
-            Scheme::Int8 => "_int8",
-            Scheme::Int4 => "_int4",
-            Scheme::Binary => "_bin",
-            Scheme::F16 => "_f16",
-            Scheme::Bf16 => "_bf16",
-            Scheme::Rabitq | Scheme::RabitqEx => "_rq",
-        }
-    }
-
-    /// The code column of `source` for this scheme: `<source><suffix>`, and
-    /// `<source>_rq<bits>` for the extra bits of `bits`-bit RaBitQ.
-    pub fn column_name(self, source: &str, rabitq_bits: u8) -> String {
-        match self {
-            Scheme::RabitqEx => format!("{source}_rq{rabitq_bits}"),
-            s => format!("{source}{}", s.suffix()),
-        }
-    }
-
-    /// Whether the scheme clips values to a range, and so reports a clip rate: int8 and
-    /// int4 to the calibrated range, f16 and bf16 to the format's finite range (values
-    /// beyond ±65504, or beyond bf16's largest value near ±3.39e38, would overflow to
-    /// infinity: they are clipped to the largest value and counted).
-    pub fn clips(self) -> bool {
-        matches!(
-            self,
-            Scheme::Int8 | Scheme::Int4 | Scheme::F16 | Scheme::Bf16
-        )
-    }
-}
-
-impl fmt::Display for Scheme {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = match self {
-            Scheme::Int8 => "int8",
-            Scheme::Int4 => "int4",
-            Scheme::Binary => "binary",
-            Scheme::F16 => "f16",
-            Scheme::Bf16 => "bf16",
-            Scheme::Rabitq => "rabitq",
-            Scheme::RabitqEx => "rabitq_ex",
-        };
-        f.write_str(s)
-    }
-}
-
-impl FromStr for Scheme {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        Scheme::ALL
-            .into_iter()
-            .find(|k| k.to_string() == s.trim())
-            .ok_or_else(|| {
-                Error::InvalidOption(format!(
-                    "scheme {s:?}: expected int8, int4, binary, f16, bf16 or rabitq"
-                ))
-            })
-    }
-}
-
-/// How int8 codes are laid out in Arrow / Parquet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Int8Layout {
-    /// `FixedSizeBinary(D)` holding the int8 bit patterns: one fixed-length value per row in
-    /// Parquet (fast to read; see BENCHMARKS.md).
-    #[default]
-    Binary,
-    /// `FixedSizeList<Int8, D>`: a Parquet LIST with per-element levels.
-    List,
-}
-
-impl FromStr for Int8Layout {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "binary" => Ok(Int8Layout::Binary),
-            "list" => Ok(Int8Layout::List),
-            _ => Err(Error::InvalidOption(format!(
-                "int8 layout {s:?}: expected list or binary"
-            ))),
-        }
-    }
-}
-
 /// Matryoshka truncation applied before encoding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Truncation {
@@ -157,23 +32,6 @@ pub struct Truncation {
     pub dims: usize,
     /// Whether the prefix was re-normalized to unit length.
     pub normalized: bool,
-}
-
-/// The codec of a stored code column, built by [`ColumnRecipe::codec`].
-#[derive(Debug, Clone)]
-pub enum RecipeCodec {
-    /// Sign bits against a threshold.
-    Binary(crate::codec::binary::BinaryCodec),
-    /// Per-dimension affine int8.
-    Int8(crate::codec::int8::Int8Codec),
-    /// Per-dimension affine int4.
-    Int4(crate::codec::int4::Int4Codec),
-    /// f16 or bf16.
-    Half(crate::codec::half::HalfCodec),
-    /// 1-bit RaBitQ with its rotation.
-    Rabitq(crate::codec::rabitq::RabitqCodec),
-    /// The extra bits of multi-bit RaBitQ (scored with the sign column).
-    RabitqEx(crate::codec::rabitq_ex::RabitqExCodec),
 }
 
 /// The recipe of one quantized column: everything a reader needs besides the calibration.
@@ -213,6 +71,10 @@ pub struct ColumnRecipe {
     /// Rotation before taking signs (rabitq only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rotation: Option<crate::codec::rabitq::Rotation>,
+    /// The shape of the calibration's ranges (int8 and int4 on per-tensor or symmetric
+    /// ranges only; per dimension and asymmetric when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range_shape: Option<RangeShape>,
     /// Bits per code after padding (rabitq only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code_bits: Option<usize>,
@@ -223,32 +85,56 @@ pub struct ColumnRecipe {
 }
 
 impl ColumnRecipe {
-    /// The encoding description for a scheme.
-    pub fn encoding_for(scheme: Scheme, layout: Int8Layout) -> String {
-        match scheme {
-            Scheme::Int8 => format!(
-                "per-dimension affine, 256 levels over [lo, hi], round half up, clipped; code = level - 128 (int8){}",
-                if layout == Int8Layout::Binary { ", bytes are the int8 bit patterns in dimension order" } else { "" }
-            ),
-            Scheme::Int4 => "per-dimension affine, 16 levels over [lo, hi], round half up, clipped; two codes per byte, \
-                 dimension 2j in the high nibble of byte j (high-nibble-first), odd D pads a zero low nibble"
-                .into(),
-            Scheme::Binary => "bit = value > threshold; packed MSB-first like numpy.packbits (dimension 8j+i is bit \
-                 7-i of byte j), padding bits zero"
-                .into(),
-            Scheme::F16 => "IEEE 754 binary16, round to nearest even, clipped to +-65504".into(),
-            Scheme::Bf16 => "bfloat16 bit patterns stored in a Float16 column, round to nearest even".into(),
-            Scheme::Rabitq => "RaBitQ: r = P (x - mean), P the rotation (randomized Hadamard: zero-pad to B = next power of \
-                 two, rounds of seeded sign flips + orthonormal Walsh-Hadamard), bits = r > 0 packed MSB-first (B / 8 bytes), \
-                 then f32 LE |r| and f32 LE ip = sum|r_i| / (sqrt(B) |r|); estimate <q, x> = <q, mean> + |r| / (ip sqrt(B)) \
-                 * sum_i (P q)_i (2 b_i - 1)"
-                .into(),
-            Scheme::RabitqEx => "Extended RaBitQ extra bits (with the rabitq column of sign_column): levels k_i = min(floor(t |r_i| / |r|), \
-                 2^e - 1), e = bits - 1, t maximizing <y, r> / |y| for y_i = sign(r_i) (k_i + 1/2); e bit planes of B / 8 bytes, \
-                 plane j holding bit e-1-j of k'_i = (b_i ? k_i : 2^e - 1 - k_i), packed MSB-first; then f32 LE scale = |r|^2 / <y, r> \
-                 and f32 LE ip = <y, r> / (|y| |r|); estimate <q, x> = <q, mean> + scale * sum_i (P q)_i (2^e b_i + k'_i - (2^bits - 1) / 2)"
-                .into(),
+    /// The recipe of the `scheme` codes of `source_column` (`source_dims` dimensions,
+    /// `truncation` applied first) made under `params`, with the fingerprint of
+    /// `calibration` when the codes use it: what the quantizer writes, and what the SQL
+    /// functions and Python describe their codes with.
+    pub fn new(
+        scheme: Scheme,
+        source_column: &str,
+        source_dims: usize,
+        truncation: Option<Truncation>,
+        params: &CodeParams,
+        calibration: Option<&Calibration>,
+    ) -> Self {
+        let rabitq = matches!(scheme, Scheme::Rabitq | Scheme::RabitqEx);
+        let ex = scheme == Scheme::RabitqEx;
+        ColumnRecipe {
+            format_version: FILE_FORMAT_VERSION,
+            name: scheme.column_name(source_column, params.rabitq_bits),
+            scheme,
+            source_column: source_column.to_string(),
+            source_dims,
+            dims: params.dims,
+            truncation,
+            arrow_type: scheme.arrow_type(params).to_string(),
+            encoding: scheme.encoding(params),
+            int8_layout: (scheme == Scheme::Int8).then_some(params.int8_layout),
+            threshold: (scheme == Scheme::Binary).then_some(params.threshold),
+            rabitq_bits: ex.then_some(params.rabitq_bits),
+            sign_column: ex.then(|| Scheme::Rabitq.column_name(source_column, 1)),
+            rotation: rabitq.then_some(params.rotation),
+            code_bits: rabitq.then(|| params.rotation.code_bits(params.dims)),
+            range_shape: Some(params.shape).filter(|s| {
+                matches!(scheme, Scheme::Int8 | Scheme::Int4) && *s != RangeShape::default()
+            }),
+            bytes_per_vector: scheme.width(params),
+            calibration_fingerprint: calibration
+                .filter(|_| scheme.uses_calibration(params))
+                .map(|c| c.fingerprint().to_string()),
         }
+    }
+
+    /// The parameters the codes were made under (defaults for what the recipe does not
+    /// record: no rotation without one).
+    pub fn params(&self) -> CodeParams {
+        let mut p = CodeParams::new(self.dims);
+        p.int8_layout = self.int8_layout.unwrap_or_default();
+        p.threshold = self.threshold.unwrap_or_default();
+        p.rotation = self.rotation.unwrap_or(Rotation::None);
+        p.rabitq_bits = self.rabitq_bits.unwrap_or(1);
+        p.shape = self.range_shape.unwrap_or_default();
+        p
     }
 
     /// Field metadata for this recipe and calibration.
@@ -303,50 +189,21 @@ impl ColumnRecipe {
         })
     }
 
-    /// The 1-bit RaBitQ codec of this recipe's rotation, checked against its code bits.
-    fn rabitq_base(&self, cal: &Calibration) -> Result<crate::codec::rabitq::RabitqCodec> {
-        let c = crate::codec::rabitq::RabitqCodec::new(cal, self.rabitq_rotation()?);
-        if self.code_bits.is_some_and(|b| b != c.bits()) {
-            return Err(Error::InvalidCalibration(format!(
-                "recipe {:?}: {} code bits stored, {} from its rotation",
-                self.name,
-                self.code_bits.unwrap_or(0),
-                c.bits()
-            )));
-        }
-        Ok(c)
-    }
-
     /// The codec that made (and decodes and scores) these codes, from the recipe and its
     /// calibration: an error when the scheme needs a calibration and none is given.
-    pub fn codec(&self, cal: Option<&Calibration>) -> Result<RecipeCodec> {
-        use crate::codec::binary::{BinaryCodec, BinaryThreshold};
-        let need = || {
-            cal.ok_or(Error::MissingCalibrationData(
-                "the codes' calibration (field metadata embquant.calibration)",
-            ))
-        };
-        Ok(match self.scheme {
-            Scheme::Binary => match self.threshold.unwrap_or_default() {
-                BinaryThreshold::Zero => RecipeCodec::Binary(BinaryCodec::new(self.dims)),
-                t => RecipeCodec::Binary(BinaryCodec::with_calibration(need()?, t)?),
-            },
-            Scheme::Int8 => RecipeCodec::Int8(crate::codec::int8::Int8Codec::new(need()?)),
-            Scheme::Int4 => RecipeCodec::Int4(crate::codec::int4::Int4Codec::new(need()?)),
-            Scheme::F16 | Scheme::Bf16 => RecipeCodec::Half(crate::codec::half::HalfCodec::new(
-                self.dims,
-                if self.scheme == Scheme::F16 {
-                    crate::codec::half::HalfKind::F16
-                } else {
-                    crate::codec::half::HalfKind::Bf16
-                },
-            )),
-            Scheme::Rabitq => RecipeCodec::Rabitq(self.rabitq_base(need()?)?),
-            Scheme::RabitqEx => RecipeCodec::RabitqEx(crate::codec::rabitq_ex::RabitqExCodec::new(
-                self.rabitq_base(need()?)?,
-                self.rabitq_bits.unwrap_or(0),
-            )?),
-        })
+    pub fn codec(&self, cal: Option<&Calibration>) -> Result<SchemeCodec> {
+        if matches!(self.scheme, Scheme::Rabitq | Scheme::RabitqEx) {
+            let rotation = self.rabitq_rotation()?;
+            let bits = rotation.code_bits(self.dims);
+            if self.code_bits.is_some_and(|b| b != bits) {
+                return Err(Error::InvalidCalibration(format!(
+                    "recipe {:?}: {} code bits stored, {bits} from its rotation",
+                    self.name,
+                    self.code_bits.unwrap_or(0),
+                )));
+            }
+        }
+        self.scheme.codec(&self.params(), cal)
     }
 
     /// Checks the recipe's own fields and its calibration against each other: a supported
@@ -476,17 +333,7 @@ impl ColumnRecipe {
             }
             _ => {}
         }
-        // Padded sign bits plus two f32 factors (codec::rabitq); extra-bit planes of the
-        // padded bits plus two f32 factors (codec::rabitq_ex).
-        let b = padded.unwrap_or(dims).div_ceil(8);
-        let expected = match self.scheme {
-            Scheme::Int8 => dims,
-            Scheme::Int4 => dims.div_ceil(2),
-            Scheme::Binary => dims.div_ceil(8),
-            Scheme::F16 | Scheme::Bf16 => 2 * dims,
-            Scheme::Rabitq => b + 8,
-            Scheme::RabitqEx => (bits.unwrap_or(2) as usize - 1) * b + 8,
-        };
+        let expected = self.scheme.width(&self.params());
         if self.bytes_per_vector != expected {
             return out(
                 "bytes_per_vector",
@@ -634,6 +481,51 @@ mod tests {
             .collect()
     }
 
+    #[test]
+    fn a_range_shape_is_recorded_and_must_match_the_calibration() {
+        let v = vectors_array(50, 24, 3, 0.0);
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "emb",
+            v.data_type().clone(),
+            true,
+        )]));
+        let plain = calibrate(&v);
+        let shape = crate::RangeShape {
+            symmetric: true,
+            per_tensor: true,
+        };
+        let shaped = plain.with_shape(shape);
+        let mut o = QuantizeOptions::new("emb");
+        o.schemes = vec![Scheme::Int8, Scheme::Int4, Scheme::Binary];
+        let q = Quantizer::try_new(schema.clone(), shaped.clone(), o.clone()).unwrap();
+        let batch = arrow_array::RecordBatch::try_new(schema, vec![Arc::new(v)]).unwrap();
+        let out = q.quantize(&batch).unwrap().batch;
+        for f in out.schema().fields().iter().skip(1) {
+            let (r, cal) = ColumnRecipe::from_field(f).unwrap().unwrap();
+            let affine = matches!(r.scheme, Scheme::Int8 | Scheme::Int4);
+            assert_eq!(r.range_shape, affine.then_some(shape), "{}", f.name());
+            assert_eq!(
+                r.encoding.starts_with("symmetric"),
+                affine,
+                "{}",
+                r.encoding
+            );
+            // The codes decode through the recipe with their own calibration...
+            let codes = out.column_by_name(f.name()).unwrap();
+            r.codec(cal.as_ref())
+                .unwrap()
+                .decode(codes.as_ref())
+                .unwrap();
+            // ...and not with a calibration of another shape.
+            if affine {
+                assert!(matches!(
+                    r.codec(Some(&plain)),
+                    Err(Error::InvalidCalibration(_))
+                ));
+            }
+        }
+    }
+
     fn field(name: &str) -> Field {
         fields().into_iter().find(|f| f.name() == name).unwrap()
     }
@@ -687,7 +579,7 @@ mod tests {
         let (r, cal) = ColumnRecipe::from_field(&most).unwrap().unwrap();
         assert!(matches!(
             r.codec(cal.as_ref()).unwrap(),
-            RecipeCodec::Rabitq(_)
+            SchemeCodec::Rabitq(_)
         ));
         // dims, source dims, truncation, bits, padded bits, widths.
         let int8 = field("emb_int8");

@@ -24,24 +24,19 @@
 
 use std::sync::Arc;
 
-use arrow_array::cast::AsArray;
-use arrow_array::{Array, ArrayRef, FixedSizeBinaryArray, RecordBatch};
+use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 #[cfg(feature = "job")]
 use futures::{Stream, StreamExt};
 
 use crate::calibration::Calibration;
-use crate::codec::binary::{BinaryCodec, BinaryThreshold};
-use crate::codec::half::HalfCodec;
-use crate::codec::int4::Int4Codec;
-use crate::codec::int8::Int8Codec;
+use crate::codec::binary::BinaryThreshold;
+use crate::codec::int8::Int8Layout;
 use crate::codec::matryoshka::{truncate, MatryoshkaOptions};
-use crate::codec::rabitq::{RabitqCodec, Rotation};
-use crate::codec::rabitq_ex::RabitqExCodec;
+use crate::codec::rabitq::Rotation;
+use crate::codec::scheme::{CodeParams, Scheme, SchemeCodec};
 use crate::error::{Error, Result};
-use crate::metadata::{
-    ColumnRecipe, Int8Layout, RecipeCodec, Scheme, Truncation, FILE_FORMAT_VERSION,
-};
+use crate::metadata::{ColumnRecipe, Truncation};
 
 /// What to quantize and how.
 #[derive(Debug, Clone, PartialEq)]
@@ -85,22 +80,24 @@ impl QuantizeOptions {
     /// right after `rabitq` when `rabitq_bits` >= 2.
     pub fn column_schemes(&self) -> Result<Vec<Scheme>> {
         if self.schemes.contains(&Scheme::RabitqEx) {
-            return Err(Error::InvalidOption(
-                "rabitq_ex is not a scheme of its own: ask for rabitq with rabitq_bits 2 to 8"
-                    .into(),
-            ));
+            return Err(Error::BadArgument {
+                name: "scheme".into(),
+                problem:
+                    "rabitq_ex is not a scheme of its own: ask for rabitq with rabitq_bits 2 to 8"
+                        .into(),
+            });
         }
         if !(1..=crate::codec::rabitq_ex::MAX_BITS).contains(&self.rabitq_bits) {
-            return Err(Error::InvalidOption(format!(
-                "rabitq bits {}: expected 1 to 8",
-                self.rabitq_bits
-            )));
+            return Err(Error::BadArgument {
+                name: "rabitq_bits".into(),
+                problem: format!("{}: expected 1 to 8", self.rabitq_bits),
+            });
         }
         if self.rabitq_bits > 1 && !self.schemes.contains(&Scheme::Rabitq) {
-            return Err(Error::InvalidOption(format!(
-                "{} rabitq bits asked for without the rabitq scheme",
-                self.rabitq_bits
-            )));
+            return Err(Error::BadArgument {
+                name: "rabitq_bits".into(),
+                problem: format!("{} asked for without the rabitq scheme", self.rabitq_bits),
+            });
         }
         let mut out = Vec::new();
         for &s in &self.schemes {
@@ -112,21 +109,20 @@ impl QuantizeOptions {
         Ok(out)
     }
 
+    /// The parameters of the codes of `dims` encoded dimensions these options make.
+    pub fn code_params(&self, dims: usize) -> CodeParams {
+        let mut p = CodeParams::new(dims);
+        p.int8_layout = self.int8_layout;
+        p.threshold = self.binary_threshold;
+        p.rotation = self.rabitq_rotation;
+        p.rabitq_bits = self.rabitq_bits;
+        p
+    }
+
     /// Whether the calibration must carry medians (median binary threshold).
     pub fn needs_median(&self) -> bool {
         self.schemes.contains(&Scheme::Binary) && self.binary_threshold == BinaryThreshold::Median
     }
-}
-
-#[derive(Debug, Clone)]
-enum Codec {
-    Int8(Int8Codec, Int8Layout),
-    Int4(Int4Codec),
-    Binary(BinaryCodec),
-    Half(HalfCodec),
-    Rabitq(RabitqCodec),
-    /// Both RaBitQ columns (sign bits, extra bits) from one pass.
-    RabitqPair(RabitqExCodec),
 }
 
 /// A quantized batch and what encoding it observed.
@@ -147,7 +143,8 @@ pub struct Quantizer {
     calibration: Arc<Calibration>,
     source_index: usize,
     source_dims: usize,
-    codecs: Vec<Codec>,
+    /// One per code column, the extra bits of multi-bit RaBitQ encoding their sign column too.
+    codecs: Vec<SchemeCodec>,
     recipes: Vec<ColumnRecipe>,
     schema: SchemaRef,
 }
@@ -221,10 +218,10 @@ impl Quantizer {
         let dims = calibration.dim();
         let source_dims = match (fixed_dims(&field_type), options.matryoshka) {
             (Some(n), Some(m)) if m.dims > n => {
-                return Err(Error::InvalidOption(format!(
-                    "--dims {} exceeds the column's {n} dimensions",
-                    m.dims
-                )))
+                return Err(Error::BadArgument {
+                    name: "dims".into(),
+                    problem: format!("{} exceeds the column's {n} dimensions", m.dims),
+                })
             }
             (Some(n), _) => n,
             (None, Some(_)) => 0,
@@ -239,7 +236,10 @@ impl Quantizer {
             });
         }
         if options.schemes.is_empty() {
-            return Err(Error::InvalidOption("no scheme to encode".into()));
+            return Err(Error::EmptyInput {
+                action: "quantize",
+                what: "no scheme given".into(),
+            });
         }
         let mut codecs = Vec::new();
         let mut recipes = Vec::new();
@@ -250,99 +250,39 @@ impl Quantizer {
             .filter(|(i, _)| !(options.drop_source && *i == source_index))
             .map(|(_, f)| f.clone())
             .collect();
+        let mut params = options.code_params(dims);
+        params.shape = calibration.shape();
+        let truncation = options.matryoshka.map(|m| Truncation {
+            dims: m.dims,
+            normalized: m.normalize,
+        });
+        let recorded_dims = if source_dims == 0 { dims } else { source_dims };
         for scheme in options.column_schemes()? {
-            // The column's type, code width and whether it carries the calibration; the
-            // codec itself is built from the recipe below, as every reader builds it.
-            let (arrow_type, width, fp, code_bits) = match scheme {
-                Scheme::Int8 => {
-                    let dt = match options.int8_layout {
-                        Int8Layout::Binary => DataType::FixedSizeBinary(dims as i32),
-                        Int8Layout::List => {
-                            DataType::new_fixed_size_list(DataType::Int8, dims as i32, false)
-                        }
-                    };
-                    (dt, dims, true, None)
-                }
-                Scheme::Int4 => {
-                    let w = dims.div_ceil(2);
-                    (DataType::FixedSizeBinary(w as i32), w, true, None)
-                }
-                Scheme::Binary => {
-                    let w = dims.div_ceil(8);
-                    let centered = options.binary_threshold != BinaryThreshold::Zero;
-                    (DataType::FixedSizeBinary(w as i32), w, centered, None)
-                }
-                Scheme::F16 | Scheme::Bf16 => (
-                    DataType::new_fixed_size_list(DataType::Float16, dims as i32, false),
-                    2 * dims,
-                    false,
-                    None,
-                ),
-                Scheme::Rabitq => {
-                    let c = RabitqCodec::new(&calibration, options.rabitq_rotation);
-                    let w = c.width();
-                    (DataType::FixedSizeBinary(w as i32), w, true, Some(c.bits()))
-                }
-                Scheme::RabitqEx => {
-                    let c = RabitqExCodec::new(
-                        RabitqCodec::new(&calibration, options.rabitq_rotation),
-                        options.rabitq_bits,
-                    )?;
-                    let w = c.width();
-                    (
-                        DataType::FixedSizeBinary(w as i32),
-                        w,
-                        true,
-                        Some(c.base().bits()),
-                    )
-                }
-            };
-            let name = scheme.column_name(&options.column, options.rabitq_bits);
-            if schema.index_of(&name).is_ok() && !(options.drop_source && name == options.column) {
-                return Err(Error::InvalidOption(format!(
-                    "the input already has a column {name:?}"
-                )));
-            }
-            let recipe = ColumnRecipe {
-                format_version: FILE_FORMAT_VERSION,
-                name: name.clone(),
+            let recipe = ColumnRecipe::new(
                 scheme,
-                source_column: options.column.clone(),
-                source_dims: if source_dims == 0 { dims } else { source_dims },
-                dims,
-                truncation: options.matryoshka.map(|m| Truncation {
-                    dims: m.dims,
-                    normalized: m.normalize,
-                }),
-                arrow_type: arrow_type.to_string(),
-                encoding: ColumnRecipe::encoding_for(scheme, options.int8_layout),
-                int8_layout: (scheme == Scheme::Int8).then_some(options.int8_layout),
-                threshold: (scheme == Scheme::Binary).then_some(options.binary_threshold),
-                rabitq_bits: (scheme == Scheme::RabitqEx).then_some(options.rabitq_bits),
-                sign_column: (scheme == Scheme::RabitqEx)
-                    .then(|| Scheme::Rabitq.column_name(&options.column, 1)),
-                rotation: matches!(scheme, Scheme::Rabitq | Scheme::RabitqEx)
-                    .then_some(options.rabitq_rotation),
-                code_bits,
-                bytes_per_vector: width,
-                calibration_fingerprint: fp.then(|| calibration.fingerprint().to_string()),
-            };
+                &options.column,
+                recorded_dims,
+                truncation,
+                &params,
+                Some(&calibration),
+            );
+            let name = &recipe.name;
+            if schema.index_of(name).is_ok() && !(options.drop_source && *name == options.column) {
+                return Err(Error::OutputConflict {
+                    output: format!("column {name:?}"),
+                    problem: "the input already has a column of that name".into(),
+                });
+            }
             // One recipe -> codec path for writers and readers (`ColumnRecipe::codec`).
-            let codec = match recipe.codec(Some(&calibration))? {
-                RecipeCodec::Int8(c) => Codec::Int8(c, options.int8_layout),
-                RecipeCodec::Int4(c) => Codec::Int4(c),
-                RecipeCodec::Binary(c) => Codec::Binary(c),
-                RecipeCodec::Half(c) => Codec::Half(c),
-                RecipeCodec::Rabitq(c) => Codec::Rabitq(c),
+            let codec = recipe.codec(Some(&calibration))?;
+            if matches!(codec, SchemeCodec::RabitqEx(_)) {
                 // The sign column just before is written by the same pass.
-                RecipeCodec::RabitqEx(c) => {
-                    codecs.pop();
-                    Codec::RabitqPair(c)
-                }
-            };
-            let meta = recipe.field_metadata(fp.then_some(&calibration))?;
+                codecs.pop();
+            }
+            let uses_cal = recipe.calibration_fingerprint.is_some();
+            let meta = recipe.field_metadata(uses_cal.then_some(&calibration))?;
             fields.push(Arc::new(
-                Field::new(&name, arrow_type, true).with_metadata(meta),
+                Field::new(name, scheme.arrow_type(&params), true).with_metadata(meta),
             ));
             codecs.push(codec);
             recipes.push(recipe);
@@ -397,35 +337,13 @@ impl Quantizer {
             .filter(|(i, _)| !(self.options.drop_source && *i == self.source_index))
             .map(|(_, c)| c.clone())
             .collect();
-        let mut clipped = Vec::with_capacity(self.codecs.len());
+        let mut clipped = Vec::with_capacity(self.recipes.len());
         for codec in &self.codecs {
-            let enc = match codec {
-                Codec::Int8(c, Int8Layout::List) => c.encode(vectors)?,
-                Codec::Int8(c, Int8Layout::Binary) => {
-                    let e = c.encode(vectors)?;
-                    let list = e.array.as_fixed_size_list();
-                    let bytes = list.values().to_data().buffers()[0].clone();
-                    let dims = list.value_length();
-                    let fsb = FixedSizeBinaryArray::new(dims, bytes, list.nulls().cloned());
-                    crate::codec::Encoded {
-                        array: Arc::new(fsb),
-                        clipped: e.clipped,
-                    }
-                }
-                Codec::Int4(c) => c.encode(vectors)?,
-                Codec::Rabitq(c) => c.encode(vectors)?,
-                Codec::RabitqPair(c) => {
-                    let (signs, extra) = c.encode(vectors)?;
-                    clipped.push(0);
-                    columns.push(signs.array);
-                    extra
-                }
-                Codec::Binary(c) => c.encode(vectors)?,
-                Codec::Half(c) => c.encode(vectors)?,
-            };
-            clipped.push(enc.clipped);
-            // The output fields are nullable; the codec's array matches the field type.
-            columns.push(enc.array);
+            // The output fields are nullable; the codec's arrays match the field types.
+            for enc in codec.encode(vectors)? {
+                clipped.push(enc.clipped);
+                columns.push(enc.array);
+            }
         }
         let batch = RecordBatch::try_new(self.schema.clone(), columns)?;
         let vectors = (vectors.len() - vectors.logical_null_count()) as u64;

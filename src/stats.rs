@@ -236,7 +236,7 @@ impl Stats {
             });
         }
         if self.sketches.is_some() != other.sketches.is_some() {
-            return Err(Error::InvalidOption(
+            return Err(Error::CalibrationMismatch(
                 "cannot merge statistics with and without quantile sketches".into(),
             ));
         }

@@ -53,23 +53,27 @@ impl<'a> Vectors<'a> {
     /// Builds a view from row-major values, `values.len() == len * dim`.
     pub fn from_slice(values: &'a [f32], dim: usize, nulls: Option<NullBuffer>) -> Result<Self> {
         if dim == 0 {
-            return Err(Error::InvalidOption(
-                "vector dimension must be at least 1".into(),
+            return Err(Error::bad_argument(
+                "dim",
+                "vector dimension must be at least 1",
             ));
         }
         if !values.len().is_multiple_of(dim) {
-            return Err(Error::InvalidOption(format!(
-                "{} values is not a whole number of {dim}-dimensional rows",
-                values.len()
-            )));
+            return Err(Error::bad_argument(
+                "values",
+                format!(
+                    "{} values is not a whole number of {dim}-dimensional rows",
+                    values.len()
+                ),
+            ));
         }
         let len = values.len() / dim;
         if let Some(n) = &nulls {
             if n.len() != len {
-                return Err(Error::InvalidOption(format!(
-                    "null buffer of {} rows for {len} rows",
-                    n.len()
-                )));
+                return Err(Error::bad_argument(
+                    "nulls",
+                    format!("null buffer of {} rows for {len} rows", n.len()),
+                ));
             }
         }
         Ok(Self {
@@ -96,8 +100,9 @@ impl<'a> Vectors<'a> {
             }
         };
         if v.dim == 0 {
-            return Err(Error::InvalidOption(
-                "vector dimension must be at least 1".into(),
+            return Err(Error::bad_argument(
+                "dim",
+                "vector dimension must be at least 1",
             ));
         }
         Ok(v)

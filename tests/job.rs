@@ -13,8 +13,9 @@ use arrow_array::{
 use arrow_buffer::NullBuffer;
 use arrow_schema::{DataType, Field, Schema};
 use embquant::job::{self, CalibrateOptions, JobOptions, NoProgress};
-use embquant::metadata::{ColumnRecipe, FileMetadata, Int8Layout, Scheme, METADATA_KEY};
+use embquant::metadata::{ColumnRecipe, FileMetadata, METADATA_KEY};
 use embquant::{BinaryCodec, Calibration, Error, Int8Codec, RangeMethod, Stats, StatsOptions};
+use embquant::{Int8Layout, Scheme};
 use futures::StreamExt;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
@@ -303,7 +304,7 @@ fn sampled_calibration_is_seeded_and_counts_the_sample() {
     let rt = rt();
     let mut opts = CalibrateOptions::new("embedding");
     opts.sample_rows = Some(1500);
-    opts.method = RangeMethod::Quantile { p: 0.99 };
+    opts.method = RangeMethod::Quantile { p: 0.99 }.into();
     let a = rt
         .block_on(job::calibrate(&files, &opts, Arc::new(NoProgress)))
         .unwrap();

@@ -6,8 +6,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::Args;
 
-use crate::commands::*;
+use crate::calibrate::{calibrate, CalibrateArgs};
+use crate::common::{write_atomic, CalibrationArgs, InputArgs};
 use crate::inspect::inspect;
+use crate::quantize::{quantize, QuantizeArgs};
 use crate::search::{search, SearchArgs};
 
 /// The bundled sample: all-MiniLM-L6-v2 embeddings of WordNet glosses (see tests/data/README.md).
@@ -144,6 +146,8 @@ pub(crate) async fn demo(dir: &Path, quiet: bool) -> Result<()> {
             method: "minmax".into(),
             seed: 42,
             code_budget_mb: 1024,
+            binary_threshold: "zero".into(),
+            rabitq_rotation: "hadamard".into(),
             report,
         },
         quiet,

@@ -1,13 +1,16 @@
 //! `embquant`: calibrate, quantize and inspect embedding columns in Parquet.
 
 mod args;
+mod calibrate;
 mod cluster;
 mod commands;
+mod common;
 mod demo;
 mod drift;
 mod inspect;
 mod output;
 mod progress;
+mod quantize;
 mod recall;
 mod search;
 mod signals;

@@ -10,7 +10,7 @@ use embquant::job;
 use embquant::recall::source::{ParquetSource, ScanRows, VectorSource};
 use embquant::recall::{self, Config, Gate, Queries, RecallOptions, Target};
 use embquant::search::QueryReader;
-use embquant::RangeMethod;
+use embquant::CalibrationMethod;
 
 use crate::output::ReportDir;
 
@@ -49,12 +49,20 @@ pub struct RecallArgs {
     /// Also calibrate on a sample of N rows and report the recall drop and clip rate.
     #[arg(long)]
     pub calibration_rows: Option<usize>,
-    /// Calibration range method: minmax, quantile:P or meanstd:K.
+    /// Calibration range method: minmax, quantile:P or meanstd:K, optionally followed by
+    /// +symmetric and/or +per-tensor (as `calibrate --method`).
     #[arg(long, default_value = "minmax")]
     pub method: String,
     /// Seed of the query and calibration samples.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Threshold of the binary codes measured: zero, mean or median (as `quantize`).
+    #[arg(long, default_value = job::defaults::DEFAULT_BINARY_THRESHOLD)]
+    pub binary_threshold: String,
+    /// Rotation of the RaBitQ codes measured: hadamard, hadamard:SEED or none (as
+    /// `quantize`).
+    #[arg(long, default_value = job::defaults::DEFAULT_RABITQ_ROTATION)]
+    pub rabitq_rotation: String,
     /// Memory for codes, in MiB: codes of schemes beyond it are dropped and encoded again
     /// when a configuration needs them (the numbers do not change, only the time).
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
@@ -80,10 +88,10 @@ pub async fn recall(a: RecallArgs, quiet: bool) -> Result<()> {
     let files = job::discover(&a.corpus)?;
     // The report's files never replace an input (the directory itself may hold inputs:
     // nothing in it is deleted).
-    let mut inputs = crate::commands::read_set(&a.corpus, &files)?;
+    let mut inputs = crate::common::read_set(&a.corpus, &files)?;
     if let Some(q) = &a.queries {
         let qf = job::discover(std::slice::from_ref(q))?;
-        inputs.extend(crate::commands::read_set(std::slice::from_ref(q), &qf)?);
+        inputs.extend(crate::common::read_set(std::slice::from_ref(q), &qf)?);
     }
     // A report at a URL is written to a staging directory and uploaded file by file; the
     // ground truth already there is fetched first, so its cache works the same way.
@@ -120,10 +128,16 @@ pub async fn recall(a: RecallArgs, quiet: bool) -> Result<()> {
             .map(|g| g.parse::<Gate>())
             .collect::<Result<_, _>>()?,
         calibration_rows: a.calibration_rows,
-        range: a.method.parse::<RangeMethod>()?,
+        range: a.method.parse::<CalibrationMethod>()?,
         seed: a.seed,
         code_budget: usize::try_from(a.code_budget_mb.saturating_mul(1 << 20))
             .unwrap_or(usize::MAX),
+        codes: {
+            let mut spec = job::QuantizeSpec::new(&a.column);
+            spec.binary_threshold = a.binary_threshold.clone();
+            spec.rabitq_rotation = a.rabitq_rotation.clone();
+            spec.code_params()?
+        },
     };
     let column = a.column.clone();
     let queries_file = a.queries.clone();
@@ -165,8 +179,9 @@ pub async fn recall(a: RecallArgs, quiet: bool) -> Result<()> {
                 }
             }
             (None, None) => {
-                return Err(embquant::Error::InvalidOption(
-                    "give --queries FILE or --sample-queries N".into(),
+                return Err(embquant::Error::bad_argument(
+                    "queries",
+                    "give --queries FILE or --sample-queries N",
                 ))
             }
         };

@@ -11,7 +11,7 @@ use clap::Args;
 use embquant::job::{self};
 use embquant::search::{load_corpus, QueryReader, QuerySet, TierSpec};
 
-use crate::commands::*;
+use crate::common::read_set;
 
 #[derive(Debug, Args)]
 pub(crate) struct SearchArgs {

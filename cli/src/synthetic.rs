@@ -1,15 +1,20 @@
 //! `embquant gen-synthetic`: unit-norm float32 vectors with per-dimension offsets and
 //! spreads and a clustered structure, written streaming (bounded memory at any size).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
+use clap::Args;
 use embquant::arrow_array::{ArrayRef, FixedSizeListArray, Float32Array, Int64Array, RecordBatch};
 use embquant::arrow_schema::{DataType, Field, Schema};
+use embquant::io::Inputs;
 use embquant::parquet::arrow::ArrowWriter;
 use embquant::parquet::basic::{Compression, ZstdLevel};
 use embquant::parquet::file::properties::WriterProperties;
+
+use crate::output::Output;
 
 struct Rng(u64);
 impl Rng {
@@ -94,4 +99,57 @@ pub fn generate(
     }
     w.close()?;
     Ok(out.commit()?)
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct GenArgs {
+    /// Rows.
+    #[arg(long, default_value_t = 1_000_000)]
+    rows: u64,
+    /// Dimensions.
+    #[arg(long, default_value_t = 384, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    dims: usize,
+    /// Seed.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Rows per row group.
+    #[arg(long, default_value_t = 131_072, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    row_group_rows: usize,
+    /// Output Parquet file.
+    #[arg(long, short)]
+    output: PathBuf,
+}
+
+/// The widest synthetic vectors `gen-synthetic` writes (its cluster centres are held in
+/// memory: 256 x dims floats).
+const MAX_SYNTHETIC_DIMS: usize = 65_536;
+
+/// `embquant gen-synthetic`.
+pub(crate) async fn run(a: GenArgs) -> Result<()> {
+    let t = Instant::now();
+    if a.dims == 0 || a.row_group_rows == 0 {
+        bail!("--dims and --row-group-rows must be at least 1");
+    }
+    if a.dims > MAX_SYNTHETIC_DIMS {
+        bail!("--dims {}: at most {MAX_SYNTHETIC_DIMS}", a.dims);
+    }
+    let output = Output::new(&a.output, &Inputs::new(), false)?;
+    let guard = crate::signals::CancelOnDrop::default();
+    let (cancel, out) = (guard.0.clone(), output.path().to_path_buf());
+    let (rows, dims, seed, rg) = (a.rows, a.dims, a.seed, a.row_group_rows);
+    tokio::task::spawn_blocking(move || {
+        crate::synthetic::generate(&out, rows, dims, seed, rg, &cancel)
+    })
+    .await??;
+    drop(guard);
+    let shown = output.display();
+    output.finish().await?;
+    println!(
+        "wrote {} rows x {} dims to {} in {:.1} s",
+        a.rows,
+        a.dims,
+        shown,
+        t.elapsed().as_secs_f64()
+    );
+    Ok(())
 }

@@ -100,7 +100,8 @@ struct InputArgs {
     /// The float vector column.
     #[arg(long, default_value = defaults::DEFAULT_COLUMN)]
     column: String,
-    /// Range method: minmax, quantile:P or meanstd:K.
+    /// Range method: minmax, quantile:P or meanstd:K, optionally followed by +symmetric
+    /// and/or +per-tensor (as `embquant calibrate --method`).
     #[arg(long, default_value = defaults::DEFAULT_METHOD)]
     method: String,
 }

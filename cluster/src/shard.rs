@@ -57,10 +57,13 @@ pub async fn quantize_shard(
     let opts = spec.job_options()?;
     let files = job::discover(&[input.to_string()])?;
     if files.len() != 1 {
-        return Err(embquant::Error::InvalidOption(format!(
-            "shard {input}: expected one Parquet file, found {}",
-            files.len()
-        )));
+        return Err(embquant::Error::bad_argument(
+            "shard",
+            format!(
+                "shard {input}: expected one Parquet file, found {}",
+                files.len()
+            ),
+        ));
     }
     let target = embquant::io::Location::parse(output)?;
     let summary = if let embquant::io::Location::Object(o) = &target {
@@ -73,7 +76,7 @@ pub async fn quantize_shard(
         let local = local.clone();
         tokio::task::spawn_blocking(move || store.upload(&local, &output))
             .await
-            .map_err(|e| embquant::Error::InvalidOption(format!("the upload thread: {e}")))??;
+            .map_err(|e| embquant::Error::Internal(format!("the upload thread: {e}")))??;
         s
     } else {
         let path = target.local().expect("not an object URL");
@@ -105,8 +108,10 @@ pub fn worker() -> String {
 fn run_blocking(input: &str, output: &str, spec: &str, calibration: &str) -> Result<ShardSummary> {
     let spec: QuantizeSpec = serde_json::from_str(spec)
         .map_err(|e| exec_datafusion_err!("{NAME}: the spec argument: {e}"))?;
+    // Errors of the core stay typed (`DataFusionError::External` holding the
+    // `embquant::Error`), named by the function and its shard.
     let cal = Calibration::from_json(calibration)
-        .map_err(|e| exec_datafusion_err!("{NAME}: the calibration argument: {e}"))?;
+        .map_err(|e| embquant_udfs::args::ext(&format!("{NAME} (the calibration argument)"), e))?;
     // The task's thread waits for the shard job: hand its other async work to the runtime
     // meanwhile (heartbeats, shuffle reads and, in-process, the scheduler share it).
     let wait = || {
@@ -118,7 +123,9 @@ fn run_blocking(input: &str, output: &str, spec: &str, calibration: &str) -> Res
                     .build()
                     .map_err(|e| exec_datafusion_err!("{NAME}: starting a runtime: {e}"))?;
                 rt.block_on(quantize_shard(input, output, &spec, cal))
-                    .map_err(|e| exec_datafusion_err!("{NAME}({input} -> {output}): {e}"))
+                    .map_err(|e| {
+                        embquant_udfs::args::ext(&format!("{NAME}({input} -> {output})"), e)
+                    })
             })
             .join()
             .map_err(|_| exec_datafusion_err!("{NAME}({input}): the shard job panicked"))?

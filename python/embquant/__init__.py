@@ -93,7 +93,10 @@ def calibrate(
         (pyarrow, polars, DuckDB, ...) of ``FixedSizeList<float, D>`` or ``List<float>``.
     method
         ``"minmax"`` (the range of the data), ``"quantile:P"`` (clips each dimension's
-        tails, e.g. ``"quantile:0.999"``) or ``"meanstd:K"`` (mean +- K std).
+        tails, e.g. ``"quantile:0.999"``) or ``"meanstd:K"`` (mean +- K std), optionally
+        followed by ``+symmetric`` (ranges +-max|x| on a grid with a level at zero: int8
+        codes are ``round(x / step)``, zero-point 0) and/or ``+per-tensor`` (one range for
+        every dimension), e.g. ``"minmax+symmetric"``.
     column
         The vector column of a table input (optional when it has one vector column).
     dims
@@ -126,6 +129,7 @@ def quantize(
     dims: int | None = None,
     int8_layout: str = "binary",
     rabitq_rotation: str = "hadamard",
+    rabitq_bits: int | None = None,
     output: Output = "pyarrow",
 ) -> Any:
     """Quantizes float vectors with one scheme.
@@ -135,7 +139,10 @@ def quantize(
     vectors
         As in :func:`calibrate`. Null rows give null codes.
     scheme
-        ``"int8"``, ``"int4"``, ``"binary"``, ``"f16"``, ``"bf16"`` or ``"rabitq"``.
+        ``"int8"``, ``"int4"``, ``"binary"``, ``"f16"``, ``"bf16"``, ``"rabitq"``, or
+        ``"rabitq2"`` to ``"rabitq8"``: multi-bit RaBitQ, two columns scored together (the
+        sign bits with their factors, then the extra bits), returned as a two-column table
+        (``output="pyarrow"`` only).
     calibration
         Needed by ``int8`` and ``int4`` (and ``binary`` with a ``mean`` / ``median``
         threshold); its dimension must match the vectors (or `dims`).
@@ -151,6 +158,8 @@ def quantize(
         default) or ``"list"`` (``FixedSizeList<Int8, D>``).
     rabitq_rotation
         ``"hadamard"``, ``"hadamard:SEED"`` or ``"none"``.
+    rabitq_bits
+        Bits per dimension of ``rabitq`` codes, 1 to 8 (``scheme="rabitq4"`` says the same).
     output
         ``"pyarrow"`` (default): a one-column ``pyarrow.Table`` whose field carries the
         embquant metadata (``embquant``: the recipe, ``embquant.calibration``: the
@@ -182,7 +191,7 @@ def quantize(
     """
     if output not in _OUTPUTS:
         raise ValueError(f"output {output!r}: expected one of {', '.join(_OUTPUTS)}")
-    result = _native.quantize(
+    results = _native.quantize(
         prepare_vectors(vectors),
         scheme,
         calibration,
@@ -191,8 +200,18 @@ def quantize(
         dims=dims,
         int8_layout=int8_layout,
         rabitq_rotation=rabitq_rotation,
+        rabitq_bits=rabitq_bits,
     )
-    return _convert_codes(result, scheme.strip(), output)
+    if len(results) > 1:
+        if output != "pyarrow":
+            raise ValueError(
+                f"{scheme!r} makes {len(results)} columns (the sign bits and the extra bits, "
+                f"scored together): output={output!r} holds one; use output='pyarrow', "
+                "which returns them as one table"
+            )
+        pairs = [import_field_array(r) for r in results]
+        return pa.Table.from_arrays([a for _, a in pairs], schema=pa.schema([f for f, _ in pairs]))
+    return _convert_codes(results[0], scheme.strip(), output)
 
 
 def _convert_codes(result: Any, scheme: str, output: str) -> Any:

@@ -56,7 +56,8 @@ def calibrate(
     sketch: bool = True,
 ) -> Calibration: ...
 
-# Returns an object with `__arrow_c_array__` (the codes, with the embquant field metadata).
+# Returns a list of objects with `__arrow_c_array__` (the code columns with their embquant field
+# metadata: one, or two for multi-bit RaBitQ).
 def quantize(
     vectors: Any,
     scheme: str,
@@ -66,7 +67,8 @@ def quantize(
     dims: Optional[int] = None,
     int8_layout: str = "binary",
     rabitq_rotation: str = "hadamard",
-) -> Any: ...
+    rabitq_bits: Optional[int] = None,
+) -> list[Any]: ...
 
 # Writes the codes of float32 `vectors` (no null rows) into `out`, a writable C-contiguous
 # uint8 buffer of rows x width bytes: precision "int8" / "uint8" (with the calibration) or
@@ -179,6 +181,8 @@ def recall(
     code_budget_mb: int = 1024,
     report: Optional[str] = None,
     progress: Optional[Callable[[str, int, int], None]] = None,
+    binary_threshold: str = "zero",
+    rabitq_rotation: str = "hadamard",
 ) -> str: ...
 
 # DataFusion FFI (datafusion-python 55): objects exporting the capsules.

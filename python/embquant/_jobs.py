@@ -95,7 +95,9 @@ def calibrate_parquet(
     column
         The float vector column.
     method
-        ``"minmax"``, ``"quantile:P"`` (e.g. ``"quantile:0.999"``) or ``"meanstd:K"``.
+        ``"minmax"``, ``"quantile:P"`` (e.g. ``"quantile:0.999"``) or ``"meanstd:K"``,
+        optionally followed by ``+symmetric`` and/or ``+per-tensor`` (as the CLI's
+        ``--method``).
     sample_rows, seed
         Calibrate on a seeded uniform sample of this many rows instead of all rows.
     dims

@@ -144,7 +144,7 @@ class Corpus:
         queries: Any,
         k: int = 10,
         *,
-        tiers: str = DEFAULT_TIERS,
+        tiers: str | None = None,
         query_ids: Any = None,
         column: str | None = None,
     ) -> pa.Table:
@@ -158,7 +158,9 @@ class Corpus:
             Results per query (at most the corpus rows).
         tiers
             The tier chain: each tier but the last is ``scheme:factor`` and keeps
-            ``k x factor`` candidates (``"binary:8,int8:2,float"``, ``"rabitq:4,int8"``).
+            ``k x factor`` candidates (``"binary:8,int8:2,float"``, ``"rabitq:4,int8"``);
+            by default the corpus' own (:attr:`tiers`: the chain it was loaded or built
+            for).
         query_ids
             Integer ids of the queries (row numbers when None).
         column
@@ -252,6 +254,8 @@ def recall(
     code_budget_mb: int = 1024,
     report: PathLike | None = None,
     progress: Progress = False,
+    binary_threshold: str = "zero",
+    rabitq_rotation: str = "hadamard",
 ) -> dict[str, Any]:
     """How much recall each quantization configuration keeps (``embquant recall``).
 
@@ -279,8 +283,9 @@ def recall(
     min_recall
         Gates, e.g. ``"binary:4,int8=0.95@10"``: a failing gate is reported in
         ``report["gates"]`` with ``passed: False`` (no exception).
-    calibration_rows, method, seed, code_budget_mb
-        As the CLI's options of the same names.
+    calibration_rows, method, seed, code_budget_mb, binary_threshold, rabitq_rotation
+        As the CLI's options of the same names (the last two say how the binary and RaBitQ
+        codes measured are made, as :func:`quantize_parquet` takes them).
     report
         A directory: ``report.json``, ``report.md``, ``recall.svg`` and the cached
         ``ground_truth.parquet`` are written into it.
@@ -328,6 +333,8 @@ def recall(
             calibration_rows=calibration_rows,
             method=method,
             seed=seed,
+            binary_threshold=binary_threshold,
+            rabitq_rotation=rabitq_rotation,
             code_budget_mb=code_budget_mb,
             report=None if report is None else os.fspath(report),
             progress=cb,

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use embquant::{Calibration, MatryoshkaOptions, RangeMethod, Stats, StatsOptions};
+use embquant::{Calibration, CalibrationMethod, MatryoshkaOptions, Stats, StatsOptions};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
@@ -193,8 +193,8 @@ pub(crate) fn calibrate(
     dims: Option<usize>,
     sketch: bool,
 ) -> PyResult<PyCalibration> {
-    let method: RangeMethod = parse(method)?;
-    let opts = if sketch || matches!(method, RangeMethod::Quantile { .. }) {
+    let method: CalibrationMethod = parse(method)?;
+    let opts = if sketch || method.needs_sketch() {
         StatsOptions::default()
     } else {
         StatsOptions::moments_only()

@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, FieldRef, Schema};
-use embquant::codec::binary::BinaryThreshold;
-use embquant::metadata::{ColumnRecipe, Int8Layout, RecipeCodec, Scheme};
+use embquant::job::QuantizeSpec;
+use embquant::metadata::ColumnRecipe;
 use embquant::quantizer::{QuantizeOptions, Quantizer};
-use embquant::{Calibration, MatryoshkaOptions, Rotation, Stats, StatsOptions};
+use embquant::{Calibration, Stats, StatsOptions};
+use embquant::{Int8Layout, Scheme};
 use pyo3::prelude::*;
 use pyo3_arrow::PyArray;
 
@@ -17,57 +18,55 @@ use crate::arrays::{self, Column};
 use crate::calibration::PyCalibration;
 use crate::errors::{parse, to_py, value_error, IntoPy};
 
-/// What `quantize` was asked for, parsed.
+/// What `quantize` was asked for: the quantize options of the one spec every front door
+/// builds (the column is set per call).
 pub(crate) struct Recipe {
-    pub(crate) schemes: Vec<Scheme>,
-    pub(crate) binary_threshold: BinaryThreshold,
-    pub(crate) dims: Option<usize>,
-    pub(crate) int8_layout: Int8Layout,
-    pub(crate) rotation: Rotation,
+    options: QuantizeOptions,
 }
 
 impl Recipe {
+    /// The options of `schemes` (comma-separated, `rabitqN` included) and the other
+    /// keyword arguments, parsed by the spec's parser.
     pub(crate) fn parse(
         schemes: &str,
+        rabitq_bits: Option<u8>,
         binary_threshold: &str,
         dims: Option<usize>,
         int8_layout: &str,
         rabitq_rotation: &str,
     ) -> PyResult<Self> {
-        let schemes = schemes
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(parse::<Scheme>)
-            .collect::<PyResult<Vec<_>>>()?;
-        if schemes.is_empty() {
-            return Err(value_error("no scheme given"));
-        }
+        let mut spec = QuantizeSpec::new("embedding");
+        spec.schemes = schemes.split(',').map(str::to_string).collect();
+        spec.rabitq_bits = rabitq_bits;
+        spec.binary_threshold = binary_threshold.into();
+        spec.dims = dims;
+        spec.int8_layout = int8_layout.into();
+        spec.rabitq_rotation = rabitq_rotation.into();
         Ok(Self {
-            schemes,
-            binary_threshold: parse(binary_threshold)?,
-            dims,
-            int8_layout: parse(int8_layout)?,
-            rotation: parse(rabitq_rotation)?,
+            options: spec.job_options().py()?.quantize,
         })
     }
 
-    pub(crate) fn matryoshka(&self) -> Option<MatryoshkaOptions> {
-        self.dims.map(|d| MatryoshkaOptions {
-            dims: d,
-            normalize: true,
-        })
+    /// The schemes asked for.
+    pub(crate) fn schemes(&self) -> &[Scheme] {
+        &self.options.schemes
+    }
+
+    /// Bits per dimension of the RaBitQ codes.
+    pub(crate) fn rabitq_bits(&self) -> u8 {
+        self.options.rabitq_bits
+    }
+
+    /// The code columns they make (multi-bit RaBitQ makes two).
+    pub(crate) fn columns(&self) -> usize {
+        self.options.column_schemes().map_or(0, |c| c.len())
     }
 
     /// The options of the core's [`Quantizer`] for `column`.
     pub(crate) fn options(&self, column: &str, drop_source: bool) -> QuantizeOptions {
-        let mut o = QuantizeOptions::new(column);
-        o.schemes = self.schemes.clone();
-        o.binary_threshold = self.binary_threshold;
-        o.matryoshka = self.matryoshka();
+        let mut o = self.options.clone();
+        o.column = column.into();
         o.drop_source = drop_source;
-        o.int8_layout = self.int8_layout;
-        o.rabitq_rotation = self.rotation;
         o
     }
 }
@@ -83,16 +82,15 @@ pub(crate) fn self_calibration(
     vectors: &dyn Array,
     recipe: &Recipe,
 ) -> embquant::Result<Calibration> {
-    let opts = if recipe.binary_threshold == BinaryThreshold::Median {
+    let o = &recipe.options;
+    let opts = if o.needs_median() {
         StatsOptions::default()
     } else {
         StatsOptions::moments_only()
     };
-    let uses_calibration = recipe.schemes.iter().any(|s| match s {
-        Scheme::Binary => recipe.binary_threshold != BinaryThreshold::Zero,
-        Scheme::F16 | Scheme::Bf16 => false,
-        _ => true,
-    });
+    // (Whether a scheme uses the calibration does not depend on the dimension.)
+    let params = o.code_params(0);
+    let uses_calibration = o.schemes.iter().any(|s| s.uses_calibration(&params));
     let sampled;
     let vectors = if !uses_calibration && vectors.len() as u64 > RECORD_ONLY_SAMPLE {
         let rows = embquant::job::sample_rows(vectors.len() as u64, RECORD_ONLY_SAMPLE, 42);
@@ -102,7 +100,7 @@ pub(crate) fn self_calibration(
     } else {
         vectors
     };
-    let stats = match recipe.matryoshka() {
+    let stats = match o.matryoshka {
         Some(m) => Stats::compute(&embquant::truncate(vectors, &m)?, &opts)?,
         None => Stats::compute(vectors, &opts)?,
     };
@@ -143,10 +141,11 @@ pub(crate) fn encode(
     ))
 }
 
-/// Quantizes `vectors` by one `scheme` (`int8`, `uint8`, `int4`, `binary`, `f16`, `bf16`,
-/// `rabitq`): the codes as an Arrow array whose field carries the recipe and calibration.
+/// Quantizes `vectors` by one `scheme` (`int8`, `int4`, `binary`, `f16`, `bf16`, `rabitq`,
+/// `rabitq1` to `rabitq8`): the code columns as Arrow arrays whose fields carry the recipe
+/// and calibration, one, or two for multi-bit RaBitQ (the sign bits, then the extra bits).
 #[pyfunction]
-#[pyo3(signature = (vectors, scheme, calibration=None, column=None, binary_threshold="zero", dims=None, int8_layout="binary", rabitq_rotation="hadamard"))]
+#[pyo3(signature = (vectors, scheme, calibration=None, column=None, binary_threshold="zero", dims=None, int8_layout="binary", rabitq_rotation="hadamard", rabitq_bits=None))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn quantize(
     py: Python<'_>,
@@ -158,9 +157,17 @@ pub(crate) fn quantize(
     dims: Option<usize>,
     int8_layout: &str,
     rabitq_rotation: &str,
-) -> PyResult<PyArray> {
-    let recipe = Recipe::parse(scheme, binary_threshold, dims, int8_layout, rabitq_rotation)?;
-    if recipe.schemes.len() != 1 {
+    rabitq_bits: Option<u8>,
+) -> PyResult<Vec<PyArray>> {
+    let recipe = Recipe::parse(
+        scheme,
+        rabitq_bits,
+        binary_threshold,
+        dims,
+        int8_layout,
+        rabitq_rotation,
+    )?;
+    if recipe.schemes().len() != 1 {
         return Err(value_error(format!(
             "quantize() takes one scheme, got {scheme:?} (quantize once per scheme)"
         )));
@@ -168,8 +175,11 @@ pub(crate) fn quantize(
     let col = arrays::vectors(vectors, column)?;
     let cal = calibration.map(|c| Arc::clone(&c.cal));
     let (arrays, fields) = py.detach(|| encode(&col, cal, &recipe)).py()?;
-    let (array, field) = arrays.into_iter().zip(fields).next().expect("one scheme");
-    PyArray::try_new(array, field).map_err(|e| to_py(e.into()))
+    arrays
+        .into_iter()
+        .zip(fields)
+        .map(|(a, f)| PyArray::try_new(a, f).map_err(|e| to_py(e.into())))
+        .collect()
 }
 
 /// The recipe (and calibration) of a code column: from its field's embquant metadata, or
@@ -196,18 +206,16 @@ fn recipe_of(
             "decoding bare {scheme} codes needs the calibration they were made with"
         ))
     })?;
-    // The recipe the quantizer writes for this scheme at the calibration's dimension.
-    let item = Arc::new(Field::new_list_field(DataType::Float32, true));
-    let vt = DataType::FixedSizeList(item, cal.dim() as i32);
-    let schema = Arc::new(Schema::new(vec![Field::new("embedding", vt, true)]));
-    let mut opts = QuantizeOptions::new("embedding");
-    opts.schemes = vec![scheme];
-    opts.int8_layout = match dt {
+    // The recipe the quantizer writes for this scheme at the calibration's dimension, in
+    // the layout the codes have.
+    let mut params = QuantizeOptions::new("embedding").code_params(cal.dim());
+    params.shape = cal.shape();
+    params.int8_layout = match dt {
         DataType::FixedSizeList(..) => Int8Layout::List,
         _ => Int8Layout::Binary,
     };
-    let q = Quantizer::try_new(schema, cal.clone(), opts).py()?;
-    Ok((q.recipes()[0].clone(), Some(cal.clone())))
+    let recipe = ColumnRecipe::new(scheme, "embedding", cal.dim(), None, &params, Some(cal));
+    Ok((recipe, Some(cal.clone())))
 }
 
 /// Decodes codes back to float vectors (`FixedSizeList<float32, D>`).
@@ -227,22 +235,7 @@ pub(crate) fn dequantize(
         .detach(|| -> embquant::Result<ArrayRef> {
             recipe.check_type(col.array.data_type())?;
             let a = col.array.as_ref();
-            Ok(match recipe.codec(cal.as_ref())? {
-                RecipeCodec::Binary(c) => Arc::new(c.decode(a)?),
-                RecipeCodec::Int8(c) => Arc::new(c.decode(a)?),
-                RecipeCodec::Int4(c) => Arc::new(c.decode(a)?),
-                RecipeCodec::Half(c) => Arc::new(c.decode(a)?),
-                RecipeCodec::Rabitq(c) => Arc::new(c.decode(a)?),
-                // The extra bits decode only with their sign column.
-                RecipeCodec::RabitqEx(_) => {
-                    return Err(embquant::Error::InvalidOption(format!(
-                    "column {:?}: extra RaBitQ bits decode together with their sign column {:?} \
-                         (RabitqExCodec::decode in the Rust library)",
-                    recipe.name,
-                    recipe.sign_column.as_deref().unwrap_or("?")
-                )))
-                }
-            })
+            Ok(Arc::new(recipe.codec(cal.as_ref())?.decode(a)?))
         })
         .py()?;
     let field = Field::new(
@@ -286,10 +279,13 @@ pub(crate) fn quantize_into(
     py.detach(|| -> embquant::Result<u64> {
         let v = embquant::Vectors::try_new(col.array.as_ref())?;
         if v.null_count() > 0 {
-            return Err(embquant::Error::InvalidOption(format!(
-                "{} null rows: quantize() keeps them as nulls; out= takes complete rows",
-                v.null_count()
-            )));
+            return Err(embquant::Error::bad_argument(
+                "vectors",
+                format!(
+                    "{} null rows: quantize() keeps them as nulls; out= takes complete rows",
+                    v.null_count()
+                ),
+            ));
         }
         let (dim, n) = (v.dim(), v.len());
         enum K {
@@ -299,7 +295,10 @@ pub(crate) fn quantize_into(
         let kernel = match precision {
             "int8" | "uint8" => {
                 let cal = cal.as_deref().ok_or_else(|| {
-                    embquant::Error::InvalidOption(format!("{precision} needs a calibration"))
+                    embquant::Error::bad_argument(
+                        "calibration",
+                        format!("{precision} needs a calibration"),
+                    )
                 })?;
                 if cal.dim() != dim {
                     return Err(embquant::Error::DimensionMismatch {
@@ -315,9 +314,10 @@ pub(crate) fn quantize_into(
             }
             "binary" | "ubinary" => K::Bits(BinaryCodec::new(dim)),
             other => {
-                return Err(embquant::Error::InvalidOption(format!(
-                    "precision {other:?}: expected int8, uint8, binary or ubinary"
-                )))
+                return Err(embquant::Error::bad_argument(
+                    "precision",
+                    format!("precision {other:?}: expected int8, uint8, binary or ubinary"),
+                ))
             }
         };
         let width = match &kernel {
@@ -325,10 +325,13 @@ pub(crate) fn quantize_into(
             K::Bits(c) => c.width(),
         };
         if buf.item_count() != n * width {
-            return Err(embquant::Error::InvalidOption(format!(
-                "out holds {} bytes, the codes of {n} rows need {n} x {width}",
-                buf.item_count()
-            )));
+            return Err(embquant::Error::bad_argument(
+                "out",
+                format!(
+                    "out holds {} bytes, the codes of {n} rows need {n} x {width}",
+                    buf.item_count()
+                ),
+            ));
         }
         // SAFETY: the buffer is writable, C-contiguous and `n * width` bytes long (checked
         // above), and held (`buf`) until this closure returns; nothing else writes it.

@@ -1,8 +1,10 @@
-//! embquant errors as Python exceptions: `OSError` for files and stores, `ValueError` for
-//! everything about the input, the options and the data. The message is the error's
-//! `Display`, the text the CLI prints after `Error:`.
+//! embquant errors as Python exceptions, by kind: `OSError` for files and stores (their
+//! reading, their setup, a path that is not a regular file), `FileExistsError` (an
+//! `OSError`) for an output that something else already occupies, `RuntimeError` for a bug,
+//! `ValueError` for everything about the arguments, the options and the data. The message
+//! is the error's `Display`, the text the CLI prints after `Error:`.
 
-use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
+use pyo3::exceptions::{PyFileExistsError, PyOSError, PyRuntimeError, PyValueError};
 use pyo3::PyErr;
 
 /// The Python exception for an embquant error.
@@ -10,7 +12,10 @@ pub(crate) fn to_py(e: embquant::Error) -> PyErr {
     use embquant::Error as E;
     let msg = e.to_string();
     match e.kind() {
-        E::Io { .. } | E::Parquet(_) => PyOSError::new_err(msg),
+        E::Io { .. } | E::Parquet(_) | E::StoreConfig { .. } | E::NotRegularFile { .. } => {
+            PyOSError::new_err(msg)
+        }
+        E::OutputConflict { .. } | E::ForeignOutput { .. } => PyFileExistsError::new_err(msg),
         E::Internal(_) => PyRuntimeError::new_err(msg),
         _ => PyValueError::new_err(msg),
     }

@@ -8,7 +8,7 @@ use embquant::job;
 use embquant::recall::source::{MemorySource, ParquetSource, VectorSource};
 use embquant::recall::{run_source, write_outputs, Config, Gate, Queries, RecallOptions, Target};
 use embquant::search::QueryReader;
-use embquant::{RangeMethod, Vectors};
+use embquant::{CalibrationMethod, Vectors};
 use pyo3::prelude::*;
 
 use crate::arrays;
@@ -50,7 +50,7 @@ fn memory_values(obj: &Bound<'_, PyAny>, column: Option<&str>) -> PyResult<Memor
 /// The report as JSON; with `report`, also report.json, report.md, recall.svg and the
 /// ground truth (a cache reused by the next run on the same data) in that directory.
 #[pyfunction]
-#[pyo3(signature = (corpus, queries=None, sample_queries=None, column="embedding", k=vec![1, 10, 100], configs=None, dims=vec![], target_recall=None, min_recall=vec![], calibration_rows=None, method="minmax", seed=42, code_budget_mb=1024, report=None, progress=None))]
+#[pyo3(signature = (corpus, queries=None, sample_queries=None, column="embedding", k=vec![1, 10, 100], configs=None, dims=vec![], target_recall=None, min_recall=vec![], calibration_rows=None, method="minmax", seed=42, code_budget_mb=1024, report=None, progress=None, binary_threshold="zero", rabitq_rotation="hadamard"))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn recall(
     py: Python<'_>,
@@ -69,6 +69,8 @@ pub(crate) fn recall(
     code_budget_mb: u64,
     report: Option<PathBuf>,
     progress: Option<&Bound<'_, PyAny>>,
+    binary_threshold: &str,
+    rabitq_rotation: &str,
 ) -> PyResult<String> {
     let options = RecallOptions {
         ks: k,
@@ -89,9 +91,15 @@ pub(crate) fn recall(
             .map(|g| parse::<Gate>(g))
             .collect::<PyResult<_>>()?,
         calibration_rows,
-        range: parse::<RangeMethod>(method)?,
+        range: parse::<CalibrationMethod>(method)?,
         seed,
         code_budget: usize::try_from(code_budget_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
+        codes: {
+            let mut spec = job::QuantizeSpec::new(column);
+            spec.binary_threshold = binary_threshold.into();
+            spec.rabitq_rotation = rabitq_rotation.into();
+            spec.code_params().py()?
+        },
     };
     // The corpus: files streamed on every pass, or vectors held in memory.
     let mut inputs = embquant::io::Inputs::new();

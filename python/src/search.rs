@@ -16,7 +16,7 @@ use crate::arrays;
 use crate::calibration::PyCalibration;
 use crate::codes::{self, Recipe};
 use crate::errors::{value_error, IntoPy};
-use embquant::metadata::Scheme;
+use embquant::Scheme;
 
 /// Codes of a corpus in memory, ready for tiered search.
 #[pyclass(name = "Corpus", module = "embquant._embquant", frozen)]
@@ -75,7 +75,7 @@ impl PyCorpus {
         column: Option<&str>,
         keep_float: bool,
     ) -> PyResult<Self> {
-        let recipe = Recipe::parse(schemes, "zero", None, "binary", "hadamard")?;
+        let recipe = Recipe::parse(schemes, None, "zero", None, "binary", "hadamard")?;
         let col = arrays::vectors(vectors, column)?;
         let ids = ids.map(ids_array).transpose()?;
         if let Some(ids) = &ids {
@@ -97,9 +97,17 @@ impl PyCorpus {
             Scheme::Int8 => 3,
             _ => 4,
         };
-        let mut schemes = recipe.schemes.clone();
+        let mut schemes = recipe.schemes().to_vec();
         schemes.sort_by_key(cost);
-        let mut tiers: Vec<String> = schemes.iter().map(|s| s.to_string()).collect();
+        let mut tiers: Vec<String> = schemes
+            .iter()
+            .map(|s| match s {
+                Scheme::Rabitq if recipe.rabitq_bits() > 1 => {
+                    format!("rabitq{}", recipe.rabitq_bits())
+                }
+                s => s.to_string(),
+            })
+            .collect();
         if keep_float {
             tiers.push("float".into());
         }
@@ -129,7 +137,7 @@ impl PyCorpus {
                 let schema = Schema::new(fields);
                 let batch = RecordBatch::try_new(Arc::new(schema.clone()), arrays)?;
                 let layout = CodeLayout::from_schema(&schema, Some(name.as_str()), &chain)?;
-                let id_col = (batch.num_columns() > 1 + recipe.schemes.len()).then_some(id_name);
+                let id_col = (batch.num_columns() > 1 + recipe.columns()).then_some(id_name);
                 let mut b = CorpusBuilder::new(layout, &schema, id_col, keep_float)?;
                 b.push(&batch, 0)?;
                 Ok((b.finish()?, name))

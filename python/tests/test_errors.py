@@ -83,6 +83,25 @@ def test_missing_file() -> None:
         embquant.calibrate_parquet("/nonexistent/embquant/x.parquet", progress=False)
 
 
+def test_error_kinds_map_to_python_exceptions(
+    tmp_path: Path, cal: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A bad argument is a ValueError naming the argument...
+    with pytest.raises(ValueError, match="invalid rabitq_bits"):
+        embquant.quantize_parquet(SLICE, tmp_path / "o.parquet", rabitq_bits=9, progress=False)
+    # ...a store that cannot be set up an OSError (not a ValueError)...
+    monkeypatch.setenv("AWS_ENDPOINT", "not a url")
+    with pytest.raises(OSError, match="AWS_ENDPOINT") as e:
+        embquant.calibrate_parquet("s3://bucket/x.parquet", progress=False)
+    assert not isinstance(e.value, ValueError)
+    monkeypatch.delenv("AWS_ENDPOINT")
+    # ...and an output occupied by something else a FileExistsError.
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    with pytest.raises(FileExistsError, match="is a directory"):
+        embquant.quantize_parquet(SLICE, taken, calibration=cal, progress=False)
+
+
 # --- the same messages as the CLI ----------------------------------------------------------
 
 

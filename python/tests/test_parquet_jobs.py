@@ -217,3 +217,32 @@ def test_ctrl_c_raises_keyboard_interrupt_and_writes_nothing(cli: Cli, tmp_path:
     assert not out.exists()
     assert temp_leftovers(tmp_path) == []
     assert sorted(os.listdir(tmp_path)) == ["big.parquet"]
+
+
+def test_in_memory_quantize_is_the_jobs_columns(tmp_path: Path, x: np.ndarray, cal: Any) -> None:
+    # `quantize` in memory and `quantize_parquet` build the same spec: the same codes and
+    # the same recipe and calibration, multi-bit RaBitQ (two columns) and a rotation seed
+    # included.
+    out = tmp_path / "job.parquet"
+    embquant.quantize_parquet(
+        SLICE, out, schemes="int8,binary,rabitq4", rabitq_rotation="hadamard:7",
+        calibration=cal, progress=False,
+    )
+    job = pq.read_table(out)
+    for scheme, names in (
+        ("int8", ["embedding_int8"]),
+        ("binary", ["embedding_bin"]),
+        ("rabitq4", ["embedding_rq", "embedding_rq4"]),
+    ):
+        got = embquant.quantize(x, scheme, cal, rabitq_rotation="hadamard:7")
+        assert got.schema.names == names, scheme
+        for name in names:
+            assert got[name].combine_chunks().equals(job[name].combine_chunks()), name
+            assert got.schema.field(name).metadata == job.schema.field(name).metadata, name
+    # rabitq_bits= says what the scheme's digit says.
+    bits = embquant.quantize(x, "rabitq", cal, rabitq_rotation="hadamard:7", rabitq_bits=4)
+    assert bits.equals(embquant.quantize(x, "rabitq4", cal, rabitq_rotation="hadamard:7"))
+    with pytest.raises(ValueError, match="two columns|2 columns"):
+        embquant.quantize(x, "rabitq4", cal, output="numpy")
+    with pytest.raises(ValueError, match="expected rabitq1 to rabitq8"):
+        embquant.quantize(x, "rabitq9", cal)

@@ -214,3 +214,26 @@ def test_dequantize_needs_the_scheme_of_plain_codes(x: np.ndarray, cal: Any) -> 
     plain = embquant.quantize(x[:5], "int8", cal, output="numpy")
     with pytest.raises(ValueError, match="scheme"):
         embquant.dequantize(plain, cal)
+
+
+def test_symmetric_per_tensor_calibration(x: np.ndarray) -> None:
+    # `+symmetric` puts a level at zero: int8 codes are round(x / step), step = max|x| / 127,
+    # and every reader decodes them through the calibration the codes carry.
+    cal = embquant.calibrate(x, method="minmax+symmetric+per-tensor")
+    m = max(abs(v) for v in cal.lo + cal.hi)
+    assert cal.lo == [-m] * DIM and cal.hi == [m] * DIM
+    table = embquant.quantize(x, "int8", cal)
+    codes = codes_to_int8(table)
+    step = m / 127
+    assert np.abs(codes.astype(np.float64) - x / step).max() <= 0.5 + 1e-3
+    back = embquant.dequantize(table, output="numpy")
+    assert np.allclose(back, codes * np.float32(step), atol=1e-6)
+    recipe = table.schema.field(0).metadata[b"embquant"]
+    assert b'"range_shape"' in recipe
+    with pytest.raises(ValueError, match="range shape"):
+        embquant.calibrate(x, method="minmax+tensor")
+
+
+def codes_to_int8(table: pa.Table) -> np.ndarray:
+    col = table.column(0).combine_chunks()
+    return np.frombuffer(col.buffers()[1], dtype=np.int8).reshape(len(col), -1)

@@ -187,3 +187,11 @@ def test_from_vectors_default_chain_is_coarse_to_fine(x: np.ndarray, cal: Any) -
     # The default chain is the one search() runs.
     q = x[:5]
     assert corpus.search(q, 10).equals(corpus.search(q, 10, tiers="binary:8,int8:2,float"))
+
+
+def test_from_vectors_multi_bit_rabitq(x: np.ndarray, q: np.ndarray, cal: Any) -> None:
+    # `rabitq4` through the quantize spec: both columns, searched as the rabitq4 tier.
+    corpus = Corpus.from_vectors(x, cal, schemes="rabitq4")
+    assert corpus.tiers == "rabitq4:8,float"
+    hits = corpus.search(q[:5], 10)
+    assert len(hits) == 50

@@ -38,6 +38,12 @@ impl Affine {
     /// (see [`Calibration::degenerate_mask`]) get level `constant`. Also returns each
     /// dimension's decoding: value = `base + level * step` (for degenerate dimensions
     /// `step = 0` and `base` is the range's midpoint).
+    ///
+    /// A symmetric calibration ([`crate::calibration::RangeShape::symmetric`], ranges
+    /// `[-m, m]`) gets a grid with a level at zero: `step = m / h`, `h = floor(top / 2)`,
+    /// level `top - h` (128 for int8, whose codes are then `round(x / step)`; 8 for int4)
+    /// at 0, so `±m` are levels `top - h ± h`; the one level beyond `-m` (int8 code -128)
+    /// holds values down to `-m - step`, and only values beyond the grid clip.
     pub fn from_calibration(cal: &Calibration, top: f32, constant: f32) -> (Self, Decoding) {
         let (lo, hi) = (cal.lo(), cal.hi());
         let dim = lo.len();
@@ -58,12 +64,21 @@ impl Affine {
                 dec.base[d] = lo[d] + (hi[d] - lo[d]) * 0.5;
                 continue;
             }
-            let width = hi[d] - lo[d];
+            let lo_d = if cal.shape().symmetric {
+                let half = (top / 2.0).floor();
+                let step = hi[d] / half;
+                let base = -(top - half) * step;
+                (a.lo[d], dec.base[d]) = (base, base);
+                base
+            } else {
+                lo[d]
+            };
+            let width = hi[d] - lo_d;
             dec.step[d] = width / top;
             let mut inv = top / width;
             // Round `inv` down until the top of the range lands at or below `top`, so that
             // values inside [lo, hi] never count as clipped.
-            while (hi[d] - lo[d]) * inv > top {
+            while (hi[d] - lo_d) * inv > top {
                 inv = inv.next_down();
             }
             a.inv[d] = inv;

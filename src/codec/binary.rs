@@ -42,12 +42,23 @@ impl std::str::FromStr for BinaryThreshold {
             "zero" => Ok(Self::Zero),
             "mean" => Ok(Self::Mean),
             "median" => Ok(Self::Median),
-            _ => Err(Error::InvalidOption(format!(
-                "binary threshold {s:?}: expected zero, mean or median"
-            ))),
+            _ => Err(Error::BadArgument {
+                name: "binary_threshold".into(),
+                problem: format!("{s:?}: expected zero, mean or median"),
+            }),
         }
     }
 }
+
+/// Bytes of binary codes of `dims` dimensions: one bit each.
+pub(crate) fn width(dims: usize) -> usize {
+    dims.div_ceil(8)
+}
+
+/// The recipe's description of binary codes.
+pub(crate) const ENCODING: &str =
+    "bit = value > threshold; packed MSB-first like numpy.packbits (dimension 8j+i is bit \
+     7-i of byte j), padding bits zero";
 
 /// Binary codec: thresholds and decode spreads per dimension.
 #[derive(Debug, Clone, PartialEq)]
@@ -106,7 +117,7 @@ impl BinaryCodec {
 
     /// Bytes per encoded vector: `ceil(D / 8)`.
     pub fn width(&self) -> usize {
-        self.dim.div_ceil(8)
+        width(self.dim)
     }
 
     /// The threshold kind.

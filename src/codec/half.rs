@@ -39,6 +39,14 @@ impl HalfKind {
     }
 }
 
+/// The recipe's description of `kind` codes.
+pub(crate) fn encoding(kind: HalfKind) -> &'static str {
+    match kind {
+        HalfKind::F16 => "IEEE 754 binary16, round to nearest even, clipped to +-65504",
+        HalfKind::Bf16 => "bfloat16 bit patterns stored in a Float16 column, round to nearest even",
+    }
+}
+
 /// The f16 / bf16 codec (no calibration needed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HalfCodec {
@@ -173,9 +181,10 @@ impl std::str::FromStr for HalfKind {
         match s {
             "f16" => Ok(Self::F16),
             "bf16" => Ok(Self::Bf16),
-            _ => Err(Error::InvalidOption(format!(
-                "16-bit kind {s:?}: expected f16 or bf16"
-            ))),
+            _ => Err(Error::BadArgument {
+                name: "half kind".into(),
+                problem: format!("{s:?}: expected f16 or bf16"),
+            }),
         }
     }
 }

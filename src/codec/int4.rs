@@ -22,6 +22,23 @@ use super::{
 use crate::calibration::Calibration;
 use crate::error::Result;
 
+/// Bytes of an int4 code of `dims` dimensions: two per byte.
+pub(crate) fn width(dims: usize) -> usize {
+    dims.div_ceil(2)
+}
+
+/// The recipe's description of int4 codes on ranges of `shape`.
+pub(crate) fn encoding(shape: crate::calibration::RangeShape) -> String {
+    format!(
+        "{}; two codes per byte, dimension 2j in the high nibble of byte j (high-nibble-first), odd D pads a zero low nibble",
+        if shape.symmetric {
+            "symmetric: step = hi / 7 (lo = -hi), level = 8 + round half up (x / step), clipped to [0, 15]"
+        } else {
+            "per-dimension affine, 16 levels over [lo, hi], round half up, clipped"
+        }
+    )
+}
+
 /// Per-dimension parameters of the int4 codec.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Int4Codec {
@@ -53,7 +70,7 @@ impl Int4Codec {
 
     /// Bytes per encoded vector: `ceil(D / 2)`.
     pub fn width(&self) -> usize {
-        self.dim().div_ceil(2)
+        width(self.dim())
     }
 
     /// Per-dimension quantization step (0 for degenerate dimensions).

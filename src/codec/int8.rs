@@ -24,6 +24,49 @@ use super::{
 use crate::calibration::Calibration;
 use crate::error::Result;
 
+/// How int8 codes are laid out in Arrow / Parquet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Int8Layout {
+    /// `FixedSizeBinary(D)` holding the int8 bit patterns: one fixed-length value per row in
+    /// Parquet (fast to read; see BENCHMARKS.md).
+    #[default]
+    Binary,
+    /// `FixedSizeList<Int8, D>`: a Parquet LIST with per-element levels.
+    List,
+}
+
+impl std::str::FromStr for Int8Layout {
+    type Err = crate::error::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "binary" => Ok(Int8Layout::Binary),
+            "list" => Ok(Int8Layout::List),
+            _ => Err(crate::error::Error::BadArgument {
+                name: "int8_layout".into(),
+                problem: format!("{s:?}: expected list or binary"),
+            }),
+        }
+    }
+}
+
+/// The recipe's description of int8 codes in `layout` on ranges of `shape`.
+pub(crate) fn encoding(layout: Int8Layout, shape: crate::calibration::RangeShape) -> String {
+    format!(
+        "{}{}",
+        if shape.symmetric {
+            "symmetric: step = hi / 127 (lo = -hi), code = round half up (x / step), clipped to [-128, 127] (zero-point 0)"
+        } else {
+            "per-dimension affine, 256 levels over [lo, hi], round half up, clipped; code = level - 128 (int8)"
+        },
+        if layout == Int8Layout::Binary {
+            ", bytes are the int8 bit patterns in dimension order"
+        } else {
+            ""
+        }
+    )
+}
+
 /// Per-dimension parameters of the int8 codec.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Int8Codec {
@@ -190,6 +233,47 @@ mod tests {
     use crate::codec::tests::{calibrate, check_round_trip, DIMS};
     use crate::error::Error;
     use crate::testutil::{vectors_array, Rng};
+
+    #[test]
+    fn symmetric_ranges_put_a_code_at_zero() {
+        use crate::calibration::CalibrationMethod;
+        let a = vectors_array(300, 7, 5, 0.0);
+        let s = crate::Stats::compute(&a, &crate::StatsOptions::default()).unwrap();
+        let m: CalibrationMethod = "minmax+symmetric".parse().unwrap();
+        let cal = Calibration::from_stats(&s, m).unwrap();
+        let c = Int8Codec::new(&cal);
+        let four = super::super::int4::Int4Codec::new(&cal);
+        let hi = cal.hi().to_vec();
+        // Rows: zero, +hi, -hi, 0.4 hi (50.8 steps).
+        let mut rows = vec![0.0f32; 7];
+        rows.extend(&hi);
+        rows.extend(hi.iter().map(|h| -h));
+        rows.extend(hi.iter().map(|h| h * 0.4));
+        let mut out = vec![0u8; 28];
+        assert_eq!(c.encode_slice(&rows, &mut out, 0x80), Ok(0));
+        let codes: Vec<i8> = out.iter().map(|&b| b as i8).collect();
+        assert_eq!(&codes[..7], &[0; 7]);
+        assert_eq!(&codes[7..14], &[127; 7]);
+        assert_eq!(&codes[14..21], &[-127; 7]);
+        assert!(codes[21..].iter().all(|&q| q == 51), "{:?}", &codes[21..]);
+        // Zero-point 0: each value decodes to code x step.
+        let mut back = vec![0f32; 28];
+        c.decode_slice(&out, &mut back, 0x80);
+        for (i, (&q, &x)) in codes.iter().zip(&back).enumerate() {
+            let step = hi[i % 7] / 127.0;
+            assert!(
+                (x - q as f32 * step).abs() <= 1e-6 * hi[i % 7],
+                "{i}: {x} vs {q} x {step}"
+            );
+        }
+        // int4: zero is level 8, +-hi levels 15 and 1.
+        let mut nib = vec![0u8; 4 * four.width()];
+        four.encode_slice(&rows, &mut nib).unwrap();
+        let w = four.width();
+        assert_eq!(nib[0] >> 4, 8);
+        assert_eq!(nib[w] >> 4, 15);
+        assert_eq!(nib[2 * w] >> 4, 1);
+    }
 
     #[rstest]
     fn round_trip_within_half_step(#[values(1, 7, 8, 9, 383, 384, 1536)] dim: usize) {

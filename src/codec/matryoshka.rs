@@ -42,9 +42,10 @@ pub fn truncate(array: &dyn Array, options: &MatryoshkaOptions) -> Result<FixedS
     let v = Vectors::try_new(array)?;
     let (dim, keep) = (v.dim(), options.dims);
     if keep == 0 || keep > dim {
-        return Err(Error::InvalidOption(format!(
-            "Matryoshka prefix of {keep} dimensions of {dim}-dimensional vectors"
-        )));
+        return Err(Error::bad_argument(
+            "dims",
+            format!("Matryoshka prefix of {keep} dimensions of {dim}-dimensional vectors"),
+        ));
     }
     let (values, _) = encode_rows(&v, keep, |src, out: &mut [f32]| {
         truncate_slice(src, dim, out, keep, options.normalize)

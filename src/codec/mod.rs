@@ -25,6 +25,7 @@ pub mod int8;
 pub mod matryoshka;
 pub mod rabitq;
 pub mod rabitq_ex;
+pub mod scheme;
 
 /// The output of an encoder.
 #[derive(Debug, Clone)]
@@ -71,9 +72,7 @@ where
                     Err(bad) => {
                         let row = start + s + bad;
                         v.find_non_finite(row..row + 1)?;
-                        Err(Error::InvalidOption(format!(
-                            "kernel rejected finite row {row}"
-                        )))
+                        Err(Error::Internal(format!("kernel rejected finite row {row}")))
                     }
                 }
             };

@@ -116,16 +116,20 @@ impl std::str::FromStr for Rotation {
         }
         if let Some(seed) = s.strip_prefix("hadamard:") {
             let seed = seed.parse().map_err(|_| {
-                Error::InvalidOption(format!("rotation seed {seed:?} is not an integer"))
+                Error::bad_argument(
+                    "rabitq_rotation",
+                    format!("rotation seed {seed:?} is not an integer"),
+                )
             })?;
             return Ok(Rotation::Hadamard {
                 rounds: DEFAULT_ROUNDS,
                 seed,
             });
         }
-        Err(Error::InvalidOption(format!(
-            "rotation {s:?}: expected none, hadamard or hadamard:SEED"
-        )))
+        Err(Error::bad_argument(
+            "rabitq_rotation",
+            format!("rotation {s:?}: expected none, hadamard or hadamard:SEED"),
+        ))
     }
 }
 
@@ -156,6 +160,17 @@ fn fwht(v: &mut [f32]) {
         *x *= s;
     }
 }
+
+/// Bytes of a RaBitQ code of `bits` (padded) bits: the sign bits and two `f32` factors.
+pub(crate) fn code_width(bits: usize) -> usize {
+    bits.div_ceil(8) + 8
+}
+
+/// The recipe's description of RaBitQ codes.
+pub(crate) const ENCODING: &str = "RaBitQ: r = P (x - mean), P the rotation (randomized Hadamard: zero-pad to B = next power of \
+     two, rounds of seeded sign flips + orthonormal Walsh-Hadamard), bits = r > 0 packed MSB-first (B / 8 bytes), \
+     then f32 LE |r| and f32 LE ip = sum|r_i| / (sqrt(B) |r|); estimate <q, x> = <q, mean> + |r| / (ip sqrt(B)) \
+     * sum_i (P q)_i (2 b_i - 1)";
 
 /// RaBitQ codec: centroid, rotation and the code layout.
 #[derive(Debug, Clone, PartialEq)]
@@ -243,7 +258,7 @@ impl RabitqCodec {
 
     /// Bytes per code: the bits and two `f32`.
     pub fn width(&self) -> usize {
-        self.bit_bytes() + 8
+        code_width(self.bits)
     }
 
     /// Lookup groups per code.

@@ -50,6 +50,18 @@ use crate::kernels::planes::PlaneQuery;
 /// Widest code: 8 bits per dimension.
 pub const MAX_BITS: u8 = 8;
 
+/// Bytes of the extra bits of `bits`-bit RaBitQ over `code_bits` (padded) bits: `bits - 1`
+/// planes and two `f32` factors.
+pub(crate) fn extra_width(code_bits: usize, bits: u8) -> usize {
+    (bits as usize).saturating_sub(1) * code_bits.div_ceil(8) + 8
+}
+
+/// The recipe's description of the extra bits.
+pub(crate) const ENCODING: &str = "Extended RaBitQ extra bits (with the rabitq column of sign_column): levels k_i = min(floor(t |r_i| / |r|), \
+     2^e - 1), e = bits - 1, t maximizing <y, r> / |y| for y_i = sign(r_i) (k_i + 1/2); e bit planes of B / 8 bytes, \
+     plane j holding bit e-1-j of k'_i = (b_i ? k_i : 2^e - 1 - k_i), packed MSB-first; then f32 LE scale = |r|^2 / <y, r> \
+     and f32 LE ip = <y, r> / (|y| |r|); estimate <q, x> = <q, mean> + scale * sum_i (P q)_i (2^e b_i + k'_i - (2^bits - 1) / 2)";
+
 /// The confidence parameter of the bound used by default (`eps0` in the RaBitQ papers; about
 /// 94% of single estimates fall inside the bound at 1.9).
 pub const DEFAULT_EPS0: f32 = 1.9;
@@ -111,9 +123,12 @@ impl RabitqExCodec {
     /// A codec of `bits` (2 to 8) per dimension on `base`'s centering and rotation.
     pub fn new(base: RabitqCodec, bits: u8) -> Result<Self> {
         if !(2..=MAX_BITS).contains(&bits) {
-            return Err(Error::InvalidOption(format!(
-                "rabitq bits {bits}: expected 2 to {MAX_BITS} (1 is the sign-bit code alone)"
-            )));
+            return Err(Error::bad_argument(
+                "rabitq_bits",
+                format!(
+                    "rabitq bits {bits}: expected 2 to {MAX_BITS} (1 is the sign-bit code alone)"
+                ),
+            ));
         }
         Ok(RabitqExCodec { base, bits })
     }
@@ -140,7 +155,7 @@ impl RabitqExCodec {
 
     /// Bytes per extra code: the planes and two `f32`.
     pub fn width(&self) -> usize {
-        self.planes() * self.plane_bytes() + 8
+        extra_width(self.base.bits(), self.bits)
     }
 
     /// Encodes a vector column to the 1-bit codes (`_rq`) and the extra codes (`_rq<b>`).

@@ -67,7 +67,7 @@ pub async fn drift(
 ) -> Result<DriftReport> {
     opts.validate()?;
     if files.is_empty() {
-        return Err(Error::InvalidOption("no input files".into()));
+        return Err(Error::empty_input("read", "no input files"));
     }
     let total: u64 = files.iter().map(|f| f.rows).sum();
     let empty = DriftAccumulator::new(reference);
@@ -114,10 +114,13 @@ pub async fn drift(
     .await?;
     progress.end();
     if acc.rows == 0 {
-        return Err(Error::InvalidOption(format!(
-            "no non-null vectors in column {:?} of the inputs: nothing to compare",
-            opts.column
-        )));
+        return Err(Error::empty_input(
+            "compare",
+            format!(
+                "no non-null vectors in column {:?} of the inputs: nothing to compare",
+                opts.column
+            ),
+        ));
     }
     Ok(DriftReport::new(reference, &acc, opts))
 }

@@ -104,7 +104,7 @@ pub fn read_reference(path: &Path, source_column: Option<&str>) -> Result<Refere
     if !others.is_empty() {
         others.sort();
         others.dedup();
-        return Err(Error::InvalidOption(format!(
+        return Err(Error::CalibrationMismatch(format!(
             "the reference calibrations were made from column(s) {others:?}, not {col:?}"
         ))
         .in_file(&shown, col));

@@ -67,9 +67,10 @@ impl DriftOptions {
 
     pub(super) fn validate(&self) -> Result<()> {
         let bad = |what: &str, v: f64| {
-            Err(Error::InvalidOption(format!(
-                "{what} = {v} must be a non-negative number"
-            )))
+            Err(Error::bad_argument(
+                what,
+                format!("{what} = {v} must be a non-negative number"),
+            ))
         };
         if let Some(m) = self.max_clip_rate {
             if !(m >= 0.0 && m.is_finite()) {
@@ -87,10 +88,13 @@ impl DriftOptions {
             }
         }
         if !(self.advise_std_ratio >= 1.0 && self.advise_std_ratio.is_finite()) {
-            return Err(Error::InvalidOption(format!(
-                "advise_std_ratio = {} must be at least 1",
-                self.advise_std_ratio
-            )));
+            return Err(Error::bad_argument(
+                "advise_std_ratio",
+                format!(
+                    "advise_std_ratio = {} must be at least 1",
+                    self.advise_std_ratio
+                ),
+            ));
         }
         Ok(())
     }

@@ -78,10 +78,10 @@ fn file_name(target: &Path) -> Result<String> {
         .and_then(|n| n.to_str())
         .map(str::to_string)
         .ok_or_else(|| {
-            Error::InvalidOption(format!(
-                "{}: an output needs a file name (UTF-8)",
-                target.display()
-            ))
+            Error::bad_argument(
+                "output",
+                format!("{}: an output needs a file name (UTF-8)", target.display()),
+            )
         })
 }
 
@@ -609,10 +609,10 @@ fn follow_links(target: &Path) -> Result<PathBuf> {
 fn replaceable(target: &Path, dest: &Path) -> Result<Option<std::fs::Metadata>> {
     match dest.metadata() {
         Ok(m) if m.is_file() => Ok(Some(m)),
-        Ok(m) if m.is_dir() => Err(Error::InvalidOption(format!(
-            "{}: is a directory; a file output cannot replace it",
-            spelled(target, dest)
-        ))),
+        Ok(m) if m.is_dir() => Err(Error::output_conflict(
+            spelled(target, dest),
+            "is a directory; a file output cannot replace it",
+        )),
         Ok(m) => Err(Error::NotRegularFile {
             path: spelled(target, dest),
             kind: kind_of(&m.file_type()),

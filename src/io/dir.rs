@@ -91,10 +91,10 @@ impl DirManifest {
         let mut checksums = Vec::with_capacity(parts.len());
         for name in &parts {
             if let Some(problem) = name_problem(name) {
-                return Err(Error::InvalidOption(format!(
-                    "{}: the part name {name:?} {problem}",
-                    dir.display()
-                )));
+                return Err(Error::output_conflict(
+                    dir.display(),
+                    format!("the part name {name:?} {problem}"),
+                ));
             }
             let path = dir.join(name);
             let (bytes, sha256) =
@@ -303,10 +303,10 @@ impl Existing {
     /// so `overwrite` cannot keep it), or, without `overwrite`, one holding foreign entries.
     fn check(&self, target: &Path, overwrite: bool) -> Result<()> {
         if let Some(problem) = &self.bad_manifest {
-            return Err(Error::InvalidOption(format!(
-                "{}: its {MANIFEST_NAME} is not a manifest embquant can use ({problem}); move it away or choose another directory",
-                target.display()
-            )));
+            return Err(Error::output_conflict(
+                target.display(),
+                format!("its {MANIFEST_NAME} is not a manifest embquant can use ({problem}); move it away or choose another directory"),
+            ));
         }
         match (overwrite, self.foreign.first()) {
             (false, Some(f)) => Err(refuse(target, f)),
@@ -322,10 +322,10 @@ fn survey(target: &Path, verify: Verify) -> Result<Option<Existing>> {
         Err(e) => return Err(Error::io(target.display().to_string(), e)),
     };
     if !meta.is_dir() {
-        return Err(Error::InvalidOption(format!(
-            "{}: exists and is not a directory; a directory output (--target-file-rows) cannot replace it",
-            target.display()
-        )));
+        return Err(Error::output_conflict(
+            target.display(),
+            "exists and is not a directory; a directory output (--target-file-rows) cannot replace it",
+        ));
     }
     // A manifest that cannot be used: every entry, the manifest too, counts as foreign.
     let (manifest, mut bad_manifest) = match DirManifest::load(target) {
@@ -460,10 +460,10 @@ impl AtomicDir {
     pub fn commit(mut self, parts: Vec<String>, rows: u64) -> Result<()> {
         for p in &parts {
             if !part_like(p) {
-                return Err(Error::InvalidOption(format!(
-                    "{}: a part of a directory output is named part-*.parquet, not {p:?}",
-                    self.target.display()
-                )));
+                return Err(Error::output_conflict(
+                    self.target.display(),
+                    format!("a part of a directory output is named part-*.parquet, not {p:?}"),
+                ));
             }
             let path = self.staging.join(p);
             let f = std::fs::File::open(&path)
@@ -499,10 +499,10 @@ impl AtomicDir {
             };
             ex.check(&self.target, self.overwrite)?;
             if let Some(clash) = ex.foreign.iter().find(|f| manifest.parts.contains(f)) {
-                return Err(Error::InvalidOption(format!(
-                    "{}: {clash} exists and is not a part embquant can verify as its own (not listed in embquant's manifest there, listed without a checksum by an older version, or changed since); move it away or choose another directory",
-                    self.target.display()
-                )));
+                return Err(Error::output_conflict(
+                    self.target.display(),
+                    format!("{clash} exists and is not a part embquant can verify as its own (not listed in embquant's manifest there, listed without a checksum by an older version, or changed since); move it away or choose another directory"),
+                ));
             }
             // Keep the foreign entries: link them into the new set.
             for f in &ex.foreign {
@@ -540,10 +540,10 @@ impl AtomicDir {
                 }
             }
         }
-        Err(Error::InvalidOption(format!(
-            "{}: another job keeps replacing this directory; try again",
-            self.target.display()
-        )))
+        Err(Error::output_conflict(
+            self.target.display(),
+            "another job keeps replacing this directory; try again",
+        ))
     }
 
     fn two_renames(mut self) -> Result<()> {

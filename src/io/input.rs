@@ -98,10 +98,13 @@ pub fn read_object(path: &str) -> Result<Vec<u8>> {
     let (store, p) = store_of(path)?;
     let src = store.open(Path::new(&p))?;
     if src.len() > MAX {
-        return Err(Error::InvalidOption(format!(
-            "{path}: {} bytes; expected a small file (at most {MAX})",
-            src.len()
-        )));
+        return Err(Error::bad_argument(
+            "file",
+            format!(
+                "{path}: {} bytes; expected a small file (at most {MAX})",
+                src.len()
+            ),
+        ));
     }
     let mut buf = vec![0u8; src.len() as usize];
     src.read_exact_at(0, &mut buf)
@@ -150,7 +153,7 @@ pub fn store_of(pattern: &str) -> Result<(Arc<dyn Store>, String)> {
     match Location::parse(pattern)? {
         Location::Local(p) => {
             let p = p.into_os_string().into_string().map_err(|p| {
-                Error::InvalidOption(format!("{pattern}: the path {p:?} is not UTF-8"))
+                Error::bad_argument("input", format!("{pattern}: the path {p:?} is not UTF-8"))
             })?;
             Ok((Arc::new(LocalStore), p))
         }
@@ -160,9 +163,10 @@ pub fn store_of(pattern: &str) -> Result<(Arc<dyn Store>, String)> {
             Ok((super::object::store_for(&url)? as Arc<dyn Store>, url))
         }
         #[cfg(not(feature = "cloud"))]
-        Location::Object(_) => Err(Error::InvalidOption(format!(
-            "{pattern}: object-store URLs need embquant built with the `cloud` feature"
-        ))),
+        Location::Object(_) => Err(Error::store_config(
+            pattern,
+            "object-store URLs need embquant built with the `cloud` feature",
+        )),
     }
 }
 

@@ -138,7 +138,7 @@ impl Location {
     /// `//` folded; `.`/`..` segments, query strings and fragments refused). Glob
     /// characters are kept.
     pub fn parse(s: &str) -> Result<Location> {
-        let bad = |why: &str| Error::InvalidOption(format!("{s}: {why}"));
+        let bad = |why: &str| Error::bad_argument("path", format!("{s}: {why}"));
         if s.len() >= 5 && s[..5].eq_ignore_ascii_case("file:") {
             return parse_file_url(s).map(Location::Local);
         }
@@ -234,7 +234,7 @@ impl Location {
 /// The path a `file:` URL names (RFC 8089): `file:///p`, `file://localhost/p` or `file:/p`,
 /// percent-decoded.
 fn parse_file_url(s: &str) -> Result<PathBuf> {
-    let bad = |why: &str| Error::InvalidOption(format!("{s}: {why}"));
+    let bad = |why: &str| Error::bad_argument("path", format!("{s}: {why}"));
     let rest = &s[5..];
     let path = if let Some(after) = rest.strip_prefix("//") {
         let (host, path) = match after.find('/') {
@@ -393,6 +393,24 @@ impl Inputs {
         self.check(&loc, dir, output)?;
         Ok(loc)
     }
+}
+
+/// Refuses an output that would replace or delete one of `inputs` (input files as a
+/// [`Store`](super::source::Store) lists them, a calibration, queries, a reference): the
+/// output is an input in another spelling, or, for a directory output, an input lies inside
+/// it. [`Inputs`] with the files as listed.
+pub fn check_not_input<P: AsRef<Path>>(output: &Path, is_dir: bool, inputs: &[P]) -> Result<()> {
+    let mut guard = Inputs::new();
+    for input in inputs {
+        guard.add_listed(input.as_ref());
+    }
+    let spelled = output.display().to_string();
+    let loc = if super::is_url(&spelled) || spelled.to_ascii_lowercase().starts_with("file:") {
+        Location::parse(&spelled)?
+    } else {
+        Location::Local(output.to_path_buf())
+    };
+    guard.check(&loc, is_dir, &spelled)
 }
 
 #[cfg(test)]

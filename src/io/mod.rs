@@ -43,8 +43,8 @@ pub use atomic::{remove_own_temporaries, AtomicFile};
 pub use dir::{AtomicDir, DirManifest, MANIFEST_NAME};
 #[cfg(feature = "job")]
 pub use input::{discover, open_file, read_object, read_object_to_string, store_of, InputFile};
-pub use location::{Identity, Inputs, Location, ObjectUrl};
-pub use paths::{check_not_input, resolve};
+pub use location::{check_not_input, Identity, Inputs, Location, ObjectUrl};
+pub use paths::resolve;
 #[cfg(feature = "job")]
 pub use source::{ByteSource, LocalStore, SourceBytes, Store};
 

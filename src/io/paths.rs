@@ -3,8 +3,6 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use crate::error::Result;
-
 /// The absolute path the OS would open for `p`: symlinks and `.`/`..` resolved for the part
 /// that exists, the rest appended as written (so a target that does not exist yet still
 /// compares equal to the path it will have).
@@ -36,28 +34,9 @@ pub fn resolve(p: &Path) -> PathBuf {
     abs
 }
 
-/// Refuses an output that would replace or delete one of `inputs` (input files as a
-/// [`Store`](super::source::Store) lists them, a calibration, queries, a reference): the
-/// output is an input in another spelling, or, for a directory output, an input lies inside
-/// it. [`super::location::Inputs`] with the files as listed.
-pub fn check_not_input<P: AsRef<Path>>(output: &Path, is_dir: bool, inputs: &[P]) -> Result<()> {
-    let mut guard = super::location::Inputs::new();
-    for input in inputs {
-        guard.add_listed(input.as_ref());
-    }
-    let spelled = output.display().to_string();
-    let loc = if super::is_url(&spelled) || spelled.to_ascii_lowercase().starts_with("file:") {
-        super::location::Location::parse(&spelled)?
-    } else {
-        super::location::Location::Local(output.to_path_buf())
-    };
-    guard.check(&loc, is_dir, &spelled)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::Error;
 
     #[test]
     fn resolve_sees_through_symlinks_and_dots() {
@@ -78,24 +57,5 @@ mod tests {
             resolve(&sub.join("new/../x.json")),
             resolve(&sub).join("x.json")
         );
-    }
-
-    #[test]
-    fn outputs_over_inputs_are_refused() {
-        let d = tempfile::tempdir().unwrap();
-        let a = d.path().join("in/a.parquet");
-        std::fs::create_dir_all(a.parent().unwrap()).unwrap();
-        std::fs::write(&a, b"x").unwrap();
-        // The same file, spelled differently.
-        let e = check_not_input(&d.path().join("in/../in/a.parquet"), false, &[&a]).unwrap_err();
-        assert!(matches!(e, Error::OutputIsInput { .. }), "{e}");
-        // A directory output holding an input.
-        assert!(check_not_input(&d.path().join("in"), true, &[&a]).is_err());
-        assert!(check_not_input(d.path(), true, &[&a]).is_err());
-        // A directory output that is an input directory.
-        assert!(check_not_input(&d.path().join("in"), true, &[d.path().join("in")]).is_err());
-        // Beside the input is fine; a file output inside an input directory too.
-        check_not_input(&d.path().join("out"), true, &[&a]).unwrap();
-        check_not_input(&d.path().join("in/b.parquet"), false, &[&a]).unwrap();
     }
 }

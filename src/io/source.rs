@@ -229,7 +229,7 @@ impl Store for LocalStore {
 }
 
 /// The most entries one glob may visit (directory entries a `**` walk lists, or paths the
-/// glob crate yields): beyond it the glob is refused ([`Error::InvalidOption`]) instead of
+/// glob crate yields): beyond it the glob is refused ([`Error::BadArgument`]) instead of
 /// growing without bound (a `**` over a huge tree).
 pub const MAX_GLOB_ENTRIES: usize = 1_000_000;
 
@@ -243,7 +243,7 @@ const GLOB_OPTIONS: glob::MatchOptions = glob::MatchOptions {
 };
 
 /// The regular files (symlinks followed) `pattern` matches, sorted; at most `bound` entries
-/// are visited (more: [`Error::InvalidOption`] naming the pattern and the bound). A
+/// are visited (more: [`Error::BadArgument`] naming the pattern and the bound). A
 /// pattern with `**` is expanded by [`walk_glob`], which enters each real directory once;
 /// others (whose depth the pattern bounds) by the glob crate. FIFOs, sockets and devices
 /// are never opened, only `stat`ed, and not returned.
@@ -252,7 +252,7 @@ fn expand_glob(pattern: &str, bound: usize) -> Result<Vec<PathBuf>> {
         walk_glob(pattern, bound)?
     } else {
         let paths = glob::glob_with(pattern, GLOB_OPTIONS)
-            .map_err(|e| Error::InvalidOption(format!("{pattern}: bad glob: {e}")))?;
+            .map_err(|e| Error::bad_argument("glob", format!("{pattern}: bad glob: {e}")))?;
         let mut found = Vec::new();
         for (i, r) in paths.enumerate() {
             if i >= bound {
@@ -271,9 +271,10 @@ fn expand_glob(pattern: &str, bound: usize) -> Result<Vec<PathBuf>> {
 }
 
 fn too_many(pattern: &str, bound: usize) -> Error {
-    Error::InvalidOption(format!(
-        "{pattern}: the glob reaches more than {bound} entries; name a narrower pattern"
-    ))
+    Error::bad_argument(
+        "glob",
+        format!("{pattern}: the glob reaches more than {bound} entries; name a narrower pattern"),
+    )
 }
 
 /// Expands a glob with `**` by walking the directory before its first wildcard component
@@ -294,7 +295,7 @@ fn walk_glob(pattern: &str, bound: usize) -> Result<Vec<PathBuf>> {
         None => ("", pattern),
     };
     let matcher = glob::Pattern::new(rest)
-        .map_err(|e| Error::InvalidOption(format!("{pattern}: bad glob: {e}")))?;
+        .map_err(|e| Error::bad_argument("glob", format!("{pattern}: bad glob: {e}")))?;
     let dots = rest
         .split(std::path::is_separator)
         .any(|c| c.starts_with('.'));
@@ -699,7 +700,7 @@ mod tests {
         for pattern in ["s/**/*.parquet", "s/*.parquet", "*/*.parquet"] {
             let p = format!("{}/{pattern}", d.path().display());
             let e = expand_glob(&p, 3).unwrap_err();
-            assert!(matches!(e, Error::InvalidOption(_)), "{e}");
+            assert!(matches!(e, Error::BadArgument { .. }), "{e}");
             assert!(
                 e.to_string()
                     .contains(&format!("{p}: the glob reaches more than 3 entries")),

@@ -19,7 +19,7 @@ use std::time::Instant;
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
-use crate::calibration::{Calibration, RangeMethod};
+use crate::calibration::{Calibration, CalibrationMethod};
 use crate::codec::matryoshka::{truncate, MatryoshkaOptions};
 use crate::error::{Error, Result};
 use crate::metadata::ColumnSummary;
@@ -71,7 +71,7 @@ pub struct CalibrateOptions {
     /// The vector column.
     pub column: String,
     /// Range method.
-    pub method: RangeMethod,
+    pub method: CalibrationMethod,
     /// Calibrate on a uniform sample of this many rows (all rows when `None`).
     pub sample_rows: Option<u64>,
     /// Seed of the sample.
@@ -89,7 +89,7 @@ impl CalibrateOptions {
     pub fn new(column: impl Into<String>) -> Self {
         Self {
             column: column.into(),
-            method: RangeMethod::MinMax,
+            method: CalibrationMethod::default(),
             sample_rows: None,
             seed: spec::DEFAULT_SEED,
             sketch: true,
@@ -109,7 +109,7 @@ pub async fn calibrate(
     progress: Arc<dyn Progress>,
 ) -> Result<Calibration> {
     if files.is_empty() {
-        return Err(Error::InvalidOption("no input files".into()));
+        return Err(Error::empty_input("read", "no input files"));
     }
     let total: u64 = files.iter().map(|f| f.rows).sum();
     // A uniform sample of global row indices; each batch keeps the rows that fall in it.
@@ -123,7 +123,7 @@ pub async fn calibrate(
         file_starts.push(acc);
         acc += f.rows;
     }
-    let sketch = opts.sketch || matches!(opts.method, RangeMethod::Quantile { .. });
+    let sketch = opts.sketch || opts.method.needs_sketch();
     let stats_opts = if sketch {
         StatsOptions::default()
     } else {
@@ -295,18 +295,19 @@ pub async fn quantize(
 ) -> Result<JobSummary> {
     let started = Instant::now();
     if files.is_empty() {
-        return Err(Error::InvalidOption("no input files".into()));
+        return Err(Error::empty_input("read", "no input files"));
     }
     if opts.row_group_rows == 0 || opts.target_file_rows == Some(0) || opts.read.batch_size == 0 {
-        return Err(Error::InvalidOption(
-            "row_group_rows, target_file_rows and batch_size must be at least 1".into(),
+        return Err(Error::bad_argument(
+            "row_group_rows / target_file_rows / batch_size",
+            "row_group_rows, target_file_rows and batch_size must be at least 1",
         ));
     }
     if !(1..=22).contains(&opts.zstd_level) {
-        return Err(Error::InvalidOption(format!(
-            "zstd level {}: expected 1 to 22",
-            opts.zstd_level
-        )));
+        return Err(Error::bad_argument(
+            "zstd_level",
+            format!("zstd level {}: expected 1 to 22", opts.zstd_level),
+        ));
     }
     let dir = opts.target_file_rows.is_some();
     crate::io::check_not_input(
@@ -501,8 +502,8 @@ mod tests {
     use arrow_schema::{Field, Schema};
 
     use super::*;
+    use crate::codec::scheme::Scheme;
     use crate::codec::tests::{calibrate, with_values};
-    use crate::metadata::Scheme;
     use crate::quantizer::{QuantizeOptions, Quantizer};
     use crate::testutil::vectors_array;
 

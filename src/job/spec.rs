@@ -21,9 +21,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::{CalibrateOptions, JobOptions, ReadOptions};
+use crate::codec::scheme::Scheme;
 use crate::error::{Error, Result};
-use crate::metadata::Scheme;
-use crate::{BinaryThreshold, Int8Layout, MatryoshkaOptions, RangeMethod, Rotation};
+use crate::{BinaryThreshold, CalibrationMethod, Int8Layout, MatryoshkaOptions, Rotation};
 
 /// Default of [`QuantizeSpec::column`].
 pub const DEFAULT_COLUMN: &str = "embedding";
@@ -73,7 +73,8 @@ pub struct QuantizeSpec {
     pub dims: Option<usize>,
     /// Drop the float column from the output.
     pub drop_source: bool,
-    /// Range method of the calibration: `minmax`, `quantile:P` or `meanstd:K`.
+    /// Range method of the calibration: `minmax`, `quantile:P` or `meanstd:K`, each
+    /// optionally followed by `+symmetric` and/or `+per-tensor` ([`CalibrationMethod`]).
     pub method: String,
     /// Calibrate on a seeded uniform sample of this many rows (all rows when `None`).
     pub sample_rows: Option<u64>,
@@ -118,7 +119,7 @@ impl Default for QuantizeSpec {
 }
 
 fn bad(option: &str, why: String) -> Error {
-    Error::InvalidOption(format!("{option}: {why}"))
+    Error::bad_argument(option, why)
 }
 
 impl QuantizeSpec {
@@ -162,6 +163,13 @@ impl QuantizeSpec {
         Ok(o)
     }
 
+    /// The parameters of the codes this spec makes (threshold, rotation, bits, int8
+    /// layout), for a measurement that encodes as the job would (the recall report); the
+    /// dimensions are the user's to set.
+    pub fn code_params(&self) -> Result<crate::CodeParams> {
+        Ok(self.job_options()?.quantize.code_params(0))
+    }
+
     /// The calibration the job runs when none is given (sketches when a median threshold
     /// needs them or the method is a quantile).
     pub fn calibrate_options(&self) -> Result<CalibrateOptions> {
@@ -171,7 +179,7 @@ impl QuantizeSpec {
         }
         Ok(CalibrateOptions {
             column: self.column.clone(),
-            method: self.method.parse::<RangeMethod>()?,
+            method: self.method.parse::<CalibrationMethod>()?,
             sample_rows: self.sample_rows,
             seed: self.seed,
             sketch: needs_median,

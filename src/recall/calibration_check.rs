@@ -29,7 +29,12 @@ pub(crate) fn calibration_check(
         .filter(|&r| source.valid().is_none_or(|v| v[r as usize]))
         .collect();
     let sample = MemorySource::new(source.floats(None).fetch(&picked)?, dim, None)?;
-    let cal = calibrate(&sample, None, options.range)?;
+    let cal = calibrate(
+        &sample,
+        None,
+        options.range,
+        options.codes.threshold == crate::codec::binary::BinaryThreshold::Median,
+    )?;
     // Values of the corpus outside the sample's ranges.
     let codec = Int8Codec::new(&cal);
     let mut clipped = 0u64;
@@ -51,8 +56,7 @@ pub(crate) fn calibration_check(
         queries.exclude.as_deref(),
         None,
         Some(&cal),
-        options.range,
-        options.code_budget,
+        options,
     )?;
     let mut configs = Vec::new();
     for name in ["int8", "int4", "binary:4,int8", "rabitq:4,int8"] {

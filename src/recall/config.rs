@@ -1,22 +1,26 @@
 //! What a recall report measures: tier chains on prefixes ([`Config`]), targets, gates, the
 //! options and the queries.
 
+use crate::codec::scheme::CodeParams;
 use std::fmt;
 
-use crate::calibration::RangeMethod;
+use crate::calibration::{CalibrationMethod, RangeShape};
 use crate::error::{Error, Result};
 use crate::search::TierSpec;
 
 /// Oversampling factors of the default sweep.
 pub const SWEEP_FACTORS: [usize; 5] = [1, 2, 4, 8, 16];
 
-/// A tier chain, optionally on a Matryoshka prefix of the vectors.
+/// A tier chain, optionally on a Matryoshka prefix of the vectors and on ranges of another
+/// shape than the report's calibration (per tensor, symmetric).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// The chain.
     pub tiers: Vec<TierSpec>,
     /// Prefix length (None: every dimension).
     pub dims: Option<usize>,
+    /// The ranges reshaped (None: the report's calibration as it is).
+    pub shape: Option<RangeShape>,
 }
 
 /// `binary:4,int8:2,float`.
@@ -36,7 +40,9 @@ pub fn chain_string(tiers: &[TierSpec]) -> String {
 }
 
 impl Config {
-    /// `binary:4,int8` or, on a 128-dimension prefix, `binary:4,int8@128`.
+    /// `binary:4,int8` or, on a 128-dimension prefix, `binary:4,int8@128`; with ranges of
+    /// another shape, `int8+symmetric`, `int8+per-tensor@128` (as a calibration method
+    /// names them).
     pub fn parse(s: &str) -> Result<Self> {
         let (chain, dims) = match s.trim().split_once('@') {
             Some((c, d)) => (
@@ -47,17 +53,26 @@ impl Config {
                         .ok()
                         .filter(|&d| d > 0)
                         .ok_or_else(|| {
-                            Error::InvalidOption(format!(
-                                "configuration {s:?}: @{d} is not a dimension"
-                            ))
+                            Error::bad_argument(
+                                "configs",
+                                format!("configuration {s:?}: @{d} is not a dimension"),
+                            )
                         })?,
                 ),
             ),
             None => (s, None),
         };
+        let (chain, shape) = match chain.split_once('+') {
+            Some((c, shape)) => {
+                let m = format!("minmax+{shape}").parse::<CalibrationMethod>()?;
+                (c, Some(m.shape))
+            }
+            None => (chain, None),
+        };
         Ok(Config {
             tiers: TierSpec::parse_chain(chain)?,
             dims,
+            shape,
         })
     }
 
@@ -69,6 +84,15 @@ impl Config {
 impl fmt::Display for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&chain_string(&self.tiers))?;
+        if let Some(shape) = self.shape {
+            let m = CalibrationMethod {
+                shape,
+                ..CalibrationMethod::default()
+            };
+            // `minmax+symmetric` -> `+symmetric`.
+            let m = m.to_string();
+            f.write_str(&m["minmax".len()..])?;
+        }
         if let Some(d) = self.dims {
             write!(f, "@{d}")?;
         }
@@ -88,7 +112,12 @@ pub struct Target {
 impl std::str::FromStr for Target {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        let bad = || Error::InvalidOption(format!("{s:?}: expected RECALL@K, e.g. 0.95@10"));
+        let bad = || {
+            Error::bad_argument(
+                "target_recall",
+                format!("{s:?}: expected RECALL@K, e.g. 0.95@10"),
+            )
+        };
         let (r, k) = s.trim().split_once('@').ok_or_else(bad)?;
         let recall: f64 = r.trim().parse().map_err(|_| bad())?;
         let k: usize = k.trim().parse().map_err(|_| bad())?;
@@ -112,9 +141,10 @@ impl std::str::FromStr for Gate {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
         let (c, t) = s.rsplit_once('=').ok_or_else(|| {
-            Error::InvalidOption(format!(
-                "gate {s:?}: expected CHAIN=RECALL@K, e.g. binary:4,int8=0.95@10"
-            ))
+            Error::bad_argument(
+                "min_recall",
+                format!("gate {s:?}: expected CHAIN=RECALL@K, e.g. binary:4,int8=0.95@10"),
+            )
         })?;
         Ok(Gate {
             config: Config::parse(c)?,
@@ -139,13 +169,17 @@ pub struct RecallOptions {
     /// Also calibrate on a sample of this many rows and report the difference.
     pub calibration_rows: Option<usize>,
     /// Calibration range method.
-    pub range: RangeMethod,
+    pub range: CalibrationMethod,
     /// Seed of the calibration sample.
     pub seed: u64,
     /// Bytes of codes held in memory at most (codes of other schemes are dropped and encoded
     /// again when needed; one chain's own codes are always held). The report's numbers do
     /// not depend on it.
     pub code_budget: usize,
+    /// What the codes are made under: binary threshold, RaBitQ rotation (as a quantize spec
+    /// says them, [`crate::QuantizeOptions::code_params`]; the dimensions are each
+    /// variant's own).
+    pub codes: CodeParams,
 }
 
 /// The default [`RecallOptions::code_budget`]: 1 GiB.
@@ -160,9 +194,10 @@ impl Default for RecallOptions {
             target: None,
             gates: Vec::new(),
             calibration_rows: None,
-            range: RangeMethod::MinMax,
+            range: CalibrationMethod::default(),
             seed: 42,
             code_budget: DEFAULT_CODE_BUDGET,
+            codes: CodeParams::new(0),
         }
     }
 }
@@ -190,6 +225,10 @@ pub fn default_sweep() -> Vec<Config> {
     s.push("binary:4,int8:2,float".into());
     s.push("rabitq:4,int8:2,float".into());
     s.push("rabitq1:bound,rabitq4:bound,int8".into());
+    // What per-dimension asymmetric ranges buy: int8 on one range for every dimension, and
+    // on ranges symmetric about zero.
+    s.push("int8+per-tensor".into());
+    s.push("int8+symmetric".into());
     s.iter()
         .map(|c| Config::parse(c).expect("valid built-in chain"))
         .collect()

@@ -3,7 +3,7 @@
 
 use plotters::prelude::*;
 
-use super::report::RecallReport;
+use super::model::RecallReport;
 use crate::error::{Error, Result};
 
 const FAMILY_COLORS: [RGBColor; 6] = [
@@ -34,7 +34,7 @@ pub fn svg(report: &RecallReport, k: usize) -> Result<String> {
         let root = SVGBackend::with_string(&mut out, (1200, 520)).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
         let (left, right) = root.split_horizontally(620);
-        let rec = |c: &super::report::ConfigResult| c.recall.get(&k).map_or(0.0, |s| s.mean);
+        let rec = |c: &super::model::ConfigResult| c.recall.get(&k).map_or(0.0, |s| s.mean);
         let ymin = report
             .configs
             .iter()

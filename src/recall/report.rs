@@ -3,6 +3,7 @@
 //! runs it ([`run_source`]); what it measures is in [`super::config`], its results in
 //! [`super::model`], the tuner in [`super::tune`], the rendering in [`super::render`].
 
+use crate::calibration::RangeShape;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -125,8 +126,9 @@ pub fn run_owned(
     cache_dir: Option<&Path>,
 ) -> Result<RecallReport> {
     if dim == 0 || corpus.is_empty() {
-        return Err(Error::InvalidOption(
-            "the corpus and the queries must not be empty".into(),
+        return Err(Error::empty_input(
+            "measure",
+            "the corpus and the queries must not be empty",
         ));
     }
     let source = MemorySource::new(corpus, dim, valid.map(<[bool]>::to_vec))?;
@@ -145,8 +147,9 @@ pub fn run_source(
     let dim = source.dim();
     let rows = source.rows();
     if dim == 0 || rows == 0 || queries.values.is_empty() {
-        return Err(Error::InvalidOption(
-            "the corpus and the queries must not be empty".into(),
+        return Err(Error::empty_input(
+            "measure",
+            "the corpus and the queries must not be empty",
         ));
     }
     if !queries.values.len().is_multiple_of(dim) {
@@ -161,13 +164,14 @@ pub fn run_source(
     ks.dedup();
     ks.retain(|&k| k > 0);
     if ks.is_empty() {
-        return Err(Error::InvalidOption("no k to measure".into()));
+        return Err(Error::empty_input("measure", "no k to measure"));
     }
     let kmax = *ks.last().expect("non-empty");
     if kmax > rows {
-        return Err(Error::InvalidOption(format!(
-            "recall@{kmax} needs at least {kmax} corpus rows; the corpus has {rows}"
-        )));
+        return Err(Error::bad_argument(
+            "k",
+            format!("recall@{kmax} needs at least {kmax} corpus rows; the corpus has {rows}"),
+        ));
     }
     for c in options
         .configs
@@ -176,9 +180,10 @@ pub fn run_source(
         .chain(options.gates.iter().map(|g| &g.config))
     {
         if (0..c.tiers.len()).any(|i| kmax.checked_mul(c.factor_of(i)).is_none()) {
-            return Err(Error::InvalidOption(format!(
-                "configuration {c}: k x factors overflows"
-            )));
+            return Err(Error::bad_argument(
+                "configs",
+                format!("configuration {c}: k x factors overflows"),
+            ));
         }
     }
     let configs = options.configs.clone().unwrap_or_else(default_sweep);
@@ -190,9 +195,10 @@ pub fn run_source(
         .filter_map(|c| c.dims);
     for d in options.dims.iter().copied().chain(named) {
         if d == 0 || d > dim {
-            return Err(Error::InvalidOption(format!(
-                "prefix of {d} dimensions of {dim}-dimensional vectors"
-            )));
+            return Err(Error::bad_argument(
+                "dims",
+                format!("prefix of {d} dimensions of {dim}-dimensional vectors"),
+            ));
         }
         if d < dim && !variants.contains(&Some(d)) {
             variants.push(Some(d));
@@ -221,41 +227,72 @@ pub fn run_source(
             queries.exclude.as_deref(),
             d,
             None,
-            options.range,
-            options.code_budget,
+            options,
         )?;
-        if d.is_none() {
-            full_cal = Some(cal);
-        }
         let sweep_here = d.is_none() || options.dims.contains(&d.unwrap_or(0));
-        for c in configs
+        let here: Vec<&Config> = configs
             .iter()
             .filter(|c| (c.dims.is_none() && sweep_here) || c.dims.filter(|&x| x < dim) == d)
-        {
-            let mut c = c.clone();
-            c.dims = d;
-            tracing::info!(config = %c, "measuring");
-            results.push(v.evaluate(&c, &ks, &truth, dim)?);
-        }
-        // Gates on this variant: measured configurations, or measured now.
-        for (i, g) in options.gates.iter().enumerate() {
-            if g.config.dims.filter(|&x| x < dim) != d {
-                continue;
+            .collect();
+        // Configurations on reshaped ranges (per tensor, symmetric) are measured on a
+        // variant of their own, calibrated by reshaping this one's ranges, one shape at a
+        // time after this variant's own.
+        let mut shapes: Vec<Option<RangeShape>> = vec![None];
+        let gated = options
+            .gates
+            .iter()
+            .map(|g| &g.config)
+            .filter(|c| c.dims.filter(|&x| x < dim) == d);
+        for s in here.iter().copied().chain(gated).map(|c| c.shape) {
+            if !shapes.contains(&s) {
+                shapes.push(s);
             }
-            let name = g.config.to_string();
-            gate_recall[i] = Some(
-                match results
-                    .iter()
-                    .find(|r| r.config == name)
-                    .and_then(|r| r.recall.get(&g.min.k))
-                {
-                    Some(s) => s.mean,
-                    None => {
-                        check_k(g.min.k, kmax)?;
-                        RecallStat::of(&v.recall_of(&g.config.tiers, g.min.k, &truth)?).mean
-                    }
-                },
-            );
+        }
+        for shape in shapes {
+            let mut shaped;
+            let v = match shape {
+                None => &mut v,
+                Some(s) => {
+                    (shaped, _) = Variant::new(
+                        &source,
+                        &queries.values,
+                        queries.exclude.as_deref(),
+                        d,
+                        Some(&cal.with_shape(s)),
+                        options,
+                    )?;
+                    &mut shaped
+                }
+            };
+            for c in here.iter().filter(|c| c.shape == shape) {
+                let mut c = (*c).clone();
+                c.dims = d;
+                tracing::info!(config = %c, "measuring");
+                results.push(v.evaluate(&c, &ks, &truth, dim)?);
+            }
+            // Gates on this variant: measured configurations, or measured now.
+            for (i, g) in options.gates.iter().enumerate() {
+                if g.config.dims.filter(|&x| x < dim) != d || g.config.shape != shape {
+                    continue;
+                }
+                let name = g.config.to_string();
+                gate_recall[i] = Some(
+                    match results
+                        .iter()
+                        .find(|r| r.config == name)
+                        .and_then(|r| r.recall.get(&g.min.k))
+                    {
+                        Some(s) => s.mean,
+                        None => {
+                            check_k(g.min.k, kmax)?;
+                            RecallStat::of(&v.recall_of(&g.config.tiers, g.min.k, &truth)?).mean
+                        }
+                    },
+                );
+            }
+        }
+        if d.is_none() {
+            full_cal = Some(cal);
         }
         // Tuning: the cheapest configuration meeting the target, over every variant.
         if let Some(t) = options.target {
@@ -281,10 +318,13 @@ pub fn run_source(
     for (g, recall) in options.gates.iter().zip(gate_recall) {
         let name = g.config.to_string();
         let recall = recall.ok_or_else(|| {
-            Error::InvalidOption(format!(
-                "gate {name}: prefix {:?} not measured (add it to --dims)",
-                g.config.dims
-            ))
+            Error::bad_argument(
+                "min_recall",
+                format!(
+                    "gate {name}: prefix {:?} not measured (add it to --dims)",
+                    g.config.dims
+                ),
+            )
         })?;
         gates.push(GateResult {
             gate: format!("{name}={}@{}", g.min.recall, g.min.k),
@@ -353,9 +393,12 @@ pub fn run_source(
 
 fn check_k(k: usize, kmax: usize) -> Result<()> {
     if k > kmax {
-        return Err(Error::InvalidOption(format!(
-            "recall@{k} needs a ground truth of depth {k}: add it to --k (largest now {kmax})"
-        )));
+        return Err(Error::bad_argument(
+            "k",
+            format!(
+                "recall@{k} needs a ground truth of depth {k}: add it to --k (largest now {kmax})"
+            ),
+        ));
     }
     Ok(())
 }
@@ -542,6 +585,91 @@ mod tests {
                 || r.config("float").unwrap().bytes_per_vector == 0
         );
         assert!(markdown(&r).contains("| int8 |"));
+    }
+
+    #[test]
+    fn reshaped_ranges_are_measured_on_their_own_calibration() {
+        let (dim, rows) = (24, 1500);
+        let mut corpus = data(rows, dim, 5);
+        // Dimensions of very different spread, so one range for all of them costs recall.
+        for r in corpus.chunks_exact_mut(dim) {
+            for (d, x) in r.iter_mut().enumerate() {
+                *x *= 1.0 + d as f32;
+            }
+        }
+        let qs: Vec<f32> = data(30, dim, 9);
+        let q = Queries {
+            values: qs.clone(),
+            exclude: None,
+        };
+        let sweep = default_sweep();
+        for name in ["int8+per-tensor", "int8+symmetric"] {
+            assert!(sweep.iter().any(|c| c.to_string() == name), "{name}");
+        }
+        let opts = RecallOptions {
+            ks: vec![10],
+            configs: Some(
+                ["int8", "int8+per-tensor", "int4+symmetric+per-tensor"]
+                    .iter()
+                    .map(|c| Config::parse(c).unwrap())
+                    .collect(),
+            ),
+            gates: vec!["int8+per-tensor=0.0@10".parse().unwrap()],
+            ..Default::default()
+        };
+        let r = run(&corpus, dim, None, &q, &opts, None).unwrap();
+        assert_eq!(r.configs.len(), 3);
+        assert!(r.gates[0].passed);
+        // Each reshaped configuration's recall is the one its own codes give, computed here
+        // from a calibration reshaped directly.
+        let arr = super::super::variant::vectors_array(corpus.clone(), dim, None);
+        let stats = Stats::compute(&arr, &StatsOptions::moments_only()).unwrap();
+        let truth = exact_topk(&corpus, &qs, dim, 10, None, None);
+        for (name, method, tier) in [
+            ("int8+per-tensor", "minmax+per-tensor", "int8"),
+            (
+                "int4+symmetric+per-tensor",
+                "minmax+symmetric+per-tensor",
+                "int4",
+            ),
+        ] {
+            let m: crate::CalibrationMethod = method.parse().unwrap();
+            let cal = Calibration::from_stats(&stats, m).unwrap();
+            let mut c = Corpus::new(rows, dim);
+            if tier == "int8" {
+                let codec = Int8Codec::new(&cal);
+                let mut codes = vec![0u8; rows * dim];
+                codec.encode_slice(&corpus, &mut codes, 0x80).unwrap();
+                let codes = codes.into_iter().map(|x| x as i8).collect();
+                c.insert(Codes::Int8(codes, codec)).unwrap();
+            } else {
+                let codec = Int4Codec::new(&cal);
+                let mut codes = vec![0u8; rows * codec.width()];
+                codec.encode_slice(&corpus, &mut codes).unwrap();
+                c.insert(Codes::Int4(codes, codec)).unwrap();
+            }
+            let hits = c
+                .search(&qs, 10, &TierSpec::parse_chain(tier).unwrap())
+                .unwrap();
+            let want = (0..30)
+                .map(|qi| {
+                    let t: Vec<u32> = truth.rows(qi, 10).collect();
+                    hits[qi].iter().filter(|h| t.contains(&h.row)).count() as f64 / 10.0
+                })
+                .sum::<f64>()
+                / 30.0;
+            let got = r.config(name).unwrap();
+            assert!((got.recall[&10].mean - want).abs() < 1e-12, "{name}");
+            assert_eq!(
+                got.bytes_per_vector,
+                if tier == "int8" { dim } else { dim / 2 }
+            );
+        }
+        // One range for dimensions of 24x different spread loses recall.
+        assert!(
+            r.config("int8+per-tensor").unwrap().recall[&10].mean
+                < r.config("int8").unwrap().recall[&10].mean
+        );
     }
 
     #[test]

@@ -144,8 +144,9 @@ impl MemorySource {
             .as_ref()
             .is_some_and(|v| v.len() * dim != values.len())
         {
-            return Err(Error::InvalidOption(
-                "the validity of the corpus rows has another length than the corpus".into(),
+            return Err(Error::bad_argument(
+                "valid",
+                "the validity of the corpus rows has another length than the corpus",
             ));
         }
         Ok(MemorySource {
@@ -341,11 +342,14 @@ impl ParquetSource {
             })?;
         }
         if u32::try_from(valid.len()).is_err() {
-            return Err(Error::InvalidOption(format!(
-                "the corpus has {} rows; the recall report handles up to {}",
-                valid.len(),
-                u32::MAX
-            )));
+            return Err(Error::bad_argument(
+                "corpus",
+                format!(
+                    "the corpus has {} rows; the recall report handles up to {}",
+                    valid.len(),
+                    u32::MAX
+                ),
+            ));
         }
         Ok(ParquetSource {
             rows: valid.len(),

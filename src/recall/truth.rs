@@ -397,7 +397,7 @@ pub fn read_cache(path: &Path, fp: &str) -> Result<Option<GroundTruth>> {
         for i in 0..b.num_rows() {
             let qi = q.value(i) as usize;
             if qi >= nq {
-                return Err(Error::InvalidOption(format!(
+                return Err(Error::Schema(format!(
                     "{}: query {qi} beyond the {nq} recorded",
                     path.display()
                 )));

@@ -17,32 +17,31 @@ use arrow_array::{FixedSizeListArray, Float32Array};
 use arrow_buffer::{NullBuffer, ScalarBuffer};
 use arrow_schema::{DataType, Field};
 
-use super::report::{chain_string, Config, ConfigResult, RecallStat, TierLoss};
+use super::config::{chain_string, Config, RecallOptions};
+use super::model::{ConfigResult, RecallStat, TierLoss};
 use super::source::{prefix, scan_prefix, VectorSource, SCAN_ROWS};
 use super::truth::GroundTruth;
-use crate::calibration::{Calibration, RangeMethod};
-use crate::codec::binary::BinaryCodec;
-use crate::codec::half::{HalfCodec, HalfKind};
-use crate::codec::int4::Int4Codec;
-use crate::codec::int8::Int8Codec;
-use crate::codec::rabitq::{RabitqCodec, Rotation};
+use crate::calibration::{Calibration, CalibrationMethod};
+use crate::codec::binary::BinaryThreshold;
+use crate::codec::rabitq::RabitqCodec;
 use crate::codec::rabitq_ex::RabitqExCodec;
+use crate::codec::scheme::{CodeParams, Scheme, SchemeCodec};
 use crate::error::{Error, Result};
+use crate::search::layout::columns_of;
 use crate::search::{Codes, Corpus, Tier, TierSpec};
 use crate::stats::{Stats, StatsOptions};
 
-/// Bytes of one vector's code for a tier (`dims` encoded dimensions; `rabitq_width` the
-/// RaBitQ code width).
-pub(crate) fn tier_bytes(tier: Tier, dims: usize, rabitq_width: usize) -> usize {
+/// Bytes of one vector's code for a tier: its code columns' widths under `params`
+/// (multi-bit RaBitQ: the sign bits with their factors and the extra bits with theirs), or
+/// the float vector.
+pub(crate) fn tier_bytes(tier: Tier, params: &CodeParams) -> usize {
+    let mut p = *params;
+    if let Tier::Rabitq(b) = tier {
+        p.rabitq_bits = b;
+    }
     match tier {
-        Tier::Binary => dims.div_ceil(8),
-        Tier::Int8 => dims,
-        Tier::Int4 => dims.div_ceil(2),
-        Tier::F16 => 2 * dims,
-        Tier::Float => 4 * dims,
-        Tier::Rabitq(1) => rabitq_width,
-        // Both columns: the sign bits with their factors, and the extra bit planes with theirs.
-        Tier::Rabitq(b) => rabitq_width + (b as usize - 1) * (rabitq_width - 8) + 8,
+        Tier::Float => 4 * p.dims,
+        t => columns_of(t).into_iter().map(|(s, _)| s.width(&p)).sum(),
     }
 }
 
@@ -51,12 +50,14 @@ pub(crate) fn tier_bytes(tier: Tier, dims: usize, rabitq_width: usize) -> usize 
 pub(crate) fn calibrate(
     source: &dyn VectorSource,
     keep: Option<usize>,
-    range: RangeMethod,
+    range: CalibrationMethod,
+    medians: bool,
 ) -> Result<Calibration> {
     let dims = keep.unwrap_or(source.dim());
-    let opts = match range {
-        RangeMethod::Quantile { .. } => StatsOptions::default(),
-        _ => StatsOptions::moments_only(),
+    let opts = if range.needs_sketch() || medians {
+        StatsOptions::default()
+    } else {
+        StatsOptions::moments_only()
     };
     let valid = source.valid();
     let mut stats = Stats::new(dims, &opts);
@@ -100,7 +101,8 @@ pub(crate) struct Variant {
     budget: usize,
     /// Schemes whose codes are held, least recently used first.
     held: Vec<Tier>,
-    rabitq_width: usize,
+    /// What the codes are made under (the recipe's threshold, rotation ...; `dims` encoded).
+    params: CodeParams,
     rabitq_groups: usize,
     queries: Vec<f32>,
     /// Each query's own corpus row, never returned (queries sampled from the corpus).
@@ -109,24 +111,23 @@ pub(crate) struct Variant {
 
 impl Variant {
     /// The variant of `source` on its first `dims` dimensions (all when None), calibrated
-    /// with `cal` or, without one, on the variant's own rows with `range`; codes are held
-    /// within `budget` bytes.
-    #[allow(clippy::too_many_arguments)]
+    /// with `cal` or, without one, on the variant's own rows with the options' range; codes
+    /// are made under the options' code parameters and held within their budget.
     pub(crate) fn new(
         source: &Arc<dyn VectorSource>,
         queries: &[f32],
         exclude: Option<&[u32]>,
         dims: Option<usize>,
         cal: Option<&Calibration>,
-        range: RangeMethod,
-        budget: usize,
+        options: &RecallOptions,
     ) -> Result<(Self, Calibration)> {
         let dim = source.dim();
         let keep = match dims {
             Some(d) if d == 0 || d > dim => {
-                return Err(Error::InvalidOption(format!(
-                    "prefix of {d} dimensions of {dim}-dimensional vectors"
-                )))
+                return Err(Error::BadArgument {
+                    name: "dims".into(),
+                    problem: format!("a prefix of {d} dimensions of {dim}-dimensional vectors"),
+                })
             }
             Some(d) if d < dim => Some(d),
             _ => None,
@@ -138,13 +139,22 @@ impl Variant {
         };
         let cal = match cal {
             Some(c) => c.clone(),
-            None => calibrate(source.as_ref(), keep, range)?,
+            None => calibrate(
+                source.as_ref(),
+                keep,
+                options.range,
+                options.codes.threshold == BinaryThreshold::Median,
+            )?,
         };
         let mut corpus = Corpus::new(source.rows(), d);
         corpus.set_floats(source.floats(keep));
         corpus.set_valid(source.valid().map(<[bool]>::to_vec))?;
-        let rq = RabitqCodec::new(&cal, Rotation::default());
-        let (rabitq_width, rabitq_groups) = (rq.width(), rq.groups());
+        let params = CodeParams {
+            dims: d,
+            shape: cal.shape(),
+            ..options.codes
+        };
+        let rabitq_groups = RabitqCodec::new(&cal, params.rotation).groups();
         Ok((
             Variant {
                 memo: HashMap::new(),
@@ -154,9 +164,9 @@ impl Variant {
                 source: source.clone(),
                 cal: cal.clone(),
                 corpus,
-                budget,
+                budget: options.code_budget,
                 held: Vec::new(),
-                rabitq_width,
+                params,
                 rabitq_groups,
                 queries,
                 exclude: exclude.map(<[u32]>::to_vec),
@@ -172,10 +182,10 @@ impl Variant {
             // The codes and their transposed copy.
             Tier::Binary => 2 * self.dims.div_ceil(8),
             // The codes, their patterns (one byte per 4 dimensions) and two factors.
-            Tier::Rabitq(1) => self.rabitq_width + self.rabitq_groups + 8,
+            Tier::Rabitq(1) => tier_bytes(tier, &self.params) + self.rabitq_groups + 8,
             // Both columns and a bound width per row.
-            t @ Tier::Rabitq(_) => tier_bytes(t, self.dims, self.rabitq_width) + 4,
-            t => tier_bytes(t, self.dims, self.rabitq_width),
+            t @ Tier::Rabitq(_) => tier_bytes(t, &self.params) + 4,
+            t => tier_bytes(t, &self.params),
         }
     }
 
@@ -237,36 +247,64 @@ impl Variant {
         let t0 = Instant::now();
         let (rows, d, cal) = (self.corpus.rows(), self.dims, &self.cal);
         let has = |t: Tier| tiers.contains(&t);
-        let mut bin = has(Tier::Binary).then(|| {
-            let c = BinaryCodec::new(d);
+        // Every codec from the scheme table, under the variant's parameters.
+        let codec = |s: Scheme, bits: u8| {
+            let p = CodeParams {
+                rabitq_bits: bits,
+                ..self.params
+            };
+            s.codec(&p, Some(cal))
+        };
+        let mut bin = None;
+        if has(Tier::Binary) {
+            let SchemeCodec::Binary(c) = codec(Scheme::Binary, 1)? else {
+                unreachable!("the binary codec")
+            };
             let w = c.width();
-            (c, vec![0u8; rows * w], w)
-        });
-        let mut i8s = has(Tier::Int8).then(|| (Int8Codec::new(cal), vec![0u8; rows * d]));
-        let mut i4s = has(Tier::Int4).then(|| {
-            let c = Int4Codec::new(cal);
+            bin = Some((c, vec![0u8; rows * w], w));
+        }
+        let mut i8s = None;
+        if has(Tier::Int8) {
+            let SchemeCodec::Int8(c, _) = codec(Scheme::Int8, 1)? else {
+                unreachable!("the int8 codec")
+            };
+            i8s = Some((c, vec![0u8; rows * d]));
+        }
+        let mut i4s = None;
+        if has(Tier::Int4) {
+            let SchemeCodec::Int4(c) = codec(Scheme::Int4, 1)? else {
+                unreachable!("the int4 codec")
+            };
             let w = c.width();
-            (c, vec![0u8; rows * w], w)
-        });
-        let mut h16 =
-            has(Tier::F16).then(|| (HalfCodec::new(d, HalfKind::F16), vec![0u16; rows * d]));
-        let mut rqx: Vec<(RabitqExCodec, Vec<u8>, Vec<u8>)> = tiers
-            .iter()
-            .filter_map(|t| match *t {
-                Tier::Rabitq(b) if b > 1 => {
-                    let c = RabitqExCodec::new(RabitqCodec::new(cal, Rotation::default()), b)
-                        .expect("bits 2 to 8 from the tier");
+            i4s = Some((c, vec![0u8; rows * w], w));
+        }
+        let mut h16 = None;
+        if has(Tier::F16) {
+            let SchemeCodec::Half(c) = codec(Scheme::F16, 1)? else {
+                unreachable!("the f16 codec")
+            };
+            h16 = Some((c, vec![0u16; rows * d]));
+        }
+        let mut rqx: Vec<(RabitqExCodec, Vec<u8>, Vec<u8>)> = Vec::new();
+        for t in tiers {
+            if let Tier::Rabitq(b) = *t {
+                if b > 1 {
+                    let SchemeCodec::RabitqEx(c) = codec(Scheme::RabitqEx, b)? else {
+                        unreachable!("the extra-bits codec")
+                    };
                     let (w1, w2) = (c.base().width(), c.width());
-                    Some((c, vec![0u8; rows * w1], vec![0u8; rows * w2]))
+                    rqx.push((c, vec![0u8; rows * w1], vec![0u8; rows * w2]));
                 }
-                _ => None,
-            })
-            .collect();
-        let mut rq = has(Tier::Rabitq(1)).then(|| {
-            let c = RabitqCodec::new(cal, Rotation::default());
+            }
+        }
+        let mut rq = None;
+        if has(Tier::Rabitq(1)) {
+            let SchemeCodec::Rabitq(c) = codec(Scheme::Rabitq, 1)? else {
+                unreachable!("the rabitq codec")
+            };
             let w = c.width();
-            (c, vec![0u8; rows * w], w)
-        });
+            rq = Some((c, vec![0u8; rows * w], w));
+        }
         scan_prefix(
             self.source.as_ref(),
             self.keep,
@@ -436,7 +474,7 @@ impl Variant {
     }
 
     pub(crate) fn bytes_read(&self, tiers: &[TierSpec], k: usize) -> u64 {
-        let b = |t: Tier| tier_bytes(t, self.dims, self.rabitq_width);
+        let b = |t: Tier| tier_bytes(t, &self.params);
         let mut total = (self.corpus.rows() * b(tiers[0].tier)) as u64;
         // A bound keeps what the codes' error leaves: the mean measured for this chain.
         let measured = self.kept_memo.get(&(chain_string(tiers), k));
@@ -461,7 +499,7 @@ impl Variant {
                 seen.push(t.tier);
                 new
             })
-            .map(|t| tier_bytes(t.tier, self.dims, self.rabitq_width))
+            .map(|t| tier_bytes(t.tier, &self.params))
             .sum()
     }
 

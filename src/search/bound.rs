@@ -24,8 +24,7 @@
 //! A `k` beyond the corpus' rows is refused too ([`crate::Error::KOutOfRange`]), never cut
 //! and then reported as a certified top-k of the size asked for.
 
-use super::tier::Valid;
-use super::topk::TopK;
+use super::topk::{TopK, Valid};
 
 /// What a chain did for one query.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -22,8 +22,9 @@ use super::tier::{check_factors, check_halves, Codes};
 use super::tiered::{Corpus, FloatRows, InMemoryFloats};
 use crate::calibration::Calibration;
 use crate::codec::matryoshka::{truncate, MatryoshkaOptions};
+use crate::codec::scheme::{Scheme, SchemeCodec};
 use crate::error::{Error, Result};
-use crate::metadata::{ColumnRecipe, RecipeCodec, Scheme, Truncation};
+use crate::metadata::{ColumnRecipe, Truncation};
 use crate::vectors::Vectors;
 
 /// The bytes of the rows of a `FixedSizeBinary(width)` column (None for another type).
@@ -99,18 +100,18 @@ impl CorpusBuilder {
         let mut buffers = Vec::new();
         for (i, r) in &layout.codes {
             let buf = match r.codec(layout.calibration.as_ref())? {
-                RecipeCodec::Binary(c) => Buffer::Binary(Vec::new(), c),
-                RecipeCodec::Int8(c) => Buffer::Int8(Vec::new(), c),
-                RecipeCodec::Int4(c) => Buffer::Int4(Vec::new(), c),
-                RecipeCodec::Half(_) if r.scheme == Scheme::F16 => Buffer::F16(Vec::new()),
-                RecipeCodec::Half(_) => {
+                SchemeCodec::Binary(c) => Buffer::Binary(Vec::new(), c),
+                SchemeCodec::Int8(c, _) => Buffer::Int8(Vec::new(), c),
+                SchemeCodec::Int4(c) => Buffer::Int4(Vec::new(), c),
+                SchemeCodec::Half(_) if r.scheme == Scheme::F16 => Buffer::F16(Vec::new()),
+                SchemeCodec::Half(_) => {
                     return Err(Error::Schema(format!(
                         "column {:?}: {} codes are not searchable (quantize with f16)",
                         r.name, r.scheme
                     )))
                 }
-                RecipeCodec::Rabitq(c) => Buffer::Rabitq(Vec::new(), c),
-                RecipeCodec::RabitqEx(c) => Buffer::RabitqEx(Vec::new(), c),
+                SchemeCodec::Rabitq(c) => Buffer::Rabitq(Vec::new(), c),
+                SchemeCodec::RabitqEx(c) => Buffer::RabitqEx(Vec::new(), c),
             };
             buffers.push((schema.field(*i).name().clone(), r.clone(), buf));
         }
@@ -632,7 +633,7 @@ mod tests {
         // Codes given to a corpus directly are checked too (rows counted in the corpus).
         let chain = TierSpec::parse_chain("rabitq").unwrap();
         let layout = CodeLayout::from_schema(&schema, Some("emb"), &chain).unwrap();
-        let RecipeCodec::Rabitq(c) = layout.codes[0]
+        let SchemeCodec::Rabitq(c) = layout.codes[0]
             .1
             .codec(layout.calibration.as_ref())
             .unwrap()

@@ -51,7 +51,7 @@ impl FromStr for Tier {
             _ => match s.strip_prefix("rabitq").map(str::parse::<u8>) {
                 Some(Ok(b @ 1..=8)) => Tier::Rabitq(b),
                 _ => {
-                    return Err(Error::InvalidOption(format!(
+                    return Err(Error::bad_argument("tier", format!(
                         "tier {s:?}: expected binary, rabitq (or rabitq1 to rabitq8), int8, int4, f16 or float"
                     )))
                 }
@@ -107,7 +107,7 @@ impl TierSpec {
             .filter(|p| !p.is_empty())
             .collect();
         if parts.is_empty() {
-            return Err(Error::InvalidOption("empty tier chain".into()));
+            return Err(Error::bad_argument("tier", "empty tier chain"));
         }
         let n = parts.len();
         parts
@@ -118,7 +118,7 @@ impl TierSpec {
                 let tier: Tier = name.parse()?;
                 if let (Some(b), false) = (factor.and_then(|f| f.strip_prefix("bound")), i + 1 == n) {
                     if !matches!(tier, Tier::Rabitq(_)) {
-                        return Err(Error::InvalidOption(format!(
+                        return Err(Error::bad_argument("tier", format!(
                             "tier {p:?}: only the RaBitQ tiers have an error bound to prune by"
                         )));
                     }
@@ -126,13 +126,13 @@ impl TierSpec {
                     let eps = match b.strip_prefix('=') {
                         None if b.is_empty() => DEFAULT_EPS0,
                         Some(e) => e.trim().parse::<f32>().ok().filter(|e| e.is_finite() && *e >= MIN_EPS0).ok_or_else(|| {
-                            Error::InvalidOption(format!(
+                            Error::bad_argument("tier", format!(
                                 "tier {p:?}: the bound's confidence eps0 must be a finite number >= {MIN_EPS0} (the default; \
                                  a narrower bound would mark wrong answers as certified), e.g. bound=2.5"
                             ))
                         })?,
                         None => {
-                            return Err(Error::InvalidOption(format!(
+                            return Err(Error::bad_argument("tier", format!(
                                 "tier {p:?}: expected bound or bound=EPS0"
                             )))
                         }
@@ -142,18 +142,18 @@ impl TierSpec {
                 let factor = match (factor, i + 1 == n) {
                     (Some(f), false) => {
                         f.parse::<usize>().ok().filter(|&f| f >= 1).ok_or_else(|| {
-                            Error::InvalidOption(format!(
+                            Error::bad_argument("tier", format!(
                                 "tier {p:?}: the factor must be a whole number >= 1 (or bound)"
                             ))
                         })?
                     }
                     (None, false) => {
-                        return Err(Error::InvalidOption(format!(
+                        return Err(Error::bad_argument("tier", format!(
                             "tier {p:?}: every tier but the last needs a factor, e.g. {name}:4"
                         )))
                     }
                     (Some(_), true) => {
-                        return Err(Error::InvalidOption(format!(
+                        return Err(Error::bad_argument("tier", format!(
                             "the last tier {p:?} takes no factor"
                         )))
                     }

@@ -3,8 +3,8 @@
 
 use rayon::prelude::*;
 
-use super::tiered::Corpus;
 use super::topk::TopK;
+use super::topk::Valid;
 use crate::error::{Error, Result};
 use crate::kernels::float::dot;
 
@@ -70,28 +70,39 @@ pub(crate) fn rows_of(values: &[f32], dim: usize, rows: &[u32]) -> Vec<f32> {
     out
 }
 
-impl Corpus {
-    /// The float tier first: every valid row of the corpus rescored exactly for a group of
-    /// queries.
-    pub(super) fn scan_float(&self, group: &[f32], keep: usize) -> Result<Vec<Vec<(u32, f32)>>> {
-        let valid = self.validity();
-        let all: Vec<(u32, f32)> = (0..self.rows())
+/// The float tier: the exact scores of `dim`-dimensional float rows.
+pub(super) struct FloatTier<'a> {
+    pub(super) floats: &'a dyn FloatRows,
+    pub(super) dim: usize,
+}
+
+impl FloatTier<'_> {
+    /// The float tier first: every valid row of the `rows` rows rescored exactly for a
+    /// group of queries.
+    pub(super) fn scan(
+        &self,
+        rows: usize,
+        valid: Valid<'_>,
+        group: &[f32],
+        keep: usize,
+    ) -> Result<Vec<Vec<(u32, f32)>>> {
+        let all: Vec<(u32, f32)> = (0..rows)
             .filter(|&r| valid.get(r))
             .map(|r| (r as u32, 0.0))
             .collect();
-        let nq = group.len() / self.dim();
-        self.rescore_float(group, &vec![all; nq], keep)
+        let nq = group.len() / self.dim;
+        self.rescore(group, &vec![all; nq], keep)
     }
 
     /// Rescores candidates with the float vectors, reading each candidate row once, a run of
     /// rows at a time (the vectors of every candidate are never held together).
-    pub(super) fn rescore_float(
+    pub(super) fn rescore(
         &self,
         queries: &[f32],
         cands: &[Vec<(u32, f32)>],
         keep: usize,
     ) -> Result<Vec<Vec<(u32, f32)>>> {
-        let floats = self.floats().expect("checked");
+        let floats = self.floats;
         let mut rows: Vec<u32> = cands.iter().flatten().map(|c| c.0).collect();
         rows.sort_unstable();
         rows.dedup();
@@ -107,7 +118,7 @@ impl Corpus {
             .collect();
         pairs.sort_unstable();
         let mut scores: Vec<Vec<f32>> = cands.iter().map(|c| vec![0f32; c.len()]).collect();
-        let d = self.dim();
+        let d = self.dim;
         let mut at = 0usize;
         floats.visit(&rows, &mut |first, values| {
             let run = &rows[first..first + values.len() / d];

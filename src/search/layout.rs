@@ -6,8 +6,9 @@ use arrow_schema::{DataType, Schema};
 
 use super::chain::{Tier, TierSpec};
 use crate::calibration::Calibration;
+use crate::codec::scheme::Scheme;
 use crate::error::{Error, Result};
-use crate::metadata::{ColumnRecipe, Scheme, Truncation};
+use crate::metadata::{ColumnRecipe, Truncation};
 
 /// The scheme whose codes serve `tier` (None for the float tier; for multi-bit RaBitQ, the
 /// sign column's: see [`columns_of`]).

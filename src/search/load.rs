@@ -78,7 +78,7 @@ pub fn load_corpus(
             file_row += batch.num_rows() as u64;
         }
     }
-    let (layout, builder) = first.ok_or_else(|| Error::InvalidOption("no corpus files".into()))?;
+    let (layout, builder) = first.ok_or_else(|| Error::empty_input("search", "no corpus files"))?;
     match layout.float {
         Some(_) => {
             let dim = match layout.dims() {

@@ -10,8 +10,10 @@
 
 use rayon::prelude::*;
 
-use super::tier::{TierCodes, Valid};
+use super::floats::FloatTier;
+use super::tier::TierCodes;
 use super::topk::TopK;
+use super::topk::Valid;
 
 use super::bound::Bounded;
 pub use super::bound::QueryReport;
@@ -120,11 +122,14 @@ impl Corpus {
     pub fn set_valid(&mut self, valid: Option<Vec<bool>>) -> Result<()> {
         if let Some(v) = &valid {
             if v.len() != self.rows {
-                return Err(Error::InvalidOption(format!(
-                    "the validity holds {} rows, the corpus {}",
-                    v.len(),
-                    self.rows
-                )));
+                return Err(Error::bad_argument(
+                    "valid",
+                    format!(
+                        "the validity holds {} rows, the corpus {}",
+                        v.len(),
+                        self.rows
+                    ),
+                ));
             }
         }
         self.valid = valid.filter(|v| v.iter().any(|ok| !ok));
@@ -134,6 +139,14 @@ impl Corpus {
     /// Which rows may be returned (`None`: all).
     pub fn valid(&self) -> Option<&[bool]> {
         self.valid.as_deref()
+    }
+
+    /// The float tier over the corpus' float rows (checked present before a chain runs).
+    fn float_tier(&self) -> FloatTier<'_> {
+        FloatTier {
+            floats: self.floats().expect("checked"),
+            dim: self.dim,
+        }
     }
 
     pub(super) fn validity(&self) -> Valid<'_> {
@@ -203,7 +216,7 @@ impl Corpus {
         reports: &mut Vec<QueryReport>,
     ) -> Result<Vec<Vec<Hit>>> {
         if chain.is_empty() {
-            return Err(Error::InvalidOption("empty tier chain".into()));
+            return Err(Error::bad_argument("tiers", "empty tier chain"));
         }
         self.check(chain)?;
         if self.dim == 0 || !queries.len().is_multiple_of(self.dim) {
@@ -230,9 +243,12 @@ impl Corpus {
             .iter()
             .find(|s| s.bound.is_some_and(|e| !(e.is_finite() && e >= MIN_EPS0)))
         {
-            return Err(Error::InvalidOption(format!(
-                "tier {s}: the bound's confidence eps0 must be a finite number >= {MIN_EPS0}"
-            )));
+            return Err(Error::bad_argument(
+                "tier",
+                format!(
+                    "tier {s}: the bound's confidence eps0 must be a finite number >= {MIN_EPS0}"
+                ),
+            ));
         }
         // A NaN or infinite query would score every row NaN (ranked first, or certified).
         if let Some(i) = queries.iter().position(|x| !x.is_finite()) {
@@ -346,7 +362,7 @@ impl Corpus {
                     .map(|group| {
                         let kb = k.saturating_mul(chain[0].factor).min(self.rows);
                         codes.scan_bounded(group, kb, eps, valid).ok_or_else(|| {
-                            Error::InvalidOption(format!("the {first} tier has no error bound"))
+                            Error::Internal(format!("the {first} tier has no error bound"))
                         })
                     })
                     .collect::<Result<Vec<_>>>()?
@@ -367,7 +383,7 @@ impl Corpus {
                 .collect(),
             (None, _) => queries
                 .par_chunks(self.dim * FLOAT_QUERY_GROUP)
-                .map(|group| self.scan_float(group, keep(0)))
+                .map(|group| self.float_tier().scan(self.rows, valid, group, keep(0)))
                 .collect::<Result<Vec<_>>>()?
                 .into_iter()
                 .flatten()
@@ -402,7 +418,9 @@ impl Corpus {
             let last = i + 1 == chain.len();
             let before: Vec<usize> = candidates.iter().map(Vec::len).collect();
             candidates = match spec.bound.filter(|_| !last) {
-                _ if spec.tier == Tier::Float => self.rescore_float(queries, &candidates, want)?,
+                _ if spec.tier == Tier::Float => {
+                    self.float_tier().rescore(queries, &candidates, want)?
+                }
                 Some(eps) => {
                     let codes = self.codes(spec.tier).expect("checked");
                     let b: Vec<Bounded> = candidates
@@ -411,7 +429,7 @@ impl Corpus {
                         .map(|(q, cands)| {
                             let query = &queries[q * self.dim..(q + 1) * self.dim];
                             let score = codes.bounded_scorer(query, eps).ok_or_else(|| {
-                                Error::InvalidOption(format!(
+                                Error::Internal(format!(
                                     "the {} tier has no error bound",
                                     spec.tier
                                 ))

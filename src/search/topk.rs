@@ -4,6 +4,17 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
+/// Which corpus rows may be returned (`None`: all; rows whose vector is null are not).
+#[derive(Clone, Copy)]
+pub(crate) struct Valid<'a>(pub(crate) Option<&'a [bool]>);
+
+impl Valid<'_> {
+    #[inline]
+    pub(crate) fn get(&self, row: usize) -> bool {
+        self.0.is_none_or(|v| v[row])
+    }
+}
+
 /// A scored row. Ordered so that the *worst* entry is the heap's maximum.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Entry {

@@ -11,7 +11,7 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::{exec_err, plan_err, DataFusionError, Result, ScalarValue};
 use datafusion::logical_expr::ColumnarValue;
-use embquant::metadata::{ColumnRecipe, Scheme, Truncation, CALIBRATION_KEY};
+use embquant::metadata::{ColumnRecipe, Truncation, CALIBRATION_KEY};
 use embquant::{Calibration, Vectors};
 
 /// An `embquant::Error` raised inside a SQL function, with the function's name: the
@@ -438,36 +438,75 @@ fn single_string(a: &ArrayRef) -> Option<std::result::Result<Option<&str>, usize
     }
 }
 
-/// The recipe of a quantized output column, as `embquant quantize` writes it.
-pub fn code_recipe(
+/// The recipe of the column a SQL quantize function returns: `scheme` codes (`int8`,
+/// `int4`, `binary`, `rabitq`, `rabitq4` ...: the last column of that scheme, the extra bits
+/// for `rabitq2` to `rabitq8`) of `dims`-dimensional vectors of the column `source`, with
+/// `threshold` for binary codes, on the ranges' shape of `calibration` (which, when known,
+/// the recipe records). The options go through the one quantize spec, as every
+/// front door's do, with SQL's own choice of int8 layout (`FixedSizeList<Int8>`, an array
+/// SQL can index).
+pub fn sql_recipe(
+    function: &str,
     source: &Field,
-    scheme: Scheme,
+    scheme: &str,
+    threshold: &str,
     dims: usize,
-    arrow_type: &DataType,
-    bytes_per_vector: usize,
     calibration: Option<&Calibration>,
-    threshold: Option<embquant::codec::binary::BinaryThreshold>,
-) -> ColumnRecipe {
-    let layout = embquant::Int8Layout::List;
-    ColumnRecipe {
-        format_version: embquant::metadata::FILE_FORMAT_VERSION,
-        name: format!("{}{}", source.name(), scheme.suffix()),
-        scheme,
-        source_column: source.name().to_string(),
-        source_dims: dims,
+) -> Result<ColumnRecipe> {
+    let mut spec = embquant::job::QuantizeSpec::new(source.name());
+    spec.schemes = vec![scheme.into()];
+    spec.int8_layout = "list".into();
+    spec.binary_threshold = threshold.into();
+    let options = spec.job_options().map_err(|e| ext(function, e))?.quantize;
+    let mut params = options.code_params(dims);
+    params.shape = calibration.map(|c| c.shape()).unwrap_or_default();
+    let columns = options.column_schemes().map_err(|e| ext(function, e))?;
+    let last = *columns.last().expect("a spec names at least one scheme");
+    Ok(ColumnRecipe::new(
+        last,
+        source.name(),
         dims,
-        truncation: None::<Truncation>,
-        arrow_type: arrow_type.to_string(),
-        encoding: ColumnRecipe::encoding_for(scheme, layout),
-        int8_layout: (scheme == Scheme::Int8).then_some(layout),
-        threshold,
-        rabitq_bits: None,
-        sign_column: None,
-        rotation: None,
-        code_bits: None,
-        bytes_per_vector,
-        calibration_fingerprint: calibration.map(|c| c.fingerprint().to_string()),
+        None::<Truncation>,
+        &params,
+        calibration,
+    ))
+}
+
+/// The output field of a SQL quantize function returning `recipe`'s codes.
+pub fn sql_code_field(
+    function: &str,
+    recipe: &ColumnRecipe,
+    calibration: Option<&Calibration>,
+) -> FieldRef {
+    let dt = recipe.scheme.arrow_type(&recipe.params());
+    let meta = recipe_metadata(
+        recipe,
+        calibration.filter(|_| recipe.calibration_fingerprint.is_some()),
+    );
+    Arc::new(Field::new(function, dt, true).with_metadata(meta))
+}
+
+/// Encodes `vectors` into `recipe`'s codes with `calibration` (the extra bits alone for
+/// multi-bit RaBitQ), through the codec the recipe names.
+pub fn sql_encode(
+    function: &str,
+    recipe: &ColumnRecipe,
+    calibration: Option<&Calibration>,
+    vectors: &dyn Array,
+) -> Result<ArrayRef> {
+    let codec = recipe.codec(calibration).map_err(|e| ext(function, e))?;
+    let enc = codec
+        .encode(vectors)
+        .map_err(|e| ext(function, e))?
+        .pop()
+        .expect("every codec writes a column");
+    if enc.clipped > 0 {
+        tracing::debug!(
+            clipped = enc.clipped,
+            "{function}: values outside the calibrated range"
+        );
     }
+    Ok(enc.array)
 }
 
 /// Field metadata of a recipe and, when known, the calibration (so `COPY ... TO` keeps
@@ -483,29 +522,6 @@ pub fn recipe_metadata(
             HashMap::new()
         }
     }
-}
-
-/// Field metadata of a quantized output column: the recipe and, when known, the calibration,
-/// as `embquant quantize` writes them (so `COPY ... TO` keeps them).
-pub fn code_metadata(
-    source: &Field,
-    scheme: Scheme,
-    dims: usize,
-    arrow_type: &DataType,
-    bytes_per_vector: usize,
-    calibration: Option<&Calibration>,
-    threshold: Option<embquant::codec::binary::BinaryThreshold>,
-) -> HashMap<String, String> {
-    let recipe = code_recipe(
-        source,
-        scheme,
-        dims,
-        arrow_type,
-        bytes_per_vector,
-        calibration,
-        threshold,
-    );
-    recipe_metadata(&recipe, calibration)
 }
 
 /// Wraps a one-row result as a scalar when every argument was a scalar.

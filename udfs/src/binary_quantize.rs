@@ -10,15 +10,24 @@ use datafusion::logical_expr::{
     TypeSignature, Volatility,
 };
 use datafusion_macros::user_doc;
-use embquant::metadata::Scheme;
-use embquant::{BinaryCodec, BinaryThreshold, Vectors};
+use embquant::Vectors;
 
 use crate::args::{
-    batch_codes_calibration, check_vector_type, code_metadata, ext, output, plan_calibration,
-    plan_dim, vector_arg, PlanCalibration,
+    batch_codes_calibration, check_vector_type, ext, output, plan_calibration, plan_dim,
+    sql_code_field, sql_encode, sql_recipe, vector_arg, PlanCalibration,
 };
 
 const NAME: &str = "binary_quantize";
+
+/// The threshold of the codes of a call with `args` arguments: sign bits alone, the
+/// calibration's means with a calibration.
+fn threshold(args: usize) -> &'static str {
+    if args > 1 {
+        "mean"
+    } else {
+        "zero"
+    }
+}
 
 #[user_doc(
     doc_section(label = "embquant Functions"),
@@ -106,15 +115,15 @@ impl ScalarUDFImpl for BinaryQuantizeFunc {
             // when the rows are; return variable-length bytes.
             return Ok(Arc::new(Field::new(NAME, DataType::Binary, true)));
         };
-        let width = dim.div_ceil(8);
-        let dt = DataType::FixedSizeBinary(width as i32);
-        let threshold = if args.arg_fields.len() > 1 {
-            BinaryThreshold::Mean
-        } else {
-            BinaryThreshold::Zero
-        };
-        let meta = code_metadata(f, Scheme::Binary, dim, &dt, width, known, Some(threshold));
-        Ok(Arc::new(Field::new(NAME, dt, true).with_metadata(meta)))
+        let recipe = sql_recipe(
+            NAME,
+            f,
+            "binary",
+            threshold(args.arg_fields.len()),
+            dim,
+            known,
+        )?;
+        Ok(sql_code_field(NAME, &recipe, known))
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
@@ -122,26 +131,39 @@ impl ScalarUDFImpl for BinaryQuantizeFunc {
         let Some(v) = vector_arg(NAME, "1 (v)", &args.args[0])? else {
             return Ok(ColumnarValue::Scalar(ScalarValue::try_from(&out_type)?));
         };
-        let codec = if args.args.len() > 1 {
-            let cal = batch_codes_calibration(NAME, &args.args, &args.arg_fields, &v)?;
-            BinaryCodec::with_calibration(&cal, BinaryThreshold::Mean).map_err(|e| ext(NAME, e))?
+        let cal = if args.args.len() > 1 {
+            Some(batch_codes_calibration(
+                NAME,
+                &args.args,
+                &args.arg_fields,
+                &v,
+            )?)
         } else {
-            let dim = Vectors::try_new(v.array.as_ref())
-                .map_err(|e| ext(NAME, e))?
-                .dim();
-            BinaryCodec::new(dim)
+            None
         };
+        let dim = match &cal {
+            Some(c) => c.dim(),
+            None => Vectors::try_new(v.array.as_ref())
+                .map_err(|e| ext(NAME, e))?
+                .dim(),
+        };
+        let recipe = sql_recipe(
+            NAME,
+            &args.arg_fields[0],
+            "binary",
+            threshold(args.args.len()),
+            dim,
+            None,
+        )?;
         if let DataType::FixedSizeBinary(width) = out_type {
-            if codec.width() != width as usize {
+            if recipe.bytes_per_vector != width as usize {
                 return exec_err!(
-                    "{NAME}: dimension mismatch: {}-dimensional vectors, expected {} bytes of codes",
-                    codec.dim(),
-                    width
+                    "{NAME}: dimension mismatch: {dim}-dimensional vectors, expected {width} bytes of codes"
                 );
             }
         }
-        let enc = codec.encode(v.array.as_ref()).map_err(|e| ext(NAME, e))?;
-        output(cast(&enc.array, &out_type)?, v.scalar)
+        let codes = sql_encode(NAME, &recipe, cal.as_ref(), v.array.as_ref())?;
+        output(cast(&codes, &out_type)?, v.scalar)
     }
 
     fn documentation(&self) -> Option<&Documentation> {

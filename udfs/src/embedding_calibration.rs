@@ -12,7 +12,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::physical_expr::expressions::Literal;
 use datafusion_macros::user_doc;
-use embquant::{Calibration, RangeMethod, Stats, StatsOptions};
+use embquant::{Calibration, CalibrationMethod, Stats, StatsOptions};
 
 use crate::args::{check_vector_type, ext, vector_arg};
 
@@ -22,7 +22,9 @@ const NAME: &str = "embedding_calibration";
     doc_section(label = "embquant Functions"),
     description = "Aggregate: the per-dimension calibration of a vector column, as the JSON that \
 `embquant calibrate` writes and the quantize functions take. The range method is `minmax` \
-(default), `quantile:P` (0.5 <= P <= 1) or `meanstd:K`. Statistics are mergeable (moments, min, \
+(default), `quantile:P` (0.5 <= P <= 1) or `meanstd:K`, each optionally followed by `+symmetric` \
+(ranges ±max|x| on a grid with a level at zero: int8 codes round(x / step)) and/or `+per-tensor` \
+(one range for every dimension). Statistics are mergeable (moments, min, \
 max and a quantile sketch per dimension), so the result does not depend on how DataFusion splits \
 the input into partitions and files (up to floating-point rounding of the moments). NULL vectors \
 are skipped; zero non-null rows give NULL; NaN or infinite values are an error.",
@@ -33,7 +35,7 @@ are skipped; zero non-null rows give NULL; NaN or infinite values are an error."
     argument(name = "v", description = "Vector column."),
     argument(
         name = "method",
-        description = "Range method literal: 'minmax', 'quantile:P' or 'meanstd:K'."
+        description = "Range method literal: 'minmax', 'quantile:P' or 'meanstd:K', optionally with '+symmetric' and/or '+per-tensor'."
     )
 )]
 /// The `embedding_calibration` SQL function.
@@ -60,9 +62,9 @@ impl EmbeddingCalibrationFunc {
     }
 }
 
-fn method_of(args: &AccumulatorArgs) -> Result<RangeMethod> {
+fn method_of(args: &AccumulatorArgs) -> Result<CalibrationMethod> {
     let Some(e) = args.exprs.get(1) else {
-        return Ok(RangeMethod::MinMax);
+        return Ok(CalibrationMethod::default());
     };
     let Some(lit) = e.downcast_ref::<Literal>() else {
         return plan_err!("{NAME}: the method must be a string literal");
@@ -118,7 +120,7 @@ impl AggregateUDFImpl for EmbeddingCalibrationFunc {
 /// Partial statistics; its state is the `Stats` as JSON (NULL before the first row).
 #[derive(Debug)]
 struct CalibrationAccumulator {
-    method: RangeMethod,
+    method: CalibrationMethod,
     stats: Option<Stats>,
 }
 

@@ -10,12 +10,10 @@ use datafusion::logical_expr::{
     TypeSignature, Volatility,
 };
 use datafusion_macros::user_doc;
-use embquant::metadata::Scheme;
-use embquant::Int4Codec;
 
 use crate::args::{
-    batch_codes_calibration, check_vector_type, code_metadata, ext, output, plan_calibration,
-    plan_codes_dim, plan_dim, vector_arg,
+    batch_codes_calibration, check_vector_type, output, plan_calibration, plan_codes_dim, plan_dim,
+    sql_code_field, sql_encode, sql_recipe, vector_arg,
 };
 
 const NAME: &str = "int4_quantize";
@@ -94,10 +92,8 @@ impl ScalarUDFImpl for Int4QuantizeFunc {
             // when the rows are; return variable-length codes.
             return Ok(Arc::new(Field::new(NAME, DataType::Binary, true)));
         };
-        let width = dim.div_ceil(2);
-        let dt = DataType::FixedSizeBinary(width as i32);
-        let meta = code_metadata(f, Scheme::Int4, dim, &dt, width, known, None);
-        Ok(Arc::new(Field::new(NAME, dt, true).with_metadata(meta)))
+        let recipe = sql_recipe(NAME, f, "int4", "zero", dim, known)?;
+        Ok(sql_code_field(NAME, &recipe, known))
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
@@ -107,17 +103,16 @@ impl ScalarUDFImpl for Int4QuantizeFunc {
             )?));
         };
         let cal = batch_codes_calibration(NAME, &args.args, &args.arg_fields, &v)?;
-        let enc = Int4Codec::new(&cal)
-            .encode(v.array.as_ref())
-            .map_err(|e| ext(NAME, e))?;
-        if enc.clipped > 0 {
-            tracing::debug!(
-                clipped = enc.clipped,
-                "{NAME}: values outside the calibrated range"
-            );
-        }
-        let out_type = args.return_field.data_type();
-        output(cast(&enc.array, out_type)?, v.scalar)
+        let recipe = sql_recipe(
+            NAME,
+            &args.arg_fields[0],
+            "int4",
+            "zero",
+            cal.dim(),
+            Some(&cal),
+        )?;
+        let codes = sql_encode(NAME, &recipe, Some(&cal), v.array.as_ref())?;
+        output(cast(&codes, args.return_field.data_type())?, v.scalar)
     }
 
     fn documentation(&self) -> Option<&Documentation> {

@@ -10,12 +10,10 @@ use datafusion::logical_expr::{
     TypeSignature, Volatility,
 };
 use datafusion_macros::user_doc;
-use embquant::metadata::Scheme;
-use embquant::Int8Codec;
 
 use crate::args::{
-    batch_codes_calibration, check_vector_type, code_metadata, ext, output, plan_calibration,
-    plan_codes_dim, plan_dim, vector_arg,
+    batch_codes_calibration, check_vector_type, output, plan_calibration, plan_codes_dim, plan_dim,
+    sql_code_field, sql_encode, sql_recipe, vector_arg,
 };
 
 const NAME: &str = "int8_quantize";
@@ -69,14 +67,6 @@ impl Int8QuantizeFunc {
     }
 }
 
-/// `FixedSizeList<Int8, dim>`, the type the codec writes.
-pub(crate) fn int8_codes_type(dim: usize) -> DataType {
-    DataType::FixedSizeList(
-        Arc::new(Field::new_list_field(DataType::Int8, false)),
-        dim as i32,
-    )
-}
-
 impl ScalarUDFImpl for Int8QuantizeFunc {
     fn name(&self) -> &str {
         NAME
@@ -105,9 +95,8 @@ impl ScalarUDFImpl for Int8QuantizeFunc {
                 true,
             )));
         };
-        let dt = int8_codes_type(dim);
-        let meta = code_metadata(f, Scheme::Int8, dim, &dt, dim, known, None);
-        Ok(Arc::new(Field::new(NAME, dt, true).with_metadata(meta)))
+        let recipe = sql_recipe(NAME, f, "int8", "zero", dim, known)?;
+        Ok(sql_code_field(NAME, &recipe, known))
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
@@ -117,17 +106,16 @@ impl ScalarUDFImpl for Int8QuantizeFunc {
             )?));
         };
         let cal = batch_codes_calibration(NAME, &args.args, &args.arg_fields, &v)?;
-        let enc = Int8Codec::new(&cal)
-            .encode(v.array.as_ref())
-            .map_err(|e| ext(NAME, e))?;
-        if enc.clipped > 0 {
-            tracing::debug!(
-                clipped = enc.clipped,
-                "{NAME}: values outside the calibrated range"
-            );
-        }
-        let out_type = args.return_field.data_type();
-        output(cast(&enc.array, out_type)?, v.scalar)
+        let recipe = sql_recipe(
+            NAME,
+            &args.arg_fields[0],
+            "int8",
+            "zero",
+            cal.dim(),
+            Some(&cal),
+        )?;
+        let codes = sql_encode(NAME, &recipe, Some(&cal), v.array.as_ref())?;
+        output(cast(&codes, args.return_field.data_type())?, v.scalar)
     }
 
     fn documentation(&self) -> Option<&Documentation> {

@@ -1,34 +1,24 @@
 //! `rabitq_quantize(v [, calibration [, bits]])`: RaBitQ 1-bit codes with their correction
 //! factors, or with `bits` 2 to 8 the extra bits of multi-bit RaBitQ.
 
-use std::sync::Arc;
-
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
+use datafusion::arrow::datatypes::{DataType, FieldRef};
 use datafusion::common::{plan_err, Result, ScalarValue};
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDFImpl, Signature,
     TypeSignature, Volatility,
 };
 use datafusion_macros::user_doc;
-use embquant::codec::rabitq_ex::RabitqExCodec;
-use embquant::metadata::Scheme;
-use embquant::{RabitqCodec, Rotation};
 
 use crate::args::{
-    batch_codes_calibration, check_vector_type, code_recipe, ext, output, plan_calibration,
-    plan_codes_dim, plan_dim, recipe_metadata, vector_arg,
+    batch_codes_calibration, check_vector_type, output, plan_calibration, plan_codes_dim, plan_dim,
+    sql_code_field, sql_encode, sql_recipe, vector_arg,
 };
 
 const NAME: &str = "rabitq_quantize";
 
-/// Bytes of a default (Hadamard-rotated) RaBitQ code of `dim` dimensions.
-pub(crate) fn rabitq_width(dim: usize) -> usize {
-    dim.next_power_of_two().max(8) / 8 + 8
-}
-
-/// Bytes of the extra bits of `bits`-bit RaBitQ (default rotation) of `dim` dimensions.
-pub(crate) fn rabitq_extra_width(dim: usize, bits: u8) -> usize {
-    (bits as usize - 1) * (dim.next_power_of_two().max(8) / 8) + 8
+/// The scheme name of `bits`-bit codes (`rabitq`, `rabitq2` ... `rabitq8`).
+fn scheme(bits: u8) -> String {
+    format!("rabitq{bits}")
 }
 
 /// The `bits` argument (third, an integer literal 1 to 8; 1 without it).
@@ -130,22 +120,9 @@ impl ScalarUDFImpl for RabitqQuantizeFunc {
             args.scalar_arguments.get(2).copied().flatten(),
             args.arg_fields.len() > 2,
         )?;
-        let (scheme, width) = match bits {
-            1 => (Scheme::Rabitq, rabitq_width(dim)),
-            b => (Scheme::RabitqEx, rabitq_extra_width(dim, b)),
-        };
-        let dt = DataType::FixedSizeBinary(width as i32);
         // The recipe records the rotation, so search and rabitq_inner_product can rebuild it.
-        let mut recipe = code_recipe(f, scheme, dim, &dt, width, known, None);
-        recipe.rotation = Some(Rotation::default());
-        recipe.code_bits = Some(dim.next_power_of_two().max(8));
-        if bits > 1 {
-            recipe.name = scheme.column_name(f.name(), bits);
-            recipe.rabitq_bits = Some(bits);
-            recipe.sign_column = Some(Scheme::Rabitq.column_name(f.name(), 1));
-        }
-        let meta = recipe_metadata(&recipe, known);
-        Ok(Arc::new(Field::new(NAME, dt, true).with_metadata(meta)))
+        let recipe = sql_recipe(NAME, f, &scheme(bits), "zero", dim, known)?;
+        Ok(sql_code_field(NAME, &recipe, known))
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
@@ -162,19 +139,15 @@ impl ScalarUDFImpl for RabitqQuantizeFunc {
             None => 1,
         };
         let cal = batch_codes_calibration(NAME, &args.args, &args.arg_fields, &v)?;
-        let base = RabitqCodec::new(&cal, Rotation::default());
-        let array = if bits == 1 {
-            base.encode(v.array.as_ref())
-                .map_err(|e| ext(NAME, e))?
-                .array
-        } else {
-            let codec = RabitqExCodec::new(base, bits).map_err(|e| ext(NAME, e))?;
-            codec
-                .encode(v.array.as_ref())
-                .map_err(|e| ext(NAME, e))?
-                .1
-                .array
-        };
+        let recipe = sql_recipe(
+            NAME,
+            &args.arg_fields[0],
+            &scheme(bits),
+            "zero",
+            cal.dim(),
+            None,
+        )?;
+        let array = sql_encode(NAME, &recipe, Some(&cal), v.array.as_ref())?;
         output(array, v.scalar)
     }
 

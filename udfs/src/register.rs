@@ -3,12 +3,17 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use datafusion::common::{plan_datafusion_err, Result};
+use datafusion::common::{plan_datafusion_err, DataFusionError, Result};
 use datafusion::datasource::file_format::options::ReadOptions;
 use datafusion::datasource::listing::{ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::execution::context::SessionContext;
 use datafusion::prelude::ParquetReadOptions;
 use embquant::io::DirManifest;
+
+/// An error of the core, kept typed for the caller to match on.
+fn typed(e: embquant::Error) -> DataFusionError {
+    DataFusionError::External(Box::new(e))
+}
 
 /// Registers the Parquet table `name` at `path` (a file, a directory of files, or a glob).
 ///
@@ -22,7 +27,7 @@ pub async fn register_parquet(ctx: &SessionContext, name: &str, path: &str) -> R
     let dir = Path::new(path);
     // A manifest that cannot be read or names anything but plain files inside the
     // directory is an error, never a fallback to reading the directory as it is.
-    let manifest = DirManifest::load(dir).map_err(|e| plan_datafusion_err!("{e}"))?;
+    let manifest = DirManifest::load(dir).map_err(typed)?;
     let Some(manifest) = manifest else {
         return ctx
             .register_parquet(name, path, ParquetReadOptions::default())
@@ -36,7 +41,7 @@ pub async fn register_parquet(ctx: &SessionContext, name: &str, path: &str) -> R
     let first = dir.join(first);
     let schema = embquant::io::open_file(&first)
         .and_then(|f| f.schema())
-        .map_err(|e| plan_datafusion_err!("{e}"))?;
+        .map_err(typed)?;
     let urls = manifest
         .parts
         .iter()

@@ -81,7 +81,7 @@ impl ScalarUDFImpl for SubvectorFunc {
         if start < 1 || len < 1 {
             return plan_err!("{NAME}: start ({start}) and len ({len}) must be at least 1");
         }
-        let max = embquant::metadata::MAX_DIMS as i64;
+        let max = embquant::calibration::MAX_DIMS as i64;
         if len > max {
             return plan_err!("{NAME}: len ({len}) is over the {max} dimensions a vector may have");
         }

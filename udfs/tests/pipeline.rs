@@ -156,6 +156,91 @@ async fn quantize_functions_equal_library_codecs() {
     }
 }
 
+/// The SQL quantize functions are a front door of the one quantize spec: each returns,
+/// byte for byte and with the same recipe and calibration in its field metadata, the column
+/// `embquant quantize` writes for the same spec (int8 in SQL's list layout).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quantize_functions_write_the_jobs_columns() {
+    let ctx = session().await;
+    // Per-dimension ranges, and symmetric ranges for the whole tensor (which the recipes
+    // of the int8 and int4 columns record).
+    for method in ["minmax", "minmax+symmetric+per-tensor"] {
+        same_columns_as_the_job(&ctx, method).await;
+    }
+}
+
+async fn same_columns_as_the_job(ctx: &SessionContext, method: &str) {
+    let cal = sql_calibration(ctx, method).await;
+    assert_eq!(cal.shape().symmetric, method.contains("symmetric"));
+    let json = cal.to_json().expect("json");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("job.parquet");
+    let mut spec = embquant::job::QuantizeSpec::new("embedding");
+    spec.schemes = ["int8", "int4", "binary", "rabitq4"]
+        .map(String::from)
+        .to_vec();
+    spec.int8_layout = "list".into();
+    let files = embquant::job::discover(&[data("minilm-wordnet-5k.parquet")
+        .to_string_lossy()
+        .into_owned()])
+    .expect("discover");
+    embquant::job::quantize(
+        &files,
+        &out,
+        cal.clone(),
+        &spec.job_options().expect("spec"),
+        &embquant::job::NoProgress,
+    )
+    .await
+    .expect("job");
+    let job = {
+        let f = std::fs::File::open(&out).expect("open");
+        let reader = ParquetRecordBatchReaderBuilder::try_new(f)
+            .expect("parquet")
+            .build()
+            .expect("reader");
+        let batches: Vec<RecordBatch> = reader.map(|b| b.expect("batch")).collect();
+        datafusion::arrow::compute::concat_batches(&batches[0].schema(), &batches).expect("concat")
+    };
+    let sql = collect(
+        ctx,
+        &format!(
+            "SELECT int8_quantize(embedding, '{json}') AS embedding_int8, \
+                    int4_quantize(embedding, '{json}') AS embedding_int4, \
+                    binary_quantize(embedding) AS embedding_bin, \
+                    rabitq_quantize(embedding, '{json}') AS embedding_rq, \
+                    rabitq_quantize(embedding, '{json}', 4) AS embedding_rq4 \
+             FROM corpus ORDER BY id"
+        ),
+    )
+    .await;
+    let sql = datafusion::arrow::compute::concat_batches(&sql[0].schema(), &sql).expect("concat");
+    for name in [
+        "embedding_int8",
+        "embedding_int4",
+        "embedding_bin",
+        "embedding_rq",
+        "embedding_rq4",
+    ] {
+        let (a, b) = (
+            sql.column_by_name(name).expect("sql column"),
+            job.column_by_name(name).expect("job column"),
+        );
+        assert_eq!(a.to_data(), b.to_data(), "{name}: the codes");
+        let (fa, fb) = (
+            sql.schema().field_with_name(name).expect("field").clone(),
+            job.schema().field_with_name(name).expect("field").clone(),
+        );
+        assert_eq!(fa.data_type(), fb.data_type(), "{name}: the type");
+        assert_eq!(
+            fa.metadata(),
+            fb.metadata(),
+            "{name}: recipe and calibration"
+        );
+        assert!(fa.metadata().contains_key("embquant"), "{name}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tiered_search_equals_library_search() {
     let ctx = session().await;

@@ -207,3 +207,27 @@ proptest! {
         prop_assert!(inputs.check_spelling(&output, true).is_err(), "{output} over {input}");
     }
 }
+
+#[test]
+fn outputs_over_inputs_are_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let a = d.path().join("in/a.parquet");
+    std::fs::create_dir_all(a.parent().unwrap()).unwrap();
+    std::fs::write(&a, b"x").unwrap();
+    // The same file, spelled differently.
+    let e = check_not_input(&d.path().join("in/../in/a.parquet"), false, &[&a]).unwrap_err();
+    assert!(matches!(e, Error::OutputIsInput { .. }), "{e}");
+    // A directory output holding an input.
+    assert!(check_not_input(&d.path().join("in"), true, &[&a])
+        .is_err_and(|e| matches!(e.kind(), Error::OutputIsInput { .. })));
+    assert!(check_not_input(d.path(), true, &[&a])
+        .is_err_and(|e| matches!(e.kind(), Error::OutputIsInput { .. })));
+    // A directory output that is an input directory.
+    assert!(
+        check_not_input(&d.path().join("in"), true, &[d.path().join("in")])
+            .is_err_and(|e| matches!(e.kind(), Error::OutputIsInput { .. }))
+    );
+    // Beside the input is fine; a file output inside an input directory too.
+    check_not_input(&d.path().join("out"), true, &[&a]).unwrap();
+    check_not_input(&d.path().join("in/b.parquet"), false, &[&a]).unwrap();
+}

@@ -78,9 +78,9 @@ fn receive<T>(rx: mpsc::Receiver<T>) -> T {
 fn split_url(url: &str) -> Result<(String, String)> {
     match super::location::Location::parse(url)? {
         super::location::Location::Object(o) => Ok((o.base(), o.key)),
-        super::location::Location::Local(_) => Err(Error::InvalidOption(format!(
-            "{url}: not an object-store URL"
-        ))),
+        super::location::Location::Local(_) => {
+            Err(Error::store_config(url, "not an object-store URL"))
+        }
     }
 }
 
@@ -134,21 +134,23 @@ pub fn store_for(url: &str) -> Result<Arc<ObjectStoreStore>> {
 /// URL the user gave.
 fn build(base: &str, url: &str) -> Result<Arc<dyn ObjectStore>> {
     let (scheme, bucket) = base.split_once("://").unwrap_or(("", base));
-    let failed = |e: object_store::Error| Error::InvalidOption(format!("{url}: {e}"));
+    let failed = |e: object_store::Error| Error::store_config(url, e);
     let prefix = match scheme {
         "s3" | "s3a" | "s3n" => "AWS_",
         "gs" | "gcs" => "GOOGLE_",
         "az" | "azure" | "abfs" | "abfss" | "adl" => "AZURE_",
         "memory" => return Ok(Arc::new(object_store::memory::InMemory::new())),
         other => {
-            return Err(Error::InvalidOption(format!(
-                "{url}: unsupported URL scheme {other:?} (s3, s3a, gs, az, azure, abfs, \
-                 abfss, adl, memory, file, or a plain path)"
-            )))
+            return Err(Error::store_config(
+                url,
+                format!(
+                    "unsupported URL scheme {other:?} (s3, s3a, gs, az, azure, abfs, \
+                     abfss, adl, memory, file, or a plain path)"
+                ),
+            ))
         }
     };
-    check_settings(prefix, std::env::vars_os())
-        .map_err(|e| Error::InvalidOption(format!("{url}: {e}")))?;
+    check_settings(prefix, std::env::vars_os()).map_err(|e| Error::store_config(url, e))?;
     // One bound on a request and on its retries: an endpoint that does not answer fails
     // within about `io_timeout()`.
     let timeout = io_timeout()?;
@@ -197,9 +199,7 @@ fn build(base: &str, url: &str) -> Result<Arc<dyn ObjectStore>> {
             ),
         })
     })
-    .map_err(|p| {
-        Error::InvalidOption(format!("{url}: the store's settings are malformed ({p})"))
-    })??;
+    .map_err(|p| Error::store_config(url, format!("the store's settings are malformed ({p})")))??;
     // A request without an answer is reported while it waits, not only when it gives up.
     Ok(Arc::new(watch::Watched::new(store, base, timeout)))
 }
@@ -214,9 +214,10 @@ pub fn io_timeout() -> Result<std::time::Duration> {
             Ok(s) if s.is_finite() && s > 0.0 && s <= 86_400.0 => {
                 Ok(std::time::Duration::from_secs_f64(s))
             }
-            _ => Err(Error::InvalidOption(format!(
-                "EMBQUANT_IO_TIMEOUT={v:?}: expected seconds, more than 0 and at most 86400"
-            ))),
+            _ => Err(Error::bad_argument(
+                "EMBQUANT_IO_TIMEOUT",
+                format!("{v:?}: expected seconds, more than 0 and at most 86400"),
+            )),
         },
     }
 }
@@ -325,10 +326,10 @@ impl ObjectStoreStore {
         let raw = if is_url(url) {
             let (base, key) = split_url(url)?;
             if base != self.base {
-                return Err(Error::InvalidOption(format!(
-                    "{url} is not in the store of {}",
-                    self.base
-                )));
+                return Err(Error::store_config(
+                    url,
+                    format!("not in the store of {}", self.base),
+                ));
             }
             key
         } else {
@@ -397,7 +398,7 @@ impl Store for ObjectStoreStore {
             let fixed = &raw[..raw.find(['*', '?', '[']).unwrap_or(raw.len())];
             let prefix = ObjectPath::from(fixed.rsplit_once('/').map_or("", |(p, _)| p));
             let glob = glob::Pattern::new(&raw)
-                .map_err(|e| Error::InvalidOption(format!("{pattern}: bad glob: {e}")))?;
+                .map_err(|e| Error::bad_argument("glob", format!("{pattern}: {e}")))?;
             let opts = glob::MatchOptions {
                 require_literal_separator: true,
                 ..Default::default()

@@ -14,7 +14,7 @@ mod rabitq_ex;
 use half::f16 as F16;
 
 use super::chain::Tier;
-use super::topk::TopK;
+pub(crate) use super::topk::{TopK, Valid};
 use crate::codec::binary::BinaryCodec;
 use crate::codec::int4::Int4Codec;
 use crate::codec::int8::Int8Codec;
@@ -22,17 +22,6 @@ use crate::codec::rabitq::RabitqCodec;
 use crate::codec::rabitq_ex::RabitqExCodec;
 use crate::error::{Error, Result};
 use crate::search::bound::Bounded;
-
-/// Which corpus rows may be returned (`None`: all; rows whose vector is null are not).
-#[derive(Clone, Copy)]
-pub(crate) struct Valid<'a>(pub(crate) Option<&'a [bool]>);
-
-impl Valid<'_> {
-    #[inline]
-    pub(crate) fn get(&self, row: usize) -> bool {
-        self.0.is_none_or(|v| v[row])
-    }
-}
 
 /// A per-row scorer with the half-width of its error bound.
 pub(crate) type BoundedScorer<'a> = Box<dyn Fn(u32) -> (f32, f32) + 'a>;

@@ -11,7 +11,7 @@ use embquant::search::{CorpusBuilder, QueryReader, QuerySet};
 
 use crate::args::ext;
 
-use super::exec::SearchSpec;
+use super::spec::SearchSpec;
 use super::NAME;
 
 fn column<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a ArrayRef> {

@@ -13,6 +13,7 @@
 mod build;
 mod exec;
 mod layout;
+mod spec;
 
 use std::sync::Arc;
 
@@ -28,8 +29,9 @@ use embquant::search::TierSpec;
 
 use crate::args::ext;
 
-pub use exec::{SearchSpec, TieredSearchExec};
+pub use exec::TieredSearchExec;
 use layout::layout;
+pub use spec::SearchSpec;
 
 /// The SQL name of the table function.
 pub const NAME: &str = "tiered_search";
