@@ -666,7 +666,11 @@ mod tests {
             "minmax:2",
             "x",
         ] {
-            assert!(s.parse::<RangeMethod>().is_err(), "{s}");
+            assert_err!(
+                s.parse::<RangeMethod>(),
+                crate::Error::BadArgument { .. },
+                "{s}"
+            );
         }
     }
 
@@ -742,7 +746,8 @@ mod tests {
         assert_eq!(p.dim(), 3);
         assert_eq!(p.lo(), &cal.lo()[..3]);
         assert_ne!(p.fingerprint(), cal.fingerprint());
-        assert!(cal.prefix(9).is_err() && cal.prefix(0).is_err());
+        assert_err!(cal.prefix(9), Error::BadArgument { .. });
+        assert_err!(cal.prefix(0), Error::BadArgument { .. });
     }
 
     proptest! {

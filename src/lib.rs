@@ -54,6 +54,26 @@ pub use arrow_schema;
 #[cfg(feature = "job")]
 pub use parquet;
 
+/// `assert_err!(result, Pattern)`: `result` is an error whose kind
+/// ([`Error::kind`](crate::Error::kind), past the file and column wrappers) matches `Pattern`.
+#[cfg(test)]
+macro_rules! assert_err {
+    ($result:expr, $kind:pat) => {
+        assert_err!($result, $kind, "")
+    };
+    ($result:expr, $kind:pat, $($msg:tt)+) => {
+        match $result {
+            Err(e) => assert!(
+                matches!(e.kind(), $kind),
+                "{}: {e:?} is not {}",
+                format_args!($($msg)+),
+                stringify!($kind)
+            ),
+            Ok(_) => panic!("{}: expected {}", format_args!($($msg)+), stringify!($kind)),
+        }
+    };
+}
+
 pub mod calibration;
 pub mod codec;
 #[cfg(feature = "job")]

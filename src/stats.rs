@@ -459,9 +459,9 @@ mod tests {
     fn merging_different_dims_fails() {
         let mut a = Stats::new(3, &StatsOptions::default());
         let b = Stats::new(4, &StatsOptions::default());
-        assert!(a.merge(&b).is_err());
+        assert_err!(a.merge(&b), crate::Error::DimensionMismatch { .. });
         let c = Stats::new(3, &StatsOptions::moments_only());
-        assert!(a.merge(&c).is_err());
+        assert_err!(a.merge(&c), crate::Error::CalibrationMismatch(_));
     }
 
     proptest! {

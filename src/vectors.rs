@@ -334,7 +334,7 @@ mod tests {
         let v = Vectors::try_new(&a).unwrap();
         assert_eq!(v.row(0), &[0.25]);
         // 1e300 does not fit in f32: the kernels will report it as non-finite.
-        assert!(v.find_non_finite(0..2).is_err());
+        assert_err!(v.find_non_finite(0..2), crate::Error::NonFinite { .. });
     }
 
     #[test]

@@ -427,7 +427,8 @@ fn bad_inputs_name_file_column_and_row() {
         .unwrap_err()
         .to_string()
         .contains("trunc.parquet"));
-    assert!(job::discover(&["/no/such/file.parquet".into()]).is_err());
+    assert!(job::discover(&["/no/such/file.parquet".into()])
+        .is_err_and(|e| matches!(e.kind(), embquant::Error::Io { .. })));
 
     // Calibration of another dimension.
     let other = Calibration::from_stats(

@@ -303,7 +303,14 @@ mod tests {
     fn a_cancelled_directory_output_leaves_nothing() {
         let url = "memory://output-test/cancelled";
         let r = staged(url, false).upload(&AtomicBool::new(true));
-        assert!(r.is_err());
+        let e = r.unwrap_err();
+        assert!(
+            matches!(
+                e.downcast_ref::<embquant::Error>(),
+                Some(embquant::Error::Cancelled)
+            ),
+            "{e:?}"
+        );
         assert_eq!(
             store_for(url).unwrap().objects_below(url).unwrap(),
             Vec::<String>::new()

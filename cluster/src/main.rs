@@ -417,6 +417,9 @@ mod tests {
         assert_eq!(spec, want);
         let o = spec.job_options().unwrap();
         assert_eq!(o.quantize.rabitq_bits, 4);
-        assert!(parse(&["--rabitq-bits", "9"]).is_err());
+        assert_eq!(
+            parse(&["--rabitq-bits", "9"]).map_err(|e| e.kind()).err(),
+            Some(clap::error::ErrorKind::ValueValidation)
+        );
     }
 }

@@ -442,7 +442,10 @@ mod tests {
         let a = vectors_array(10, 4, 5, 0.0);
         let s = crate::Stats::compute(&a, &crate::StatsOptions::moments_only()).unwrap();
         let cal = crate::Calibration::from_stats(&s, crate::RangeMethod::MinMax).unwrap();
-        assert!(BinaryCodec::with_calibration(&cal, BinaryThreshold::Median).is_err());
+        assert_err!(
+            BinaryCodec::with_calibration(&cal, BinaryThreshold::Median),
+            crate::Error::MissingCalibrationData(_)
+        );
         assert!(BinaryCodec::with_calibration(&cal, BinaryThreshold::Mean).is_ok());
     }
 }

@@ -129,14 +129,16 @@ mod tests {
         for r in (0..v.len()).filter(|&r| v.is_valid(r)) {
             assert_eq!(v.row(r), &full.row(r)[..64]);
         }
-        assert!(truncate(
-            &a,
-            &MatryoshkaOptions {
-                dims: 385,
-                normalize: false
-            }
-        )
-        .is_err());
+        assert_err!(
+            truncate(
+                &a,
+                &MatryoshkaOptions {
+                    dims: 385,
+                    normalize: false
+                }
+            ),
+            crate::Error::BadArgument { .. }
+        );
     }
 
     #[test]

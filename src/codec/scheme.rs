@@ -422,7 +422,10 @@ mod tests {
             let json = serde_json::to_string(&s).unwrap();
             assert_eq!(json, format!("\"{s}\""));
         }
-        assert!("rabitq_ex".parse::<Scheme>().is_err());
+        assert_err!(
+            "rabitq_ex".parse::<Scheme>(),
+            crate::Error::BadArgument { .. }
+        );
     }
 
     #[test]

@@ -1097,7 +1097,10 @@ mod tests {
             "{e}"
         );
         assert!(e.to_string().contains("out.parquet is a FIFO"), "{e}");
-        assert!(AtomicFile::write(&fifo, b"x").is_err());
+        assert_err!(
+            AtomicFile::write(&fifo, b"x"),
+            crate::Error::NotRegularFile { .. }
+        );
         let link = d.path().join("link.parquet");
         std::os::unix::fs::symlink("out.parquet", &link).unwrap();
         let e = AtomicFile::create(&link).unwrap_err();

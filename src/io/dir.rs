@@ -839,8 +839,14 @@ mod tests {
         let t = d.path().join("old");
         std::fs::create_dir_all(&t).unwrap();
         std::fs::write(t.join("part-00000.parquet"), "older tool").unwrap();
-        assert!(build(&t, false, &[("part-00000.parquet", "a")]).is_err());
-        assert!(build(&t, true, &[("part-00000.parquet", "a")]).is_err());
+        assert_err!(
+            build(&t, false, &[("part-00000.parquet", "a")]),
+            crate::Error::ForeignOutput { .. }
+        );
+        assert_err!(
+            build(&t, true, &[("part-00000.parquet", "a")]),
+            crate::Error::OutputConflict { .. }
+        );
         assert_eq!(
             std::fs::read(t.join("part-00000.parquet")).unwrap(),
             b"older tool"
@@ -852,7 +858,10 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let t = d.path().join("x.parquet");
         std::fs::write(&t, "file").unwrap();
-        assert!(AtomicDir::create(&t, true).is_err());
+        assert_err!(
+            AtomicDir::create(&t, true),
+            crate::Error::OutputConflict { .. }
+        );
         assert_eq!(std::fs::read(&t).unwrap(), b"file");
     }
 
@@ -1005,7 +1014,10 @@ mod tests {
                 e => panic!("{bad:?}: {e}"),
             }
             assert!(e.to_string().contains(MANIFEST_NAME), "{e}");
-            assert!(DirManifest::parts_checked(&t).is_err());
+            assert_err!(
+                DirManifest::parts_checked(&t),
+                crate::Error::BadManifest { .. }
+            );
             assert_eq!(DirManifest::read(&t), None);
         }
         // A checksum of a file that is not a part, duplicates.
@@ -1016,10 +1028,10 @@ mod tests {
             sha256: String::new(),
         });
         write_manifest(&t, &m);
-        assert!(DirManifest::load(&t).is_err());
+        assert_err!(DirManifest::load(&t), crate::Error::BadManifest { .. });
         let twice = vec!["part-00000.parquet".to_string(); 2];
         write_manifest(&t, &DirManifest::new(twice, 1));
-        assert!(DirManifest::load(&t).is_err());
+        assert_err!(DirManifest::load(&t), crate::Error::BadManifest { .. });
         // Such a directory is not replaced, even with overwrite; nothing outside is touched.
         write_manifest(&t, &DirManifest::new(vec!["../x.parquet".into()], 1));
         for overwrite in [false, true] {
@@ -1146,7 +1158,7 @@ mod tests {
         let t = d.path().join("out");
         std::fs::create_dir_all(&t).unwrap();
         std::fs::write(t.join(MANIFEST_NAME), "{").unwrap();
-        assert!(DirManifest::load(&t).is_err());
+        assert_err!(DirManifest::load(&t), crate::Error::Io { .. });
         let e = build(&t, true, &[("part-00000.parquet", "a")]).unwrap_err();
         assert!(
             e.to_string().contains("not a manifest embquant can use"),

@@ -489,10 +489,16 @@ mod tests {
             }
         );
         assert_eq!(g.config.to_string(), "binary:4,int8");
-        assert!("0.95".parse::<Target>().is_err());
-        assert!("1.5@10".parse::<Target>().is_err());
-        assert!("binary:4,int8".parse::<Gate>().is_err());
-        assert!(Config::parse("binary:4,int8@x").is_err());
+        assert_err!("0.95".parse::<Target>(), crate::Error::BadArgument { .. });
+        assert_err!("1.5@10".parse::<Target>(), crate::Error::BadArgument { .. });
+        assert_err!(
+            "binary:4,int8".parse::<Gate>(),
+            crate::Error::BadArgument { .. }
+        );
+        assert_err!(
+            Config::parse("binary:4,int8@x"),
+            crate::Error::BadArgument { .. }
+        );
     }
 
     #[test]

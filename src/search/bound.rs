@@ -157,7 +157,11 @@ mod tests {
             "rabitq4:bound=-1,int8",
             "rabitq4:boundless,int8",
         ] {
-            assert!(TierSpec::parse_chain(bad).is_err(), "{bad}");
+            assert_err!(
+                TierSpec::parse_chain(bad),
+                crate::Error::BadArgument { .. },
+                "{bad}"
+            );
         }
     }
 

@@ -405,9 +405,9 @@ mod tests {
         // rabitq_bits without the rabitq scheme, or rabitq_ex asked for directly, is refused.
         let mut o = QuantizeOptions::new("emb");
         o.rabitq_bits = 4;
-        assert!(o.column_schemes().is_err());
+        assert_err!(o.column_schemes(), crate::Error::BadArgument { .. });
         o.schemes = vec![Scheme::RabitqEx];
-        assert!(o.column_schemes().is_err());
+        assert_err!(o.column_schemes(), crate::Error::BadArgument { .. });
     }
 
     #[test]

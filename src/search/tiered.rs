@@ -680,19 +680,25 @@ mod tests {
             vec![(Tier::Binary, 8), (Tier::Int8, 2), (Tier::Float, 1)]
         );
         for bad in ["", "binary,int8", "int8:2", "binary:0,int8", "bits:2,int8"] {
-            assert!(TierSpec::parse_chain(bad).is_err(), "{bad}");
+            assert_err!(
+                TierSpec::parse_chain(bad),
+                crate::Error::BadArgument { .. },
+                "{bad}"
+            );
         }
         let (mut corpus, _) = corpus(10, 8);
         corpus.clear_floats();
-        assert!(corpus
-            .search(
+        assert_err!(
+            corpus.search(
                 &[0.0; 8],
                 3,
                 &TierSpec::parse_chain("int8:2,float").unwrap()
-            )
-            .is_err());
-        assert!(corpus
-            .search(&[0.0; 8], 3, &TierSpec::parse_chain("int4").unwrap())
-            .is_err());
+            ),
+            crate::Error::Schema(_)
+        );
+        assert_err!(
+            corpus.search(&[0.0; 8], 3, &TierSpec::parse_chain("int4").unwrap()),
+            crate::Error::Schema(_)
+        );
     }
 }
