@@ -12,7 +12,7 @@ use arrow_array::{
 };
 use arrow_buffer::NullBuffer;
 use arrow_schema::{DataType, Field, Schema};
-use embquant::job::{self, CalibrateOptions, JobOptions, NoProgress};
+use embquant::job::{self, CalibrateOptions, JobOptions, NoProgress, ReadOptions};
 use embquant::metadata::{ColumnRecipe, FileMetadata, METADATA_KEY};
 use embquant::{BinaryCodec, Calibration, Error, Int8Codec, RangeMethod, Stats, StatsOptions};
 use embquant::{Int8Layout, Scheme};
@@ -557,33 +557,34 @@ fn quantize_stream_keeps_order_with_bounded_in_flight() {
 fn a_huge_row_group_is_split_across_readers_without_losing_order() {
     let dir = tempfile::tempdir().unwrap();
     let big = dir.path().join("big.parquet");
-    // One 300,000-row row group: above the split threshold, so two readers share it.
-    write(&big, &[batch(0, 300_000, true, None)]);
+    // One 3,000-row row group, above a split threshold of 2,000 rows (the default,
+    // 262,144, would need a file 100x larger to cross): two readers share it.
+    const ROWS: usize = 3_000;
+    let split = ReadOptions {
+        split_rows: 2_000,
+        batch_size: 256,
+        ..ReadOptions::default()
+    };
+    write(&big, &[batch(0, ROWS, true, None)]);
     let files = job::discover(&[big.display().to_string()]).unwrap();
-    assert_eq!(files[0].row_groups, vec![300_000]);
+    assert_eq!(files[0].row_groups, vec![ROWS as u64]);
     let rt = rt();
+    let mut copts = CalibrateOptions::new("embedding");
+    copts.read = split;
     let cal = rt
-        .block_on(job::calibrate(
-            &files,
-            &CalibrateOptions::new("embedding"),
-            Arc::new(NoProgress),
-        ))
+        .block_on(job::calibrate(&files, &copts, Arc::new(NoProgress)))
         .unwrap();
     assert_eq!(
         cal.rows(),
-        300_000 - (0..300_000).filter(|r| r % 13 == 5).count() as u64
+        ROWS as u64 - (0..ROWS).filter(|r| r % 13 == 5).count() as u64
     );
     let out = dir.path().join("out.parquet");
+    let mut jopts = JobOptions::new("embedding");
+    jopts.read = split;
     let summary = rt
-        .block_on(job::quantize(
-            &files,
-            &out,
-            cal,
-            &JobOptions::new("embedding"),
-            &NoProgress,
-        ))
+        .block_on(job::quantize(&files, &out, cal, &jopts, &NoProgress))
         .unwrap();
-    assert_eq!(summary.rows, 300_000);
+    assert_eq!(summary.rows, ROWS as u64);
     let ids: Vec<i64> = read(&out)
         .iter()
         .flat_map(|b| {
@@ -594,19 +595,15 @@ fn a_huge_row_group_is_split_across_readers_without_losing_order() {
         })
         .collect();
     assert!(
-        ids == (0..300_000).collect::<Vec<_>>(),
+        ids == (0..ROWS as i64).collect::<Vec<_>>(),
         "rows keep their order"
     );
     // A bad value in the second half is named by its row in the file.
     let bad = dir.path().join("bad.parquet");
-    write(&bad, &[batch(0, 300_000, false, Some(280_000))]);
+    write(&bad, &[batch(0, ROWS, false, Some(2_800))]);
     let files = job::discover(&[bad.display().to_string()]).unwrap();
     let e = rt
-        .block_on(job::calibrate(
-            &files,
-            &CalibrateOptions::new("embedding"),
-            Arc::new(NoProgress),
-        ))
+        .block_on(job::calibrate(&files, &copts, Arc::new(NoProgress)))
         .unwrap_err();
-    assert!(e.to_string().contains("row 280000"), "{e}");
+    assert!(e.to_string().contains("row 2800"), "{e}");
 }

@@ -60,6 +60,7 @@ pub async fn run(a: DriftArgs, quiet: bool) -> Result<()> {
         read: ReadOptions {
             batch_size: a.batch_rows.max(1),
             concurrency: a.concurrency.max(1),
+            ..ReadOptions::default()
         },
         ..DriftOptions::default()
     };

@@ -82,35 +82,100 @@ fn setup() -> tempfile::TempDir {
     d
 }
 
-/// Kills `args` with `signal` after each delay, then checks `check` (the target is the
+/// When a run is killed: at once (while it starts), when its temporary output appears in
+/// the working directory, and when that temporary holds data (mid-write).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Moment {
+    AtOnce,
+    TemporaryAppears,
+    TemporaryHoldsData,
+}
+
+/// Bytes under `path` (a file or a directory).
+fn size(path: &Path) -> u64 {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => std::fs::read_dir(path)
+            .map(|es| es.flatten().map(|e| size(&e.path())).sum())
+            .unwrap_or(0),
+        Ok(m) => m.len(),
+        Err(_) => 0,
+    }
+}
+
+/// The temporaries anywhere under `dir` (a report directory stages its files inside).
+fn temporaries_under(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = e.path();
+        if e.file_name().to_string_lossy().contains(".embquant-tmp-") {
+            out.push(path);
+        } else if path.is_dir() {
+            temporaries_under(&path, out);
+        }
+    }
+}
+
+/// Waits, polling, until `moment` has come for the run `child` in `dir`: true when it came
+/// while the run was still going, false when the run ended first (or after 60 s).
+fn reached(moment: Moment, child: &mut Child, dir: &Path) -> bool {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if !matches!(child.try_wait(), Ok(None)) {
+            return false;
+        }
+        let mut temporaries = Vec::new();
+        temporaries_under(dir, &mut temporaries);
+        let came = match moment {
+            Moment::AtOnce => true,
+            Moment::TemporaryAppears => !temporaries.is_empty(),
+            Moment::TemporaryHoldsData => {
+                temporaries.iter().map(|t| size(t)).sum::<u64>() >= 64 << 10
+            }
+        };
+        if came {
+            return true;
+        }
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Kills `args` with `signal` at each [`Moment`], then checks `check` (the target is the
 /// old one or a complete new one), and finally that a normal run leaves no leftovers.
+/// Waits for events, not for fixed times: at least one kill must land while the temporary
+/// output is being written, or the test proved nothing.
 fn kill_at_moments(p: &Path, args: &[&str], signal: &str, check: &dyn Fn(&Path) -> bool) {
-    let mut killed = 0;
-    for ms in [30u64, 100, 250, 500, 900] {
+    let mut mid_write = 0;
+    for moment in [
+        Moment::AtOnce,
+        Moment::TemporaryAppears,
+        Moment::TemporaryHoldsData,
+    ] {
         let mut child = spawn(args, p);
-        std::thread::sleep(Duration::from_millis(ms));
-        let k = Command::new("kill")
-            .args([signal, &child.id().to_string()])
-            .status()
-            .unwrap();
+        let came = reached(moment, &mut child, p);
+        let k = came
+            && Command::new("kill")
+                .args([signal, &child.id().to_string()])
+                .status()
+                .unwrap()
+                .success();
         let status = child.wait().unwrap();
-        if k.success() && !status.success() {
-            killed += 1;
+        if k && !status.success() && moment != Moment::AtOnce {
+            mid_write += 1;
         }
         assert!(
             check(p),
-            "{args:?}: {signal} after {ms} ms left a partial target"
+            "{args:?}: {signal} at {moment:?} left a partial target"
         );
         if signal != "-KILL" && !status.success() {
             // Handled signals clean up at once.
-            assert_eq!(leftovers(p), Vec::<String>::new(), "{signal} after {ms} ms");
+            assert_eq!(leftovers(p), Vec::<String>::new(), "{signal} at {moment:?}");
         }
     }
-    eprintln!("{args:?}: {killed} of 5 runs killed with {signal} before they finished");
-    // A test that killed nothing proved nothing: the early kills land mid-run.
     assert!(
-        killed >= 1,
-        "{args:?}: every run finished before {signal}: the input is too small to test kills"
+        mid_write >= 1,
+        "{args:?}: no {signal} landed while the output was being written"
     );
     ok(embquant(args, p));
     assert!(check(p));

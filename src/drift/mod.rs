@@ -79,7 +79,7 @@ pub async fn drift(
     fold_segments(
         files,
         &opts.column,
-        opts.read.concurrency,
+        &opts.read,
         move |file, seg| {
             let mut acc = init.clone();
             for batch in segment_reader(file, seg, &column, true, None, batch_size)? {
@@ -501,6 +501,7 @@ mod tests {
             read: ReadOptions {
                 batch_size: 256,
                 concurrency: 2,
+                ..ReadOptions::default()
             },
             ..DriftOptions::new("embedding")
         };

@@ -54,6 +54,9 @@ pub struct ReadOptions {
     pub batch_size: usize,
     /// Segments (row groups, or halves of large ones) read at once, one thread each.
     pub concurrency: usize,
+    /// Row groups of at least this many rows are read as two segments by two threads
+    /// (default 262,144: one huge row group, pyarrow's default, still decodes on both cores).
+    pub split_rows: u64,
 }
 
 impl Default for ReadOptions {
@@ -61,6 +64,7 @@ impl Default for ReadOptions {
         Self {
             batch_size: spec::DEFAULT_BATCH_ROWS,
             concurrency: spec::DEFAULT_CONCURRENCY,
+            split_rows: segments::SPLIT_ROWS,
         }
     }
 }
@@ -138,7 +142,7 @@ pub async fn calibrate(
     segments::fold_segments(
         files,
         &opts.column,
-        opts.read.concurrency,
+        &opts.read,
         move |file, seg| {
             segment_stats(
                 file,
@@ -372,7 +376,7 @@ pub async fn quantize(
         };
     let batch_bytes = (row_bytes * opts.read.batch_size as u64).max(1);
     let capacity = (READ_AHEAD_BYTES / batch_bytes).clamp(2, 4096) as usize;
-    let segs = segments(&files);
+    let segs = segments(&files, opts.read.split_rows);
     let (files2, col2, q, schema2) = (
         files.clone(),
         column.clone(),

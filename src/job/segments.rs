@@ -34,7 +34,8 @@ pub(crate) struct Segment {
     first_row: u64,
 }
 
-pub(crate) fn segments(files: &[InputFile]) -> Vec<Segment> {
+/// The segments of `files`: row groups of `split_rows` rows or more read as two parts.
+pub(crate) fn segments(files: &[InputFile], split_rows: u64) -> Vec<Segment> {
     let mut out = Vec::new();
     for (file, f) in files.iter().enumerate() {
         let mut first_row = 0;
@@ -71,7 +72,7 @@ pub(crate) fn segments(files: &[InputFile]) -> Vec<Segment> {
             // The second reader first skips the first part (about 0.4x the cost of decoding
             // it), so the first part is the larger one and both finish at about the same time.
             let first = n * 5 / 8;
-            let halves = if n >= SPLIT_ROWS {
+            let halves = if n >= split_rows.max(2) {
                 [first, n - first]
             } else {
                 [n, 0]
@@ -163,12 +164,12 @@ pub(crate) fn segment_reader(
 }
 
 /// The one segment fold of calibrate and drift: runs `work` on every segment of `files`
-/// on blocking threads, `concurrency` at a time, and hands the results to `merge` in file
-/// and row order. Errors name the file and `column`.
+/// on blocking threads, `read.concurrency` at a time, and hands the results to `merge` in
+/// file and row order. Errors name the file and `column`.
 pub(crate) async fn fold_segments<P, W>(
     files: &[InputFile],
     column: &str,
-    concurrency: usize,
+    read: &super::ReadOptions,
     work: W,
     merge: &mut dyn FnMut(P) -> Result<()>,
 ) -> Result<()>
@@ -179,7 +180,7 @@ where
     use futures::StreamExt;
     let files = std::sync::Arc::new(files.to_vec());
     let work = std::sync::Arc::new(work);
-    let mut parts = futures::stream::iter(segments(&files))
+    let mut parts = futures::stream::iter(segments(&files, read.split_rows))
         .map(|seg| {
             let (files, work, column) = (files.clone(), work.clone(), column.to_string());
             let task = tokio::task::spawn_blocking(move || {
@@ -191,7 +192,7 @@ where
                     .map_err(|e| Error::Internal(format!("reader thread: {e}")))?
             }
         })
-        .buffered(concurrency.max(1));
+        .buffered(read.concurrency.max(1));
     while let Some(part) = parts.next().await {
         merge(part?)?;
     }
@@ -238,13 +239,13 @@ mod tests {
     #[test]
     fn tiny_row_groups_merge_and_huge_ones_split() {
         // 10,000 one-row groups: one reader per 64Ki rows, not one per group.
-        let s = segments(&[file(vec![1; 10_000])]);
+        let s = segments(&[file(vec![1; 10_000])], SPLIT_ROWS);
         assert_eq!(s.len(), 1);
         assert_eq!((s[0].group, s[0].groups, s[0].take), (0, 10_000, 10_000));
         // Mixed: small runs merge up to MERGE_ROWS, a large group splits in two halves, and
         // every row is covered once, in order.
         let groups = vec![40_000, 40_000, 300_000, 10, 70_000, 5];
-        let s = segments(&[file(groups.clone())]);
+        let s = segments(&[file(groups.clone())], SPLIT_ROWS);
         let mut next = 0;
         for seg in &s {
             assert_eq!(seg.first_row, next, "{s:?}");

@@ -205,6 +205,7 @@ impl QuantizeSpec {
         Ok(ReadOptions {
             batch_size: self.batch_rows,
             concurrency: self.concurrency,
+            ..ReadOptions::default()
         })
     }
 }
