@@ -93,6 +93,8 @@ pub mod search;
 pub mod simd;
 pub mod sketch;
 pub mod stats;
+#[cfg(feature = "job")]
+pub(crate) mod tasks;
 pub mod vectors;
 
 #[cfg(test)]

@@ -25,7 +25,7 @@
 use std::sync::Arc;
 
 use arrow_array::{Array, ArrayRef, RecordBatch};
-use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use arrow_schema::{Field, Schema, SchemaRef};
 #[cfg(feature = "job")]
 use futures::{Stream, StreamExt};
 
@@ -37,6 +37,9 @@ use crate::codec::rabitq::Rotation;
 use crate::codec::scheme::{CodeParams, Scheme, SchemeCodec};
 use crate::error::{Error, Result};
 use crate::metadata::{ColumnRecipe, Truncation};
+#[cfg(feature = "job")]
+use crate::tasks::spawn_rayon;
+use crate::vectors::{fixed_dims, vector_column};
 
 /// What to quantize and how.
 #[derive(Debug, Clone, PartialEq)]
@@ -147,62 +150,6 @@ pub struct Quantizer {
     codecs: Vec<SchemeCodec>,
     recipes: Vec<ColumnRecipe>,
     schema: SchemaRef,
-}
-
-/// The vector dimension of a vector column's type (None for `List`, whose length is only
-/// known from the data).
-pub fn fixed_dims(dt: &DataType) -> Option<usize> {
-    match dt {
-        DataType::FixedSizeList(f, n)
-            if matches!(
-                f.data_type(),
-                DataType::Float16 | DataType::Float32 | DataType::Float64
-            ) =>
-        {
-            Some(*n as usize)
-        }
-        _ => None,
-    }
-}
-
-/// The index of `column` in `schema`, or an error listing the columns there are. A name
-/// that two columns share is an error too: which of them was meant cannot be told, and
-/// reading the first would silently ignore the other.
-pub fn column_index(schema: &Schema, column: &str) -> Result<usize> {
-    let at: Vec<usize> = schema
-        .fields()
-        .iter()
-        .enumerate()
-        .filter(|(_, f)| f.name() == column)
-        .map(|(i, _)| i)
-        .collect();
-    if at.len() > 1 {
-        return Err(Error::Schema(format!(
-            "column {column:?} appears {} times (at positions {at:?}); rename all but one of them",
-            at.len()
-        )));
-    }
-    schema.index_of(column).map_err(|_| Error::MissingColumn {
-        column: column.to_string(),
-        available: schema
-            .fields()
-            .iter()
-            .map(|f| f.name().as_str())
-            .collect::<Vec<_>>()
-            .join(", "),
-    })
-}
-
-/// Checks that `column` is a vector column of `schema`; returns its index.
-pub fn vector_column(schema: &Schema, column: &str) -> Result<usize> {
-    let idx = column_index(schema, column)?;
-    let dt = schema.field(idx).data_type();
-    let ok = fixed_dims(dt).is_some()
-        || matches!(dt, DataType::List(f) | DataType::LargeList(f) if f.data_type() == &DataType::Float32);
-    if !ok {
-        return Err(Error::UnsupportedType { found: dt.clone() });
-    }
-    Ok(idx)
 }
 
 impl Quantizer {
@@ -358,17 +305,6 @@ impl Quantizer {
     pub fn source_dims(&self) -> usize {
         self.source_dims
     }
-}
-
-/// Runs `f` on the rayon pool and awaits its result without blocking the async runtime.
-#[cfg(feature = "job")]
-pub async fn spawn_rayon<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    rayon::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx.await
-        .map_err(|_| Error::Internal("a rayon task panicked".into()))
 }
 
 /// Quantizes a stream of batches: each batch is encoded on rayon, at most `in_flight`

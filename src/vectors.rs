@@ -18,7 +18,7 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{Float16Type, Float32Type, Float64Type};
 use arrow_array::{Array, FixedSizeListArray, GenericListArray, OffsetSizeTrait};
 use arrow_buffer::NullBuffer;
-use arrow_schema::DataType;
+use arrow_schema::{DataType, Schema};
 
 use crate::error::{Error, Result};
 
@@ -264,6 +264,62 @@ fn check_item_nulls(
         }
     }
     Ok(())
+}
+
+/// The vector dimension of a vector column's type (None for `List`, whose length is only
+/// known from the data).
+pub fn fixed_dims(dt: &DataType) -> Option<usize> {
+    match dt {
+        DataType::FixedSizeList(f, n)
+            if matches!(
+                f.data_type(),
+                DataType::Float16 | DataType::Float32 | DataType::Float64
+            ) =>
+        {
+            Some(*n as usize)
+        }
+        _ => None,
+    }
+}
+
+/// The index of `column` in `schema`, or an error listing the columns there are. A name
+/// that two columns share is an error too: which of them was meant cannot be told, and
+/// reading the first would silently ignore the other.
+pub fn column_index(schema: &Schema, column: &str) -> Result<usize> {
+    let at: Vec<usize> = schema
+        .fields()
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.name() == column)
+        .map(|(i, _)| i)
+        .collect();
+    if at.len() > 1 {
+        return Err(Error::Schema(format!(
+            "column {column:?} appears {} times (at positions {at:?}); rename all but one of them",
+            at.len()
+        )));
+    }
+    schema.index_of(column).map_err(|_| Error::MissingColumn {
+        column: column.to_string(),
+        available: schema
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+    })
+}
+
+/// Checks that `column` is a vector column of `schema`; returns its index.
+pub fn vector_column(schema: &Schema, column: &str) -> Result<usize> {
+    let idx = column_index(schema, column)?;
+    let dt = schema.field(idx).data_type();
+    let ok = fixed_dims(dt).is_some()
+        || matches!(dt, DataType::List(f) | DataType::LargeList(f) if f.data_type() == &DataType::Float32);
+    if !ok {
+        return Err(Error::UnsupportedType { found: dt.clone() });
+    }
+    Ok(idx)
 }
 
 #[cfg(test)]

@@ -151,7 +151,7 @@ pub async fn recall(a: RecallArgs, quiet: bool) -> Result<()> {
             out.display()
         );
     }
-    let report = embquant::quantizer::spawn_rayon(move || -> embquant::Result<_> {
+    let report = embquant::job::spawn_rayon(move || -> embquant::Result<_> {
         // The corpus is streamed from its files on every pass, never held in memory.
         let corpus = ParquetSource::open(files, &column)?;
         let dim = corpus.dim();

@@ -47,6 +47,8 @@ pub mod defaults {
 }
 use segments::{segment_reader, segments, Segment, READ_AHEAD_BYTES};
 
+pub use crate::tasks::spawn_rayon;
+
 /// How inputs are read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReadOptions {

@@ -7,7 +7,7 @@ use parquet::arrow::ProjectionMask;
 
 use super::InputFile;
 use crate::error::{Error, Result};
-use crate::quantizer::vector_column;
+use crate::vectors::vector_column;
 
 /// Row groups at least this large are read as two halves by two threads (the second
 /// skips the first half's records, which costs well under half of decoding them), so one

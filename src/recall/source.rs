@@ -243,7 +243,7 @@ pub fn read_batches(
     for file in files {
         let ctx = |e: Error| e.in_file(file.path.display(), column);
         let b = file.reader().map_err(ctx)?;
-        let idx = crate::quantizer::vector_column(b.schema(), column).map_err(ctx)?;
+        let idx = crate::vectors::vector_column(b.schema(), column).map_err(ctx)?;
         let mask = ProjectionMask::roots(b.parquet_schema(), [idx]);
         let reader = b
             .with_projection(mask)

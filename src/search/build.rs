@@ -116,7 +116,7 @@ impl CorpusBuilder {
             buffers.push((schema.field(*i).name().clone(), r.clone(), buf));
         }
         if let Some(name) = id_column {
-            crate::quantizer::column_index(schema, name)?;
+            crate::vectors::column_index(schema, name)?;
         }
         let floats = match (layout.float, floats_in_memory) {
             (Some(i), true) => Some((schema.field(i).name().clone(), Vec::new(), 0)),

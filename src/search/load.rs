@@ -63,7 +63,7 @@ pub fn load_corpus(
         };
         let mut proj: Vec<usize> = layout.codes.iter().map(|(i, _)| *i).collect();
         if let Some(name) = id_column {
-            proj.push(crate::quantizer::column_index(&schema, name).map_err(ctx)?);
+            proj.push(crate::vectors::column_index(&schema, name).map_err(ctx)?);
         }
         let mask = ProjectionMask::roots(reader.parquet_schema(), proj);
         let batches = reader
@@ -94,8 +94,8 @@ pub fn load_corpus(
 
 fn float_dims(file: &InputFile, column: &str) -> Result<usize> {
     let schema = file.schema()?;
-    let idx = crate::quantizer::vector_column(&schema, column)?;
-    crate::quantizer::fixed_dims(schema.field(idx).data_type())
+    let idx = crate::vectors::vector_column(&schema, column)?;
+    crate::vectors::fixed_dims(schema.field(idx).data_type())
         .ok_or_else(|| Error::Schema("the float tier needs a FixedSizeList float column".into()))
 }
 
@@ -144,7 +144,7 @@ impl FloatRows for ParquetFloats {
                     ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
                 let builder = file.reader_with(opts).map_err(ctx)?;
                 let idx =
-                    crate::quantizer::vector_column(builder.schema(), &self.column).map_err(ctx)?;
+                    crate::vectors::vector_column(builder.schema(), &self.column).map_err(ctx)?;
                 let mask = ProjectionMask::roots(builder.parquet_schema(), [idx]);
                 let reader = builder
                     .with_projection(mask)

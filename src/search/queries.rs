@@ -165,9 +165,9 @@ impl QueryReader {
             let ctx = |e: Error| e.in_file(file.path.display(), &column);
             let b = file.reader().map_err(ctx)?;
             let mut proj =
-                vec![crate::quantizer::column_index(b.schema(), &self.column).map_err(ctx)?];
+                vec![crate::vectors::column_index(b.schema(), &self.column).map_err(ctx)?];
             if let Some(id) = &self.id_column {
-                proj.push(crate::quantizer::column_index(b.schema(), id).map_err(ctx)?);
+                proj.push(crate::vectors::column_index(b.schema(), id).map_err(ctx)?);
             }
             let mask = ProjectionMask::roots(b.parquet_schema(), proj);
             // Rows in messages count from the start of this file.

@@ -10,7 +10,7 @@ use datafusion::arrow::array::{Array, ArrayRef, AsArray, FixedSizeListArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::{exec_err, plan_err, DataFusionError, Result, ScalarValue};
-use datafusion::logical_expr::ColumnarValue;
+use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs};
 use embquant::metadata::{ColumnRecipe, Truncation, CALIBRATION_KEY};
 use embquant::{Calibration, Vectors};
 
@@ -470,6 +470,33 @@ pub fn sql_recipe(
         &params,
         calibration,
     ))
+}
+
+/// The invocation of a quantize function whose codes need the calibration (int8, int4,
+/// rabitq): the `scheme` codes of the batch's vectors under the batch's calibration, in the
+/// function's return type.
+pub fn invoke_calibrated(
+    function: &str,
+    scheme: &str,
+    args: &ScalarFunctionArgs,
+) -> Result<ColumnarValue> {
+    let Some(v) = vector_arg(function, "1 (v)", &args.args[0])? else {
+        return Ok(ColumnarValue::Scalar(ScalarValue::try_from(
+            args.return_field.data_type(),
+        )?));
+    };
+    let cal = batch_codes_calibration(function, &args.args, &args.arg_fields, &v)?;
+    let dim = cal.dim();
+    let recipe = sql_recipe(
+        function,
+        &args.arg_fields[0],
+        scheme,
+        "zero",
+        dim,
+        Some(&cal),
+    )?;
+    let codes = sql_encode(function, &recipe, Some(&cal), v.array.as_ref())?;
+    output(cast(&codes, args.return_field.data_type())?, v.scalar)
 }
 
 /// The output field of a SQL quantize function returning `recipe`'s codes.

@@ -2,9 +2,8 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
-use datafusion::common::{plan_err, Result, ScalarValue};
+use datafusion::common::{plan_err, Result};
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDFImpl, Signature,
     TypeSignature, Volatility,
@@ -12,8 +11,8 @@ use datafusion::logical_expr::{
 use datafusion_macros::user_doc;
 
 use crate::args::{
-    batch_codes_calibration, check_vector_type, output, plan_calibration, plan_codes_dim, plan_dim,
-    sql_code_field, sql_encode, sql_recipe, vector_arg,
+    check_vector_type, invoke_calibrated, plan_calibration, plan_codes_dim, plan_dim,
+    sql_code_field, sql_recipe,
 };
 
 const NAME: &str = "int4_quantize";
@@ -97,22 +96,7 @@ impl ScalarUDFImpl for Int4QuantizeFunc {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let Some(v) = vector_arg(NAME, "1 (v)", &args.args[0])? else {
-            return Ok(ColumnarValue::Scalar(ScalarValue::try_from(
-                args.return_field.data_type(),
-            )?));
-        };
-        let cal = batch_codes_calibration(NAME, &args.args, &args.arg_fields, &v)?;
-        let recipe = sql_recipe(
-            NAME,
-            &args.arg_fields[0],
-            "int4",
-            "zero",
-            cal.dim(),
-            Some(&cal),
-        )?;
-        let codes = sql_encode(NAME, &recipe, Some(&cal), v.array.as_ref())?;
-        output(cast(&codes, args.return_field.data_type())?, v.scalar)
+        invoke_calibrated(NAME, "int4", &args)
     }
 
     fn documentation(&self) -> Option<&Documentation> {

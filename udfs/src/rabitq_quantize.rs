@@ -10,8 +10,8 @@ use datafusion::logical_expr::{
 use datafusion_macros::user_doc;
 
 use crate::args::{
-    batch_codes_calibration, check_vector_type, output, plan_calibration, plan_codes_dim, plan_dim,
-    sql_code_field, sql_encode, sql_recipe, vector_arg,
+    check_vector_type, invoke_calibrated, plan_calibration, plan_codes_dim, plan_dim,
+    sql_code_field, sql_recipe,
 };
 
 const NAME: &str = "rabitq_quantize";
@@ -126,11 +126,6 @@ impl ScalarUDFImpl for RabitqQuantizeFunc {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let Some(v) = vector_arg(NAME, "1 (v)", &args.args[0])? else {
-            return Ok(ColumnarValue::Scalar(ScalarValue::try_from(
-                args.return_field.data_type(),
-            )?));
-        };
         let bits = match args.args.get(2) {
             Some(ColumnarValue::Scalar(s)) => bits_arg(Some(s), true)?,
             Some(ColumnarValue::Array(_)) => {
@@ -138,17 +133,7 @@ impl ScalarUDFImpl for RabitqQuantizeFunc {
             }
             None => 1,
         };
-        let cal = batch_codes_calibration(NAME, &args.args, &args.arg_fields, &v)?;
-        let recipe = sql_recipe(
-            NAME,
-            &args.arg_fields[0],
-            &scheme(bits),
-            "zero",
-            cal.dim(),
-            None,
-        )?;
-        let array = sql_encode(NAME, &recipe, Some(&cal), v.array.as_ref())?;
-        output(array, v.scalar)
+        invoke_calibrated(NAME, &scheme(bits), &args)
     }
 
     fn documentation(&self) -> Option<&Documentation> {
