@@ -10,7 +10,7 @@ use datafusion::arrow::array::{Array, ArrayRef, AsArray, FixedSizeListArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::{exec_err, plan_err, DataFusionError, Result, ScalarValue};
-use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs};
+use datafusion::logical_expr::{ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs};
 use embquant::metadata::{ColumnRecipe, Truncation, CALIBRATION_KEY};
 use embquant::{Calibration, Vectors};
 
@@ -470,6 +470,34 @@ pub fn sql_recipe(
         &params,
         calibration,
     ))
+}
+
+/// The output field of a quantize function whose codes need the calibration (int8, int4,
+/// rabitq): `scheme` codes of the dimension known at planning, with their recipe (and the
+/// calibration, when it is a literal or field metadata). When the dimension is known only
+/// from the rows (a List column with a calibration column), a field of type `unknown`
+/// (variable-length codes), or an error without one.
+pub fn plan_calibrated(
+    function: &str,
+    scheme: &str,
+    args: &ReturnFieldArgs,
+    unknown: Option<DataType>,
+) -> Result<FieldRef> {
+    let f = &args.arg_fields[0];
+    check_vector_type(function, "1 (v)", f.data_type())?;
+    let cal = plan_calibration(function, args.arg_fields, args.scalar_arguments, 1, 0)?;
+    let known = cal.known();
+    let dim = plan_dim(f.data_type(), args.scalar_arguments[0]);
+    let Some(dim) = plan_codes_dim(function, dim, &cal)? else {
+        return match unknown {
+            Some(dt) => Ok(Arc::new(Field::new(function, dt, true))),
+            None => plan_err!(
+                "{function}: the dimension is unknown at planning (a List column with a calibration column): cast the vectors to a FixedSizeList"
+            ),
+        };
+    };
+    let recipe = sql_recipe(function, f, scheme, "zero", dim, known)?;
+    Ok(sql_code_field(function, &recipe, known))
 }
 
 /// The invocation of a quantize function whose codes need the calibration (int8, int4,

@@ -10,10 +10,7 @@ use datafusion::logical_expr::{
 };
 use datafusion_macros::user_doc;
 
-use crate::args::{
-    check_vector_type, invoke_calibrated, plan_calibration, plan_codes_dim, plan_dim,
-    sql_code_field, sql_recipe,
-};
+use crate::args::{invoke_calibrated, plan_calibrated};
 
 const NAME: &str = "int8_quantize";
 
@@ -80,22 +77,9 @@ impl ScalarUDFImpl for Int8QuantizeFunc {
     }
 
     fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
-        let f = &args.arg_fields[0];
-        check_vector_type(NAME, "1 (v)", f.data_type())?;
-        let cal = plan_calibration(NAME, args.arg_fields, args.scalar_arguments, 1, 0)?;
-        let known = cal.known();
-        let dim = plan_dim(f.data_type(), args.scalar_arguments[0]);
-        let Some(dim) = plan_codes_dim(NAME, dim, &cal)? else {
-            // A List column with a per-row calibration argument: the dimension is only known
-            // when the rows are; return variable-length codes.
-            return Ok(Arc::new(Field::new(
-                NAME,
-                DataType::List(Arc::new(Field::new_list_field(DataType::Int8, false))),
-                true,
-            )));
-        };
-        let recipe = sql_recipe(NAME, f, "int8", "zero", dim, known)?;
-        Ok(sql_code_field(NAME, &recipe, known))
+        // Rows of unknown dimension: variable-length codes.
+        let list = DataType::List(Arc::new(Field::new_list_field(DataType::Int8, false)));
+        plan_calibrated(NAME, "int8", &args, Some(list))
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {

@@ -9,10 +9,7 @@ use datafusion::logical_expr::{
 };
 use datafusion_macros::user_doc;
 
-use crate::args::{
-    check_vector_type, invoke_calibrated, plan_calibration, plan_codes_dim, plan_dim,
-    sql_code_field, sql_recipe,
-};
+use crate::args::{invoke_calibrated, plan_calibrated};
 
 const NAME: &str = "rabitq_quantize";
 
@@ -106,23 +103,12 @@ impl ScalarUDFImpl for RabitqQuantizeFunc {
     }
 
     fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
-        let f = &args.arg_fields[0];
-        check_vector_type(NAME, "1 (v)", f.data_type())?;
-        let cal = plan_calibration(NAME, args.arg_fields, args.scalar_arguments, 1, 0)?;
-        let known = cal.known();
-        let dim = plan_dim(f.data_type(), args.scalar_arguments[0]);
-        let Some(dim) = plan_codes_dim(NAME, dim, &cal)? else {
-            return plan_err!(
-                "{NAME}: the dimension is unknown at planning (a List column with a calibration column): cast the vectors to a FixedSizeList"
-            );
-        };
         let bits = bits_arg(
             args.scalar_arguments.get(2).copied().flatten(),
             args.arg_fields.len() > 2,
         )?;
         // The recipe records the rotation, so search and rabitq_inner_product can rebuild it.
-        let recipe = sql_recipe(NAME, f, &scheme(bits), "zero", dim, known)?;
-        Ok(sql_code_field(NAME, &recipe, known))
+        plan_calibrated(NAME, &scheme(bits), &args, None)
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
