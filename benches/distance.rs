@@ -20,10 +20,10 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use embquant::kernels::asym::weighted_i8_scan_group;
-use embquant::kernels::fastscan::{NibbleBlocks, NibbleQuery};
-use embquant::kernels::hamming::{hamming_scan, TransposedCodes};
-use embquant::kernels::rabitq::{group_patterns, LutQuery, RabitqBlocks};
+use embquant::bench::{
+    group_patterns, hamming_scan, weighted_i8_scan_group, LutQuery, NibbleBlocks, NibbleQuery,
+    RabitqBlocks, TransposedCodes,
+};
 
 const ROWS: usize = 65_536;
 const QUERIES: usize = 16;

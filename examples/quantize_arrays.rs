@@ -114,13 +114,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Some(h.decode(e.array.as_ref())?),
         );
     }
-    let prefix = truncate(
-        vectors,
-        &MatryoshkaOptions {
-            dims: 128,
-            normalize: true,
-        },
-    )?;
+    let prefix = truncate(vectors, &MatryoshkaOptions::new(128))?;
     let pcal = Calibration::from_stats(
         &Stats::compute(&prefix, &StatsOptions::default())?,
         RangeMethod::MinMax,

@@ -93,7 +93,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut e = vec![0u8; rows * c.width()];
         c.encode_slice(&x, &mut s, &mut e)
             .map_err(|r| format!("row {r}"))?;
-        corpus.insert(Codes::RabitqEx(s, e, c))?;
+        corpus.insert(Codes::RabitqEx {
+            signs: s,
+            extra: e,
+            codec: c,
+        })?;
     }
     corpus.insert(Codes::Rabitq(signs, base))?;
     drop(x);

@@ -45,6 +45,7 @@ pub const RELATIVE_MIN_WIDTH: f32 = 1e-6;
 /// How the per-dimension range `[lo, hi]` is chosen from the statistics.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum RangeMethod {
     /// The observed minimum and maximum: nothing seen in calibration clips.
     #[default]

@@ -79,12 +79,40 @@ pub mod codec;
 #[cfg(feature = "job")]
 pub mod drift;
 pub mod error;
+/// Distances on slices, as the search and the SQL distance functions compute them (the
+/// fast path the CPU allows, picked at run time; see [`simd`]).
+///
+/// ```
+/// use embquant::distance::{cosine, dot, dot_i8, hamming, l2_squared};
+///
+/// assert_eq!(dot(&[1.0, 2.0], &[3.0, 4.0]), 11.0);
+/// assert_eq!(l2_squared(&[1.0, 2.0], &[3.0, 4.0]), 8.0);
+/// assert!((cosine(&[1.0, 0.0], &[1.0, 0.0]) - 1.0).abs() < 1e-6);
+/// assert_eq!(hamming(&[0b1010_0000], &[0b0110_0000]), 2);
+/// // int8 codes of a symmetric calibration (zero-point 0): their dot product is the scaled
+/// // dot product of the vectors, with no zero-point terms.
+/// assert_eq!(dot_i8(&[3, -2], &[4, 5]), 2);
+/// ```
+pub mod distance {
+    pub use crate::kernels::dot_i8::dot_i8;
+    pub use crate::kernels::float::{cosine, dot, l2_squared};
+    pub use crate::kernels::hamming::hamming;
+}
+/// The kernels' scan layouts and scans for the benchmarks (`benches/`): not a stable API.
+#[doc(hidden)]
+pub mod bench {
+    pub use crate::kernels::asym::weighted_i8_scan_group;
+    pub use crate::kernels::fastscan::{NibbleBlocks, NibbleQuery};
+    pub use crate::kernels::hamming::{hamming_scan, TransposedCodes};
+    pub use crate::kernels::rabitq::{group_patterns, LutQuery, RabitqBlocks};
+}
 pub mod ids;
 pub mod io;
 #[cfg(feature = "job")]
 pub mod job;
-pub mod kernels;
+pub(crate) mod kernels;
 pub mod metadata;
+#[doc(hidden)]
 pub mod panic_guard;
 pub mod quantizer;
 #[cfg(feature = "recall")]

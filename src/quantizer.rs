@@ -14,7 +14,8 @@
 //! let batch = RecordBatch::try_from_iter([("id", ids), ("embedding", Arc::new(emb) as ArrayRef)])?;
 //! let stats = Stats::compute(batch.column(1).as_ref(), &StatsOptions::default())?;
 //! let cal = Calibration::from_stats(&stats, RangeMethod::MinMax)?;
-//! let options = QuantizeOptions { schemes: vec![Scheme::Int8, Scheme::Binary], ..QuantizeOptions::new("embedding") };
+//! let mut options = QuantizeOptions::new("embedding");
+//! options.schemes = vec![Scheme::Int8, Scheme::Binary];
 //! let q = Quantizer::try_new(batch.schema(), cal, options)?;
 //! let out = q.quantize(&batch)?;
 //! assert_eq!(out.batch.schema().field(2).name(), "embedding_int8");
@@ -43,6 +44,7 @@ use crate::vectors::{fixed_dims, vector_column};
 
 /// What to quantize and how.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct QuantizeOptions {
     /// The float vector column.
     pub column: String,

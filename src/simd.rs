@@ -65,7 +65,7 @@ impl std::fmt::Display for Level {
 
 /// What the CPU has, as far as the kernels care.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Features {
+pub(crate) struct Features {
     /// AVX2.
     pub avx2: bool,
     /// FMA.
@@ -82,7 +82,7 @@ pub struct Features {
 
 /// The capabilities a process runs with: a level and the AVX-512 extensions usable at it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Caps {
+pub(crate) struct Caps {
     /// The level.
     pub level: Level,
     /// VPOPCNTDQ usable (only at [`Level::Avx512`]).
@@ -93,7 +93,7 @@ pub struct Caps {
 
 /// The capabilities for a CPU with `f`, with `requested` (the override) as the ceiling: a
 /// level is chosen only when every feature its paths enable is present.
-pub fn select(f: Features, requested: Option<Level>) -> Caps {
+pub(crate) fn select(f: Features, requested: Option<Level>) -> Caps {
     let avx2 = f.avx2 && f.fma && f.popcnt;
     let mut level = if avx2 && f.avx512 {
         Level::Avx512

@@ -22,6 +22,7 @@ const BLOCK_ROWS: usize = 16 * CHUNK_ROWS;
 
 /// What [`Stats`] collects.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct StatsOptions {
     /// Keep a quantile sketch per dimension with this relative accuracy (needed for the
     /// `quantile` range method and for median thresholds); `None` skips it, which is several

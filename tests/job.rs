@@ -435,10 +435,7 @@ fn bad_inputs_name_file_column_and_row() {
         &Stats::compute(
             &embquant::truncate(
                 batch(0, 10, false, None).column(2).as_ref(),
-                &embquant::MatryoshkaOptions {
-                    dims: 8,
-                    normalize: false,
-                },
+                &embquant::MatryoshkaOptions::unnormalized(8),
             )
             .unwrap(),
             &StatsOptions::default(),
@@ -560,11 +557,9 @@ fn a_huge_row_group_is_split_across_readers_without_losing_order() {
     // One 3,000-row row group, above a split threshold of 2,000 rows (the default,
     // 262,144, would need a file 100x larger to cross): two readers share it.
     const ROWS: usize = 3_000;
-    let split = ReadOptions {
-        split_rows: 2_000,
-        batch_size: 256,
-        ..ReadOptions::default()
-    };
+    let mut split = ReadOptions::default();
+    split.split_rows = 2_000;
+    split.batch_size = 256;
     write(&big, &[batch(0, ROWS, true, None)]);
     let files = job::discover(&[big.display().to_string()]).unwrap();
     assert_eq!(files[0].row_groups, vec![ROWS as u64]);

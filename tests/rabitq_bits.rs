@@ -9,7 +9,7 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::Int64Type;
 use common::{column, shared};
 use embquant::codec::rabitq_ex::RabitqExCodec;
-use embquant::search::tiered::InMemoryFloats;
+use embquant::search::InMemoryFloats;
 use embquant::search::{Codes, Corpus, TierSpec};
 use embquant::{
     Calibration, Int8Codec, RabitqCodec, RangeMethod, Rotation, Stats, StatsOptions, Vectors,
@@ -53,7 +53,13 @@ fn corpus_of(values: &[f32], dim: usize) -> Corpus {
                 .insert(Codes::Rabitq(s.clone(), base.clone()))
                 .unwrap();
         }
-        corpus.insert(Codes::RabitqEx(s, e, c)).unwrap();
+        corpus
+            .insert(Codes::RabitqEx {
+                signs: s,
+                extra: e,
+                codec: c,
+            })
+            .unwrap();
     }
     corpus.set_floats(Box::new(InMemoryFloats {
         values: values.to_vec(),

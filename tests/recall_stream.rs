@@ -128,17 +128,15 @@ fn a_report_streamed_from_parquet_equals_the_in_memory_one_at_any_code_budget() 
             &values[r as usize * dim..(r as usize + 1) * dim]
         );
     }
-    let mut options = RecallOptions {
-        ks: vec![1, 10],
-        dims: vec![8],
-        target: Some(Target { recall: 0.9, k: 10 }),
-        gates: vec![
-            "binary:4,int8=0.5@10".parse().unwrap(),
-            "f16@8=0.5@1".parse().unwrap(),
-        ],
-        calibration_rows: Some(3000),
-        ..Default::default()
-    };
+    let mut options = RecallOptions::default();
+    options.ks = vec![1, 10];
+    options.dims = vec![8];
+    options.target = Some("0.9@10".parse::<Target>().unwrap());
+    options.gates = vec![
+        "binary:4,int8=0.5@10".parse().unwrap(),
+        "f16@8=0.5@1".parse().unwrap(),
+    ];
+    options.calibration_rows = Some(3000);
     let in_memory = run(&values, dim, Some(&valid), &queries, &options, None).unwrap();
     let source: Arc<dyn VectorSource> = Arc::new(source);
     let streamed = run_source(source.clone(), &queries, &options, None).unwrap();

@@ -6,7 +6,7 @@ mod common;
 use arrow_array::cast::AsArray;
 use arrow_array::types::Int64Type;
 use common::{column, shared};
-use embquant::search::tiered::InMemoryFloats;
+use embquant::search::InMemoryFloats;
 use embquant::search::{Codes, Corpus, TierSpec};
 use embquant::{
     BinaryCodec, Calibration, Int8Codec, RabitqCodec, RangeMethod, Rotation, Stats, StatsOptions,

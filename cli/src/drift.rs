@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 use clap::Args;
 use embquant::drift::{self, DimDrift, DriftOptions, DriftReport};
-use embquant::job::{self, ReadOptions};
+use embquant::job;
 
 use crate::progress::Bars;
 
@@ -52,18 +52,13 @@ pub async fn run(a: DriftArgs, quiet: bool) -> Result<()> {
     // The error names the reference file.
     let reference = drift::read_reference(&a.reference, Some(&a.column))?;
     let files = job::discover(&a.inputs)?;
-    let opts = DriftOptions {
-        column: a.column.clone(),
-        matryoshka: reference.matryoshka,
-        top: a.top,
-        max_clip_rate: a.max_clip_rate,
-        read: ReadOptions {
-            batch_size: a.batch_rows.max(1),
-            concurrency: a.concurrency.max(1),
-            ..ReadOptions::default()
-        },
-        ..DriftOptions::default()
-    };
+    let mut opts = DriftOptions::default();
+    opts.column = a.column.clone();
+    opts.matryoshka = reference.matryoshka;
+    opts.top = a.top;
+    opts.max_clip_rate = a.max_clip_rate;
+    opts.read.batch_size = a.batch_rows.max(1);
+    opts.read.concurrency = a.concurrency.max(1);
     let rows: u64 = files.iter().map(|f| f.rows).sum();
     let bytes_per_row = files.iter().map(|f| f.bytes).sum::<u64>() / rows.max(1);
     let bars = Arc::new(Bars::new(quiet, bytes_per_row));

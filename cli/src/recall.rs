@@ -96,48 +96,47 @@ pub async fn recall(a: RecallArgs, quiet: bool) -> Result<()> {
     // A report at a URL is written to a staging directory and uploaded file by file; the
     // ground truth already there is fetched first, so its cache works the same way.
     let out = ReportDir::new(&a.report, &REPORT_FILES, &inputs, &["ground_truth.parquet"])?;
-    let options = RecallOptions {
-        ks: a.k.clone(),
-        configs: a
-            .configs
-            .as_deref()
-            .map(|s| -> Result<Vec<Config>> {
-                let configs = s
-                    .split(';')
-                    .map(str::trim)
-                    .filter(|c| !c.is_empty())
-                    .map(Config::parse)
-                    .collect::<Result<Vec<_>, _>>()?;
-                if configs.is_empty() {
-                    bail!(
-                        "--configs {s:?} names no configuration: give tier chains separated by ';' (e.g. \"binary:4,int8;int8\")"
-                    );
-                }
-                Ok(configs)
-            })
-            .transpose()?,
-        dims: a.dims.clone(),
-        target: a
-            .target_recall
-            .as_deref()
-            .map(str::parse::<Target>)
-            .transpose()?,
-        gates: a
-            .min_recall
-            .iter()
-            .map(|g| g.parse::<Gate>())
-            .collect::<Result<_, _>>()?,
-        calibration_rows: a.calibration_rows,
-        range: a.method.parse::<CalibrationMethod>()?,
-        seed: a.seed,
-        code_budget: usize::try_from(a.code_budget_mb.saturating_mul(1 << 20))
-            .unwrap_or(usize::MAX),
-        codes: {
-            let mut spec = job::QuantizeSpec::new(&a.column);
-            spec.binary_threshold = a.binary_threshold.clone();
-            spec.rabitq_rotation = a.rabitq_rotation.clone();
-            spec.code_params()?
-        },
+    let mut options = RecallOptions::default();
+    options.ks = a.k.clone();
+    options.configs = a
+        .configs
+        .as_deref()
+        .map(|s| -> Result<Vec<Config>> {
+            let configs = s
+                .split(';')
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(Config::parse)
+                .collect::<Result<Vec<_>, _>>()?;
+            if configs.is_empty() {
+                bail!(
+                    "--configs {s:?} names no configuration: give tier chains separated by ';' (e.g. \"binary:4,int8;int8\")"
+                );
+            }
+            Ok(configs)
+        })
+        .transpose()?;
+    options.dims = a.dims.clone();
+    options.target = a
+        .target_recall
+        .as_deref()
+        .map(str::parse::<Target>)
+        .transpose()?;
+    options.gates = a
+        .min_recall
+        .iter()
+        .map(|g| g.parse::<Gate>())
+        .collect::<Result<_, _>>()?;
+    options.calibration_rows = a.calibration_rows;
+    options.range = a.method.parse::<CalibrationMethod>()?;
+    options.seed = a.seed;
+    options.code_budget =
+        usize::try_from(a.code_budget_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
+    options.codes = {
+        let mut spec = job::QuantizeSpec::new(&a.column);
+        spec.binary_threshold = a.binary_threshold.clone();
+        spec.rabitq_rotation = a.rabitq_rotation.clone();
+        spec.code_params()?
     };
     let column = a.column.clone();
     let queries_file = a.queries.clone();

@@ -204,13 +204,7 @@ pub(crate) fn calibrate(
         .detach(move || -> embquant::Result<_> {
             let stats = match dims {
                 Some(d) => {
-                    let t = embquant::truncate(
-                        col.array.as_ref(),
-                        &MatryoshkaOptions {
-                            dims: d,
-                            normalize: true,
-                        },
-                    )?;
+                    let t = embquant::truncate(col.array.as_ref(), &MatryoshkaOptions::new(d))?;
                     Stats::compute(&t, &opts)?
                 }
                 None => Stats::compute(col.array.as_ref(), &opts)?,

@@ -72,34 +72,34 @@ pub(crate) fn recall(
     binary_threshold: &str,
     rabitq_rotation: &str,
 ) -> PyResult<String> {
-    let options = RecallOptions {
-        ks: k,
-        configs: configs
-            .map(|s| {
-                s.split(';')
-                    .map(str::trim)
-                    .filter(|c| !c.is_empty())
-                    .map(Config::parse)
-                    .collect::<embquant::Result<Vec<_>>>()
-            })
-            .transpose()
-            .py()?,
-        dims,
-        target: target_recall.map(parse::<Target>).transpose()?,
-        gates: min_recall
-            .iter()
-            .map(|g| parse::<Gate>(g))
-            .collect::<PyResult<_>>()?,
-        calibration_rows,
-        range: parse::<CalibrationMethod>(method)?,
-        seed,
-        code_budget: usize::try_from(code_budget_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
-        codes: {
-            let mut spec = job::QuantizeSpec::new(column);
-            spec.binary_threshold = binary_threshold.into();
-            spec.rabitq_rotation = rabitq_rotation.into();
-            spec.code_params().py()?
-        },
+    let mut options = RecallOptions::default();
+    options.ks = k;
+    options.configs = configs
+        .map(|s| {
+            s.split(';')
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(Config::parse)
+                .collect::<embquant::Result<Vec<_>>>()
+        })
+        .transpose()
+        .py()?;
+    options.dims = dims;
+    options.target = target_recall.map(parse::<Target>).transpose()?;
+    options.gates = min_recall
+        .iter()
+        .map(|g| parse::<Gate>(g))
+        .collect::<PyResult<_>>()?;
+    options.calibration_rows = calibration_rows;
+    options.range = parse::<CalibrationMethod>(method)?;
+    options.seed = seed;
+    options.code_budget =
+        usize::try_from(code_budget_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
+    options.codes = {
+        let mut spec = job::QuantizeSpec::new(column);
+        spec.binary_threshold = binary_threshold.into();
+        spec.rabitq_rotation = rabitq_rotation.into();
+        spec.code_params().py()?
     };
     // The corpus: files streamed on every pass, or vectors held in memory.
     let mut inputs = embquant::io::Inputs::new();

@@ -25,6 +25,7 @@ use crate::error::{Error, Result};
 /// Where the bit threshold sits (named `zero`, `mean`, `median` in options and recipes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum BinaryThreshold {
     /// Sign bits: value > 0.
     #[default]

@@ -22,6 +22,7 @@ use crate::error::{Error, Result};
 
 /// Which 16-bit float.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum HalfKind {
     /// IEEE 754 binary16: 10-bit mantissa, range ±65504.
     #[default]

@@ -27,6 +27,7 @@ use crate::error::Result;
 /// How int8 codes are laid out in Arrow / Parquet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum Int8Layout {
     /// `FixedSizeBinary(D)` holding the int8 bit patterns: one fixed-length value per row in
     /// Parquet (fast to read; see BENCHMARKS.md).

@@ -16,7 +16,7 @@
 //! let values = Float32Array::from(vec![3.0, 4.0, 12.0]);
 //! let field = Arc::new(Field::new_list_field(DataType::Float32, false));
 //! let v = FixedSizeListArray::new(field, 3, Arc::new(values), None);
-//! let t = truncate(&v, &MatryoshkaOptions { dims: 2, normalize: true })?;
+//! let t = truncate(&v, &MatryoshkaOptions::new(2))?;
 //! assert_eq!(t.values().as_primitive::<Float32Type>().values().to_vec(), vec![0.6, 0.8]);
 //! # Ok::<(), embquant::Error>(())
 //! ```
@@ -30,11 +30,30 @@ use crate::vectors::Vectors;
 
 /// How to truncate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct MatryoshkaOptions {
     /// Dimensions kept (the first `dims`), `1 <= dims <= D`.
     pub dims: usize,
     /// Re-normalize each truncated vector to unit L2 length (all-zero prefixes stay zero).
     pub normalize: bool,
+}
+
+impl MatryoshkaOptions {
+    /// The first `dims` dimensions, re-normalized (what `--dims` asks for).
+    pub fn new(dims: usize) -> Self {
+        MatryoshkaOptions {
+            dims,
+            normalize: true,
+        }
+    }
+
+    /// The first `dims` dimensions as they are.
+    pub fn unnormalized(dims: usize) -> Self {
+        MatryoshkaOptions {
+            dims,
+            normalize: false,
+        }
+    }
 }
 
 /// Truncates a vector column to its first `options.dims` dimensions.

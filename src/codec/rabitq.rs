@@ -70,6 +70,7 @@ pub const MAX_ROUNDS: u32 = 16;
 /// The orthogonal transform applied before taking signs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum Rotation {
     /// No rotation: `B = D`.
     None,

@@ -12,6 +12,7 @@ use super::DriftAccumulator;
 
 /// What to compare and when to advise re-calibration.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct DriftOptions {
     /// The float vector column of the new data.
     pub column: String,

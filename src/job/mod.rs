@@ -51,6 +51,7 @@ pub use crate::tasks::spawn_rayon;
 
 /// How inputs are read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ReadOptions {
     /// Rows per batch.
     pub batch_size: usize,
@@ -72,6 +73,7 @@ impl Default for ReadOptions {
 }
 
 /// How to calibrate.
+#[non_exhaustive]
 #[derive(Debug, Clone, PartialEq)]
 pub struct CalibrateOptions {
     /// The vector column.
@@ -241,6 +243,7 @@ fn segment_stats(
     Ok(stats)
 }
 
+#[non_exhaustive]
 /// How to write.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobOptions {

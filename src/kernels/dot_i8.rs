@@ -24,6 +24,7 @@ multiversion! {
 }
 
 /// Scalar twin of [`dot_i8`].
+#[cfg(test)]
 pub fn dot_i8_scalar(a: &[i8], b: &[i8]) -> i32 {
     a.iter().zip(b).map(|(&x, &y)| x as i32 * y as i32).sum()
 }

@@ -46,11 +46,13 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// Scalar twin of [`dot`], in f64.
+#[cfg(test)]
 pub fn dot_scalar(a: &[f32], b: &[f32]) -> f64 {
     a.iter().zip(b).map(|(&x, &y)| x as f64 * y as f64).sum()
 }
 
 /// Scalar twin of [`l2_squared`], in f64.
+#[cfg(test)]
 pub fn l2_squared_scalar(a: &[f32], b: &[f32]) -> f64 {
     a.iter()
         .zip(b)

@@ -44,6 +44,7 @@ multiversion! {
 }
 
 /// Scalar twin of [`hamming`]: bit by bit.
+#[cfg(test)]
 pub fn hamming_scalar(a: &[u8], b: &[u8]) -> u32 {
     let mut t = 0;
     for (x, y) in a.iter().zip(b) {

@@ -17,6 +17,7 @@ pub struct QueryBlock {
     /// `dim x padded` values: `t[d * padded + q]` is dimension `d` of query `q`.
     t: Vec<f32>,
     dim: usize,
+    #[cfg_attr(not(feature = "recall"), allow(dead_code))]
     queries: usize,
     padded: usize,
 }
@@ -45,13 +46,9 @@ impl QueryBlock {
     }
 
     /// Queries held.
+    #[cfg_attr(not(feature = "recall"), allow(dead_code))]
     pub fn len(&self) -> usize {
         self.queries
-    }
-
-    /// Whether there are no queries.
-    pub fn is_empty(&self) -> bool {
-        self.queries == 0
     }
 
     /// Row stride of [`QueryBlock::scores`]'s output (queries padded to 64).

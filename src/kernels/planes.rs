@@ -44,11 +44,6 @@ impl PlaneQuery {
         }
     }
 
-    /// Bytes per plane.
-    pub fn bytes(&self) -> usize {
-        self.bytes
-    }
-
     /// `out[p] = S_p` for the planes `planes[p]` (each [`PlaneQuery::bytes`] long, at most
     /// [`MAX_PLANES`]).
     pub fn sums(&self, planes: &[&[u8]], out: &mut [f32]) {

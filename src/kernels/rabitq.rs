@@ -171,6 +171,7 @@ pub fn group_patterns(bits: &[u8], nbits: usize, out: &mut [u8]) {
 }
 
 /// Scalar twin of [`group_patterns`]: bit by bit.
+#[cfg(test)]
 pub fn group_patterns_scalar(bits: &[u8], nbits: usize, out: &mut [u8]) {
     let bit = |i: usize| -> u8 {
         if i < nbits {

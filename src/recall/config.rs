@@ -155,6 +155,7 @@ impl std::str::FromStr for Gate {
 
 /// What the report measures.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct RecallOptions {
     /// The ks of recall@k (the largest is the ground truth's depth).
     pub ks: Vec<usize>,

@@ -370,7 +370,11 @@ impl Variant {
             c.insert(Codes::Rabitq(codes, codec))?;
         }
         for (codec, signs, extra) in rqx {
-            c.insert(Codes::RabitqEx(signs, extra, codec))?;
+            c.insert(Codes::RabitqEx {
+                signs,
+                extra,
+                codec,
+            })?;
         }
         tracing::info!(
             ?tiers,

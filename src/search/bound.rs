@@ -130,8 +130,12 @@ mod tests {
             .unwrap();
         c.insert(Codes::Rabitq(s.clone(), ex.base().clone()))
             .unwrap();
-        c.insert(Codes::RabitqEx(s.clone(), e.clone(), ex.clone()))
-            .unwrap();
+        c.insert(Codes::RabitqEx {
+            signs: s.clone(),
+            extra: e.clone(),
+            codec: ex.clone(),
+        })
+        .unwrap();
         c.set_floats(Box::new(InMemoryFloats {
             values: values.clone(),
             dim,

@@ -17,7 +17,7 @@ use arrow_array::types::{Float16Type, Int8Type};
 use arrow_array::{Array, ArrayRef, ArrowPrimitiveType, RecordBatch};
 use arrow_schema::{DataType, Schema};
 
-pub use super::layout::{float_column, is_float_vector, scheme_of, CodeLayout};
+use super::layout::CodeLayout;
 use super::tier::{check_factors, check_halves, Codes};
 use super::tiered::{Corpus, FloatRows, InMemoryFloats};
 use crate::calibration::Calibration;
@@ -273,15 +273,15 @@ impl CorpusBuilder {
                 Buffer::Int4(v, c) => Codes::Int4(v, c),
                 Buffer::F16(v) => Codes::F16(v),
                 Buffer::Rabitq(v, c) => Codes::Rabitq(v, c),
-                Buffer::RabitqEx(v, c) => Codes::RabitqEx(
-                    signs.clone().ok_or_else(|| {
+                Buffer::RabitqEx(extra, codec) => Codes::RabitqEx {
+                    signs: signs.clone().ok_or_else(|| {
                         Error::Schema(format!(
                             "column {name:?}: extra RaBitQ bits without their sign column"
                         ))
                     })?,
-                    v,
-                    c,
-                ),
+                    extra,
+                    codec,
+                },
             })?;
         }
         if let Some(f) = floats {

@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 
 /// A scoring tier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Tier {
     /// Hamming distance of binary codes.
     Binary,
@@ -62,6 +63,7 @@ impl FromStr for Tier {
 
 /// One tier of a chain: every tier but the last keeps `k x factor` candidates, or, with a
 /// bound, the candidates its error bound cannot rule out ([`crate::search::bound`]).
+#[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TierSpec {
     /// The tier.

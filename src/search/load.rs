@@ -9,8 +9,9 @@ use parquet::arrow::arrow_reader::{ArrowReaderOptions, RowSelection, RowSelector
 use parquet::arrow::ProjectionMask;
 use parquet::file::metadata::PageIndexPolicy;
 
+use super::build::CorpusBuilder;
 pub use super::build::LoadedCorpus;
-use super::build::{CodeLayout, CorpusBuilder};
+use super::layout::CodeLayout;
 use super::tiered::{FloatRows, TierSpec};
 use crate::codec::matryoshka::{truncate, MatryoshkaOptions};
 use crate::error::{Error, Result};

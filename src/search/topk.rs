@@ -75,6 +75,7 @@ impl TopK {
     }
 
     /// The rows held, in no particular order.
+    #[cfg_attr(not(feature = "recall"), allow(dead_code))]
     pub fn rows(&self) -> impl Iterator<Item = u32> + '_ {
         self.heap.iter().map(|e| e.row)
     }

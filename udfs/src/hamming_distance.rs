@@ -12,7 +12,7 @@ use datafusion::logical_expr::{
     Volatility,
 };
 use datafusion_macros::user_doc;
-use embquant::kernels::hamming::hamming;
+use embquant::distance::hamming;
 
 use crate::args::{batch_rows, output};
 

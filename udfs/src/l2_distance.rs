@@ -7,7 +7,7 @@ use datafusion::logical_expr::{
     Volatility,
 };
 use datafusion_macros::user_doc;
-use embquant::kernels::float::l2_squared;
+use embquant::distance::l2_squared;
 
 use crate::pairwise::{float_pair, float_pair_field};
 

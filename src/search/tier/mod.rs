@@ -62,6 +62,7 @@ pub(crate) trait TierCodes: Send + Sync {
 
 /// The codes of one tier and their codec: what a [`super::Corpus`] searches. Rows are
 /// row-major, `width` bytes (or `dim` values) per row.
+#[non_exhaustive]
 pub enum Codes {
     /// Packed sign bits (`BinaryCodec::width` bytes per row).
     Binary(Vec<u8>, BinaryCodec),
@@ -73,9 +74,15 @@ pub enum Codes {
     F16(Vec<F16>),
     /// RaBitQ codes (`RabitqCodec::width` bytes per row).
     Rabitq(Vec<u8>, RabitqCodec),
-    /// Multi-bit RaBitQ: the 1-bit codes (`RabitqCodec::width` bytes per row) and the extra
-    /// bits (`RabitqExCodec::width` bytes per row).
-    RabitqEx(Vec<u8>, Vec<u8>, RabitqExCodec),
+    /// Multi-bit RaBitQ: the two columns of one encoding, scored together.
+    RabitqEx {
+        /// The 1-bit codes with their factors (`RabitqCodec::width` bytes per row).
+        signs: Vec<u8>,
+        /// The extra bits with their factors (`RabitqExCodec::width` bytes per row).
+        extra: Vec<u8>,
+        /// The codec of both.
+        codec: RabitqExCodec,
+    },
 }
 
 impl Codes {
@@ -87,7 +94,7 @@ impl Codes {
             Codes::Int4(..) => Tier::Int4,
             Codes::F16(..) => Tier::F16,
             Codes::Rabitq(..) => Tier::Rabitq(1),
-            Codes::RabitqEx(_, _, c) => Tier::Rabitq(c.bits()),
+            Codes::RabitqEx { codec, .. } => Tier::Rabitq(codec.bits()),
         }
     }
 
@@ -102,7 +109,11 @@ impl Codes {
             Codes::Int4(c, k) => (c.len(), k.width(), Some(k.dim())),
             Codes::F16(c) => (c.len(), dim, None),
             Codes::Rabitq(c, k) => (c.len(), k.width(), Some(k.dim())),
-            Codes::RabitqEx(s, e, k) => {
+            Codes::RabitqEx {
+                signs: s,
+                extra: e,
+                codec: k,
+            } => {
                 if Some(s.len()) != rows.checked_mul(k.base().width()) {
                     return Err(Error::Schema(format!(
                         "the {tier} sign codes hold {} bytes, {rows} rows x {} expected",
@@ -130,7 +141,11 @@ impl Codes {
         match &self {
             Codes::F16(c) => check_halves(c, dim, 0)?,
             Codes::Rabitq(c, k) => check_factors(c, k.width(), 0, |x| k.bad_factor(x))?,
-            Codes::RabitqEx(s, e, k) => {
+            Codes::RabitqEx {
+                signs: s,
+                extra: e,
+                codec: k,
+            } => {
                 check_factors(s, k.base().width(), 0, |x| k.base().bad_factor(x))?;
                 check_factors(e, k.width(), 0, |x| k.bad_factor(x))?;
             }
@@ -142,7 +157,11 @@ impl Codes {
             Codes::Int4(c, k) => Box::new(int4::Int4Tier::new(c, k, dim)),
             Codes::F16(c) => Box::new(f16::F16Tier::new(c, dim)),
             Codes::Rabitq(c, k) => Box::new(rabitq::RabitqTier::new(c, k, dim)),
-            Codes::RabitqEx(s, e, k) => Box::new(rabitq_ex::RabitqExTier::new(s, e, k, dim)),
+            Codes::RabitqEx {
+                signs: s,
+                extra: e,
+                codec: k,
+            } => Box::new(rabitq_ex::RabitqExTier::new(s, e, k, dim)),
         })
     }
 }

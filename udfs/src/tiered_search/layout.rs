@@ -4,7 +4,7 @@
 
 use datafusion::arrow::datatypes::Schema;
 use datafusion::common::{plan_err, Result};
-use embquant::search::build::float_column;
+use embquant::search::float_column;
 use embquant::search::{CodeLayout, TierSpec};
 
 use crate::args::ext;
