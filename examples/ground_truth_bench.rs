@@ -6,14 +6,14 @@
 //! COLUMN [K]`, with `RAYON_NUM_THREADS=1` for one compute thread (Parquet decoding runs a
 //! block ahead on a thread of its own; `taskset -c 0` confines both to one core) and
 //! `EMBQUANT_SIMD=scalar|avx2|avx512` to force a level. `MEMORY=1` reads the corpus into
-//! memory first and times the in-memory ground truth (`recall::report::ground_truth`), the
+//! memory first and times the in-memory ground truth (`recall::ground_truth`), the
 //! like-for-like comparison with numpy's matmul + argpartition over arrays in memory.
 
 use std::time::Instant;
 
-use embquant::recall::config::Queries;
-use embquant::recall::report::{ground_truth, ground_truth_scan};
-use embquant::recall::source::{ParquetSource, ScanRows};
+use embquant::recall::Queries;
+use embquant::recall::{ground_truth, ground_truth_scan};
+use embquant::recall::{ParquetSource, ScanRows};
 use embquant::search::QueryReader;
 use embquant::simd::Level;
 

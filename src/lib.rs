@@ -18,7 +18,7 @@
 //! - [`io`]: every input (byte sources and stores, discovery, the one Parquet reader) and
 //!   every output (atomic files and directories).
 //!
-//! Data flows one way: slice kernels ([`kernels`]) -> Arrow arrays ([`codec`],
+//! Data flows one way: slice kernels (`kernels`) -> Arrow arrays ([`codec`],
 //! [`quantizer`]) -> record-batch streams and Parquet files ([`io`], `job`) -> search and
 //! recall. Errors are one [`Error`] enum with a variant per kind of failure.
 //!

@@ -4,7 +4,7 @@
 //!
 //! Every fast path is reached only through [`Level::active`] or one of the feature checks
 //! below, all of which are at most what was detected: a `#[target_feature]` function can
-//! not run on a CPU that lacks its features (the tests of [`select`] prove the clamping).
+//! not run on a CPU that lacks its features (the tests of `select` prove the clamping).
 //!
 //! Where each path lives: auto-vectorized kernels are compiled a second time for AVX2
 //! (`kernels::multiversion!`); hand-written `std::arch` paths sit next to their scalar

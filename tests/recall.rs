@@ -6,7 +6,7 @@ mod common;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float32Type, Int64Type};
 use common::{column, shared};
-use embquant::recall::truth::exact_topk;
+use embquant::recall::exact_topk;
 use embquant::Vectors;
 
 #[test]

@@ -7,8 +7,8 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 use clap::Args;
 use embquant::job;
-use embquant::recall::source::{ParquetSource, ScanRows, VectorSource};
 use embquant::recall::{self, Config, Gate, Queries, RecallOptions, Target};
+use embquant::recall::{ParquetSource, ScanRows, VectorSource};
 use embquant::search::QueryReader;
 use embquant::CalibrationMethod;
 
@@ -198,8 +198,7 @@ pub async fn recall(a: RecallArgs, quiet: bool) -> Result<()> {
         "wrote {shown} (report.json, report.md, recall.svg) in {:.1} s",
         t.elapsed().as_secs_f64()
     );
-    let failed: Vec<&recall::report::GateResult> =
-        report.gates.iter().filter(|g| !g.passed).collect();
+    let failed: Vec<&recall::GateResult> = report.gates.iter().filter(|g| !g.passed).collect();
     if !failed.is_empty() {
         let list: Vec<String> = failed
             .iter()
@@ -229,7 +228,7 @@ pub fn print_summary(r: &recall::RecallReport) {
         },
         r.ground_truth.seconds
     );
-    print!("{}", recall::report::table(r, kmain));
+    print!("{}", recall::table(r, kmain));
     if let Some(rec) = &r.recommendation {
         println!(
             "recommendation for recall {}: {} (recall {:.4}, {} bytes read per query)\n  {}",

@@ -2,11 +2,11 @@
 //!
 //! Every function releases the GIL around its work ([`Python::detach`]) and reads its
 //! inputs without copying them where Arrow allows: numpy arrays through the buffer protocol,
-//! anything else through the Arrow PyCapsule interface ([`arrays`]). Long jobs run on one
+//! anything else through the Arrow PyCapsule interface (`arrays`). Long jobs run on one
 //! tokio runtime while the calling thread waits in short slices, reporting progress and
-//! checking for Ctrl-C between them ([`runner`]); an interrupted job is dropped the way the
+//! checking for Ctrl-C between them (`runner`); an interrupted job is dropped the way the
 //! CLI drops it, so its output is never written. Errors become `ValueError` (bad input,
-//! options or data: the message is the CLI's) or `OSError` (files) ([`errors`]).
+//! options or data: the message is the CLI's) or `OSError` (files) (`errors`).
 //!
 //! The Python API (names, defaults, docs) lives in `python/embquant/__init__.py`; the
 //! contract of this module is `python/embquant/_embquant.pyi`.

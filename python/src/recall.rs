@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use embquant::job;
-use embquant::recall::source::{MemorySource, ParquetSource, VectorSource};
 use embquant::recall::{run_source, write_outputs, Config, Gate, Queries, RecallOptions, Target};
+use embquant::recall::{MemorySource, ParquetSource, VectorSource};
 use embquant::search::QueryReader;
 use embquant::{CalibrationMethod, Vectors};
 use pyo3::prelude::*;

@@ -34,10 +34,10 @@
 //! # Fast scoring
 //! [`RabitqQuery::lut`] quantizes the rotated, centered query `P (q - c)` into 64-entry
 //! lookup tables over 6-bit groups of the code (the centroid's share, `F <P c, 2b - 1>`, is a
-//! per-code constant computed once when the corpus is loaded) ([`crate::kernels::rabitq`]); [`crate::kernels::rabitq::RabitqBlocks`]
+//! per-code constant computed once when the corpus is loaded) (`crate::kernels::rabitq`); [`crate::kernels::rabitq::RabitqBlocks`]
 //! scans codes with one `vpermb` per group per 64 codes on AVX-512 VBMI; elsewhere
 //! [`RabitqQuery::nibbles`] builds 16-entry tables over 4-bit groups for
-//! [`crate::kernels::fastscan`] (one `vpshufb` per group per 32 codes on AVX2). Either
+//! `crate::kernels::fastscan` (one `vpshufb` per group per 32 codes on AVX2). Either
 //! estimate differs from the float estimator by at most `F * groups * delta` (`delta` the
 //! table step), tested.
 
@@ -476,7 +476,7 @@ impl RabitqCodec {
         }
     }
 
-    /// The 6-bit group patterns of a code's bits (for [`crate::kernels::rabitq`]).
+    /// The 6-bit group patterns of a code's bits (for `crate::kernels::rabitq`).
     pub fn patterns(&self, code: &[u8], out: &mut [u8]) {
         group_patterns(&code[..self.bit_bytes()], self.bits, out)
     }
@@ -514,7 +514,7 @@ impl RabitqQuery {
         LutQuery::new(&self.centered, self.qc)
     }
 
-    /// The 4-bit tables of the same estimate ([`crate::kernels::fastscan`]), scored on the
+    /// The 4-bit tables of the same estimate (`crate::kernels::fastscan`), scored on the
     /// code's bytes as stored.
     pub fn nibbles(&self) -> NibbleQuery {
         NibbleQuery::new(&self.centered, self.qc)

@@ -24,7 +24,7 @@
 //! # Estimator and error bound
 //! `<q, x> ~= <q, c> + scale * <P q, y>`, with
 //! `<P q, y> = 2^e S_sign + sum_j 2^(e-1-j) S_j - (2^b - 1) / 2 * sum_i (P q)_i`, where `S` is
-//! the sum of `P q` over the set bits of a plane ([`crate::kernels::planes`]). It equals the
+//! the sum of `P q` over the set bits of a plane (`crate::kernels::planes`). It equals the
 //! inner product of `q` with the decoded vector `c + P^T (scale * y)`
 //! ([`RabitqExCodec::decode`]). The bound is the 1-bit one with the code's own cosine: with
 //! probability at least `1 - 2 exp(-c0 eps0^2)` over the rotation,

@@ -34,12 +34,12 @@
 //! # Ok::<(), embquant::Error>(())
 //! ```
 //!
-//! Files: [`accumulator`] (the streamed sums), [`report`] (the report and the advice),
-//! [`reference`] (where the calibration comes from); this one runs it over Parquet files.
+//! Files: `accumulator` (the streamed sums), `report` (the report and the advice),
+//! `reference` (where the calibration comes from); this one runs it over Parquet files.
 
-pub mod accumulator;
-pub mod reference;
-pub mod report;
+pub(crate) mod accumulator;
+pub(crate) mod reference;
+pub(crate) mod report;
 
 pub use accumulator::DriftAccumulator;
 pub use reference::{read_reference, Reference};

@@ -172,7 +172,7 @@ impl ByteSource for LocalFile {
 /// The local file system: files, directories (every `*.parquet` below, symlinks followed,
 /// each real directory once, hidden entries skipped) and globs (regular files only; hidden
 /// entries only where the pattern spells the dot; `**` follows symlinks but enters each
-/// real directory once; at most [`MAX_GLOB_ENTRIES`] entries visited).
+/// real directory once; at most `MAX_GLOB_ENTRIES` entries visited).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct LocalStore;
 

@@ -67,7 +67,7 @@ pub struct QuantizeSpec {
     pub binary_threshold: String,
     /// Rotation of rabitq codes: `hadamard`, `hadamard:SEED` or `none`.
     pub rabitq_rotation: String,
-    /// int8 layout: `binary` (FixedSizeBinary) or `list` (FixedSizeList<Int8>).
+    /// int8 layout: `binary` (FixedSizeBinary) or `list` (`FixedSizeList<Int8>`).
     pub int8_layout: String,
     /// Matryoshka truncation (re-normalized) before calibrating and encoding.
     pub dims: Option<usize>,

@@ -103,7 +103,7 @@ impl NibbleQuery {
     }
 }
 
-/// Codes re-laid for the 4-bit scan: blocks of [`BLOCK`] codes, byte `p` of the block's codes
+/// Codes re-laid for the 4-bit scan: blocks of `BLOCK` codes, byte `p` of the block's codes
 /// together; the per-code scales `F` and offsets `G` even codes of the block first, then odd
 /// ones (the order the vector kernel produces sums in).
 #[derive(Debug, Clone)]

@@ -30,7 +30,7 @@ const TILE: usize = 4;
 /// code's scale and offset.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LutQuery {
-    /// `groups x 64` table bytes, then zero tables up to a multiple of [`GROUP_CHUNK`] groups.
+    /// `groups x 64` table bytes, then zero tables up to a multiple of `GROUP_CHUNK` groups.
     pub luts: Vec<u8>,
     groups: usize,
     /// `2 * delta`.
@@ -189,7 +189,7 @@ pub fn group_patterns_scalar(bits: &[u8], nbits: usize, out: &mut [u8]) {
     }
 }
 
-/// Codes re-laid for the table scan: blocks of [`BLOCK`] codes; within a block, for each
+/// Codes re-laid for the table scan: blocks of `BLOCK` codes; within a block, for each
 /// group, the 64 codes' patterns; and the per-code scales `F` and offsets `G`, even codes of
 /// the block first, then odd ones (the order the vector kernel produces sums in).
 #[derive(Debug, Clone)]

@@ -1,31 +1,39 @@
 //! Recall reports: how much retrieval quality each quantization configuration keeps.
 //!
-//! - [`source`]: the corpus's float vectors, streamed in blocks (from memory or Parquet):
+//! - `source`: the corpus's float vectors, streamed in blocks (from memory or Parquet):
 //!   the report holds codes, not the float column.
-//! - [`truth`]: exact top-k by inner product (blocked float32 scan, float64 rescoring of the
+//! - `truth`: exact top-k by inner product (blocked float32 scan, float64 rescoring of the
 //!   finalists), cached as Parquet under a fingerprint of its inputs.
-//! - [`config`]: what is measured (chains on prefixes, targets, gates, options); [`model`]:
+//! - `config`: what is measured (chains on prefixes, targets, gates, options); `model`:
 //!   the results (`report.json`).
-//! - [`report`]: recall@k per configuration (mean, 5th percentile, 95% confidence interval),
+//! - `report`: recall@k per configuration (mean, 5th percentile, 95% confidence interval),
 //!   the recall each tier loses, bytes and speed, the cheapest configuration meeting a target
 //!   recall, gates, and calibration on a sample; as JSON and Markdown.
-//! - [`plot`]: the report's plot, `recall.svg`.
+//! - `plot`: the report's plot, `recall.svg`.
 
 mod calibration_check;
-pub mod config;
-pub mod model;
-pub mod plot;
+pub(crate) mod config;
+pub(crate) mod model;
+pub(crate) mod plot;
 mod render;
-pub mod report;
-pub mod source;
-pub mod truth;
+pub(crate) mod report;
+pub(crate) mod source;
+pub(crate) mod truth;
 mod tune;
 mod variant;
 
-pub use report::{
-    default_sweep, markdown, run, run_owned, run_source, Config, Gate, Queries, RecallOptions,
-    RecallReport, Target,
+pub use config::{
+    chain_string, default_sweep, Config, Gate, Queries, RecallOptions, Target, DEFAULT_CODE_BUDGET,
+    SWEEP_FACTORS,
 };
+pub use model::{
+    CalibrationCheck, CalibrationDelta, ConfigResult, GateResult, GroundTruthInfo, RecallReport,
+    RecallStat, Recommendation, TierLoss, REPORT_VERSION,
+};
+pub use render::{markdown, table};
+pub use report::{ground_truth, ground_truth_scan, run, run_owned, run_source, values_of};
+pub use source::{MemorySource, ParquetSource, ScanRows, VectorSource};
+pub use truth::{exact_topk, fingerprint, GroundTruth};
 
 use std::path::Path;
 

@@ -1,7 +1,7 @@
 //! The recall report: every configuration's recall@k against exact search, the loss of each
 //! tier, bytes and speed, the cheapest configuration meeting a target, and gates. This file
 //! runs it ([`run_source`]); what it measures is in [`super::config`], its results in
-//! [`super::model`], the tuner in [`super::tune`], the rendering in [`super::render`].
+//! [`super::model`], the tuner in `super::tune`, the rendering in `super::render`.
 
 use crate::calibration::RangeShape;
 use std::path::Path;
@@ -13,15 +13,10 @@ use arrow_array::types::Float32Type;
 use arrow_array::FixedSizeListArray;
 
 use super::calibration_check::calibration_check;
-pub use super::config::{
-    chain_string, default_sweep, Config, Gate, Queries, RecallOptions, Target, DEFAULT_CODE_BUDGET,
-    SWEEP_FACTORS,
+use super::config::{default_sweep, Config, Queries, RecallOptions};
+use super::model::{
+    GateResult, GroundTruthInfo, RecallReport, RecallStat, Recommendation, REPORT_VERSION,
 };
-pub use super::model::{
-    CalibrationCheck, CalibrationDelta, ConfigResult, GateResult, GroundTruthInfo, RecallReport,
-    RecallStat, Recommendation, TierLoss, REPORT_VERSION,
-};
-pub use super::render::{markdown, table};
 use super::source::{MemorySource, ScanRows, SliceRows, VectorSource, SCAN_ROWS};
 use super::truth::{
     exact_topk_scan, exact_topk_scan_fingerprinted, read_cache, write_cache, Fingerprinter,
@@ -418,6 +413,7 @@ mod tests {
     use crate::codec::int8::Int8Codec;
     use crate::codec::rabitq::{RabitqCodec, Rotation};
     use crate::recall::truth::exact_topk;
+    use crate::recall::{markdown, Gate, Target};
     use crate::search::tiered::InMemoryFloats;
     use crate::search::TierSpec;
     use crate::search::{Codes, Corpus};

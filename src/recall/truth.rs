@@ -1,6 +1,6 @@
 //! Exact ground truth: the top-k corpus rows of every query by inner product.
 //!
-//! A float32 blocked scan ([`crate::kernels::matmul`]) keeps the best `k + 32` rows of each
+//! A float32 blocked scan (`crate::kernels::matmul`) keeps the best `k + 32` rows of each
 //! query; those are rescored in float64 and ranked by score (descending), then row
 //! (ascending). The float64 score of a row is computed when it enters a query's float32
 //! selection, while its values are at hand, so the whole computation is one pass over the

@@ -62,7 +62,7 @@ impl FromStr for Tier {
 }
 
 /// One tier of a chain: every tier but the last keeps `k x factor` candidates, or, with a
-/// bound, the candidates its error bound cannot rule out ([`crate::search::bound`]).
+/// bound, the candidates its error bound cannot rule out (`crate::search::bound`).
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TierSpec {

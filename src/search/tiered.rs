@@ -180,7 +180,7 @@ impl Corpus {
     }
 
     /// [`Corpus::search`], also reporting per query how many rows each tier kept and whether
-    /// the top-k is certified ([`super::bound`]).
+    /// the top-k is certified (`super::bound`).
     pub fn search_reported(
         &self,
         queries: &[f32],

@@ -491,7 +491,7 @@ impl ObjectStoreStore {
     }
 
     /// Uploads the local file `from` to `url`. The object appears only when complete: a
-    /// single PUT for a small file, else a multipart upload of [`PART`]-byte parts (a few in
+    /// single PUT for a small file, else a multipart upload of `PART`-byte parts (a few in
     /// flight, memory bounded by them) that is aborted if any part fails, and by a guard if
     /// anything else stops it (a panic). The error reported is the one that stopped the
     /// upload, never the abort's.
