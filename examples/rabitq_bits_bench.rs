@@ -78,7 +78,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .iter()
         .flatten()
         .filter_map(|s| match s.tier {
-            embquant::search::Tier::Rabitq(b) if b > 1 => Some(b),
+            embquant::search::Tier::Rabitq(b) if b.get() > 1 => Some(b.get()),
             _ => None,
         })
         .collect();

@@ -6,6 +6,7 @@ use super::model::{ConfigResult, RecallStat};
 use super::truth::GroundTruth;
 use super::variant::Variant;
 use crate::error::Result;
+use crate::search::RabitqBits;
 use crate::search::Tier;
 
 /// Oversampling factors the tuner tries, in order.
@@ -83,10 +84,10 @@ pub(crate) fn deploy_commands(c: &Config, k: usize) -> Vec<String> {
         let s = match t.tier {
             Tier::Float => continue,
             // The widest RaBitQ tier's columns serve the narrower 1-bit tier too.
-            Tier::Rabitq(1)
+            Tier::Rabitq(RabitqBits::ONE)
                 if c.tiers
                     .iter()
-                    .any(|u| matches!(u.tier, Tier::Rabitq(b) if b > 1)) =>
+                    .any(|u| matches!(u.tier, Tier::Rabitq(b) if b.get() > 1)) =>
             {
                 continue
             }

@@ -9,6 +9,7 @@
 //! them. Every code is a function of its row and the calibration, so a re-encoded scheme is
 //! identical and the measured recall does not depend on the budget.
 
+use crate::search::RabitqBits;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
@@ -37,7 +38,7 @@ use crate::stats::{Stats, StatsOptions};
 pub(crate) fn tier_bytes(tier: Tier, params: &CodeParams) -> usize {
     let mut p = *params;
     if let Tier::Rabitq(b) = tier {
-        p.rabitq_bits = b;
+        p.rabitq_bits = b.get();
     }
     match tier {
         Tier::Float => 4 * p.dims,
@@ -182,7 +183,9 @@ impl Variant {
             // The codes and their transposed copy.
             Tier::Binary => 2 * self.dims.div_ceil(8),
             // The codes, their patterns (one byte per 4 dimensions) and two factors.
-            Tier::Rabitq(1) => tier_bytes(tier, &self.params) + self.rabitq_groups + 8,
+            Tier::Rabitq(RabitqBits::ONE) => {
+                tier_bytes(tier, &self.params) + self.rabitq_groups + 8
+            }
             // Both columns and a bound width per row.
             t @ Tier::Rabitq(_) => tier_bytes(t, &self.params) + 4,
             t => tier_bytes(t, &self.params),
@@ -202,7 +205,7 @@ impl Variant {
             // A multi-bit RaBitQ tier scans behind the 1-bit codes' table scan (the corpus
             // prefilters with them when it has them).
             let with = match s.tier {
-                Tier::Rabitq(b) if b > 1 => vec![Tier::Rabitq(1), s.tier],
+                Tier::Rabitq(b) if b.get() > 1 => vec![Tier::Rabitq(RabitqBits::ONE), s.tier],
                 Tier::Float => vec![],
                 t => vec![t],
             };
@@ -288,8 +291,8 @@ impl Variant {
         let mut rqx: Vec<(RabitqExCodec, Vec<u8>, Vec<u8>)> = Vec::new();
         for t in tiers {
             if let Tier::Rabitq(b) = *t {
-                if b > 1 {
-                    let SchemeCodec::RabitqEx(c) = codec(Scheme::RabitqEx, b)? else {
+                if b.get() > 1 {
+                    let SchemeCodec::RabitqEx(c) = codec(Scheme::RabitqEx, b.get())? else {
                         unreachable!("the extra-bits codec")
                     };
                     let (w1, w2) = (c.base().width(), c.width());
@@ -298,7 +301,7 @@ impl Variant {
             }
         }
         let mut rq = None;
-        if has(Tier::Rabitq(1)) {
+        if has(Tier::Rabitq(RabitqBits::ONE)) {
             let SchemeCodec::Rabitq(c) = codec(Scheme::Rabitq, 1)? else {
                 unreachable!("the rabitq codec")
             };

@@ -109,6 +109,7 @@ mod tests {
     use crate::codec::rabitq_ex::RabitqExCodec;
     use crate::codec::tests::calibrate;
     use crate::search::tiered::{Codes, Corpus, InMemoryFloats, Tier, TierSpec};
+    use crate::search::RabitqBits;
     use crate::testutil::vectors_array;
     use crate::vectors::Vectors;
 
@@ -146,13 +147,19 @@ mod tests {
     #[test]
     fn chains_with_bounds_parse_and_print() {
         let c = TierSpec::parse_chain("rabitq1:bound,rabitq4:bound=2.5,int8").unwrap();
-        assert_eq!(c[0].tier, Tier::Rabitq(1));
+        assert_eq!(c[0].tier, Tier::Rabitq(RabitqBits::ONE));
         assert_eq!(c[0].bound, Some(crate::codec::rabitq_ex::DEFAULT_EPS0));
-        assert_eq!((c[1].tier, c[1].bound), (Tier::Rabitq(4), Some(2.5)));
+        assert_eq!(
+            (c[1].tier, c[1].bound),
+            (Tier::Rabitq(RabitqBits::new(4).unwrap()), Some(2.5))
+        );
         assert_eq!(c[2].bound, None);
         let shown: Vec<String> = c[..2].iter().map(|s| s.to_string()).collect();
         assert_eq!(shown, ["rabitq:bound", "rabitq4:bound=2.5"]);
-        assert_eq!("rabitq8".parse::<Tier>().unwrap(), Tier::Rabitq(8));
+        assert_eq!(
+            "rabitq8".parse::<Tier>().unwrap(),
+            Tier::Rabitq(RabitqBits::new(8).unwrap())
+        );
         for bad in [
             "int8:bound,float",
             "rabitq9,int8",
@@ -221,7 +228,9 @@ mod tests {
             let got: Vec<u32> = hits.iter().map(|h| h.row).collect();
             let want: Vec<u32> = all[..k].iter().map(|x| x.0).collect();
             assert_eq!(got, want);
-            assert!(hits.iter().all(|h| h.tier == Tier::Rabitq(4)));
+            assert!(hits
+                .iter()
+                .all(|h| h.tier == Tier::Rabitq(RabitqBits::new(4).unwrap())));
         }
         let chain = TierSpec::parse_chain("rabitq1:bound,rabitq4:bound,float").unwrap();
         let (hits, reports) = c.search_reported(&queries, k, &chain).unwrap();

@@ -308,6 +308,7 @@ mod tests {
     use crate::codec::tests::calibrate;
     use crate::quantizer::{QuantizeOptions, Quantizer};
     use crate::search::chain::Tier;
+    use crate::search::RabitqBits;
     use crate::search::TierSpec;
     use crate::testutil::vectors_array;
 
@@ -363,7 +364,7 @@ mod tests {
         // The last tier of each chain gives the scores: the 4-bit tier alone is the one
         // that read `emb_rq4`.
         for (chain, last) in [
-            ("rabitq4", Tier::Rabitq(4)),
+            ("rabitq4", Tier::Rabitq(RabitqBits::new(4).unwrap())),
             ("rabitq1:bound,rabitq4:bound,int8", Tier::Int8),
             ("rabitq4:3,int8", Tier::Int8),
         ] {
@@ -383,7 +384,10 @@ mod tests {
             .corpus
             .search(&queries, 5, &TierSpec::parse_chain("rabitq1").unwrap())
             .unwrap();
-        assert!(one.iter().flatten().all(|h| h.tier == Tier::Rabitq(1)));
+        assert!(one
+            .iter()
+            .flatten()
+            .all(|h| h.tier == Tier::Rabitq(RabitqBits::ONE)));
         // Without the extra-bits column the 4-bit tier names what is missing.
         let mut o = QuantizeOptions::new("emb");
         o.schemes = vec![Scheme::Rabitq];

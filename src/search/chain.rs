@@ -22,7 +22,41 @@ pub enum Tier {
     Float,
     /// RaBitQ estimator over codes of 1 to 8 bits per dimension (`rabitq` = `rabitq1`,
     /// `rabitq4`, ...).
-    Rabitq(u8),
+    Rabitq(RabitqBits),
+}
+
+/// Bits per dimension of RaBitQ codes: 1 to 8, checked when made.
+///
+/// ```
+/// use embquant::search::{RabitqBits, Tier};
+///
+/// assert_eq!("rabitq4".parse::<Tier>()?, Tier::Rabitq(RabitqBits::new(4)?));
+/// assert!(RabitqBits::new(0).is_err() && RabitqBits::new(9).is_err());
+/// # Ok::<(), embquant::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RabitqBits(u8);
+
+impl RabitqBits {
+    /// One bit: the sign codes alone.
+    pub const ONE: RabitqBits = RabitqBits(1);
+
+    /// `bits` (1 to 8), or an error naming the bound.
+    pub fn new(bits: u8) -> Result<Self> {
+        if (1..=crate::codec::rabitq_ex::MAX_BITS).contains(&bits) {
+            Ok(RabitqBits(bits))
+        } else {
+            Err(Error::bad_argument(
+                "rabitq_bits",
+                format!("{bits}: expected 1 to 8"),
+            ))
+        }
+    }
+
+    /// The bits.
+    pub fn get(self) -> u8 {
+        self.0
+    }
 }
 
 impl fmt::Display for Tier {
@@ -33,8 +67,8 @@ impl fmt::Display for Tier {
             Tier::Int4 => "int4",
             Tier::F16 => "f16",
             Tier::Float => "float",
-            Tier::Rabitq(1) => "rabitq",
-            Tier::Rabitq(b) => return write!(f, "rabitq{b}"),
+            Tier::Rabitq(RabitqBits::ONE) => "rabitq",
+            Tier::Rabitq(b) => return write!(f, "rabitq{}", b.get()),
         })
     }
 }
@@ -48,9 +82,9 @@ impl FromStr for Tier {
             "int4" => Tier::Int4,
             "f16" => Tier::F16,
             "float" => Tier::Float,
-            "rabitq" => Tier::Rabitq(1),
+            "rabitq" => Tier::Rabitq(RabitqBits::ONE),
             _ => match s.strip_prefix("rabitq").map(str::parse::<u8>) {
-                Some(Ok(b @ 1..=8)) => Tier::Rabitq(b),
+                Some(Ok(b @ 1..=8)) => Tier::Rabitq(RabitqBits(b)),
                 _ => {
                     return Err(Error::bad_argument("tier", format!(
                         "tier {s:?}: expected binary, rabitq (or rabitq1 to rabitq8), int8, int4, f16 or float"

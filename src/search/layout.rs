@@ -27,7 +27,7 @@ pub fn scheme_of(tier: Tier) -> Option<Scheme> {
 /// `rabitq4` reads the sign column and the 4-bit extra bits.
 pub fn columns_of(tier: Tier) -> Vec<(Scheme, u8)> {
     match tier {
-        Tier::Rabitq(b) if b > 1 => vec![(Scheme::Rabitq, 0), (Scheme::RabitqEx, b)],
+        Tier::Rabitq(b) if b.get() > 1 => vec![(Scheme::Rabitq, 0), (Scheme::RabitqEx, b.get())],
         t => scheme_of(t).map(|s| (s, 0)).into_iter().collect(),
     }
 }

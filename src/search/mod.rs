@@ -49,7 +49,7 @@ pub(crate) mod topk;
 
 pub use bound::QueryReport;
 pub use build::{CorpusBuilder, LoadedCorpus};
-pub use chain::{Hit, Tier, TierSpec};
+pub use chain::{Hit, RabitqBits, Tier, TierSpec};
 pub use floats::{FloatRows, InMemoryFloats};
 pub use layout::{float_column, is_float_vector, CodeLayout};
 #[cfg(feature = "job")]

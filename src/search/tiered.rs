@@ -8,6 +8,7 @@
 //! the exact dot product. Queries run in parallel (rayon); the first tier scans the corpus in
 //! blocks shared by a group of queries, so a block of codes is reused from cache.
 
+use crate::search::RabitqBits;
 use rayon::prelude::*;
 
 use super::floats::FloatTier;
@@ -262,10 +263,12 @@ impl Corpus {
         // (at PREFILTER_EPS0) for as many rows as the tier keeps; the prefilter's own entry
         // is dropped from the trace and the reports.
         if let Some(first) = chain.first() {
-            if matches!(first.tier, Tier::Rabitq(b) if b > 1) && self.has(Tier::Rabitq(1)) {
+            if matches!(first.tier, Tier::Rabitq(b) if b.get() > 1)
+                && self.has(Tier::Rabitq(RabitqBits::ONE))
+            {
                 let mut run = Vec::with_capacity(chain.len() + 1);
                 run.push(TierSpec {
-                    tier: Tier::Rabitq(1),
+                    tier: Tier::Rabitq(RabitqBits::ONE),
                     factor: if chain.len() > 1 { first.factor } else { 1 },
                     bound: Some(PREFILTER_EPS0),
                 });

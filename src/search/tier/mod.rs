@@ -11,6 +11,7 @@ mod int8;
 mod rabitq;
 mod rabitq_ex;
 
+use crate::search::RabitqBits;
 use half::f16 as F16;
 
 use super::chain::Tier;
@@ -93,8 +94,10 @@ impl Codes {
             Codes::Int8(..) => Tier::Int8,
             Codes::Int4(..) => Tier::Int4,
             Codes::F16(..) => Tier::F16,
-            Codes::Rabitq(..) => Tier::Rabitq(1),
-            Codes::RabitqEx { codec, .. } => Tier::Rabitq(codec.bits()),
+            Codes::Rabitq(..) => Tier::Rabitq(RabitqBits::ONE),
+            Codes::RabitqEx { codec, .. } => {
+                Tier::Rabitq(RabitqBits::new(codec.bits()).expect("the codec's bits are 2 to 8"))
+            }
         }
     }
 

@@ -4,6 +4,7 @@
 //! groups in blocks of 32 rows ([`crate::kernels::fastscan`]). The layout is chosen once, when
 //! the corpus is built, from the SIMD level the process runs at.
 
+use crate::search::RabitqBits;
 use rayon::prelude::*;
 
 use super::{TierCodes, Valid};
@@ -71,7 +72,7 @@ impl RabitqTier {
 
 impl TierCodes for RabitqTier {
     fn tier(&self) -> Tier {
-        Tier::Rabitq(1)
+        Tier::Rabitq(RabitqBits::ONE)
     }
 
     fn query_group(&self) -> usize {

@@ -9,6 +9,7 @@ use crate::codec::rabitq_ex::{half_width, RabitqExCodec};
 use crate::search::bound::{self, Bounded};
 use crate::search::chain::Tier;
 use crate::search::topk::TopK;
+use crate::search::RabitqBits;
 
 pub(super) struct RabitqExTier {
     signs: Vec<u8>,
@@ -54,7 +55,7 @@ impl RabitqExTier {
 
 impl TierCodes for RabitqExTier {
     fn tier(&self) -> Tier {
-        Tier::Rabitq(self.codec.bits())
+        Tier::Rabitq(RabitqBits::new(self.codec.bits()).expect("the codec's bits are 2 to 8"))
     }
 
     fn query_group(&self) -> usize {
