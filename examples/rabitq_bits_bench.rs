@@ -94,12 +94,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         c.encode_slice(&x, &mut s, &mut e)
             .map_err(|r| format!("row {r}"))?;
         corpus.insert(Codes::RabitqEx {
-            signs: s,
+            signs: s.into(),
             extra: e,
             codec: c,
         })?;
     }
-    corpus.insert(Codes::Rabitq(signs, base))?;
+    corpus.insert(Codes::Rabitq(signs.into(), base))?;
     drop(x);
     eprintln!(
         "encoded {rows} x {dim} (int8, rabitq 1 + {wanted:?} bits) in {:.1} s",

@@ -50,12 +50,12 @@ fn corpus_of(values: &[f32], dim: usize) -> Corpus {
         c.encode_slice(values, &mut s, &mut e).unwrap();
         if bits == 2 {
             corpus
-                .insert(Codes::Rabitq(s.clone(), base.clone()))
+                .insert(Codes::Rabitq(s.clone().into(), base.clone()))
                 .unwrap();
         }
         corpus
             .insert(Codes::RabitqEx {
-                signs: s,
+                signs: s.into(),
                 extra: e,
                 codec: c,
             })

@@ -47,7 +47,7 @@ fn corpus_of(values: &[f32], dim: usize, rotation: Rotation) -> Corpus {
             i8c,
         ))
         .unwrap();
-    corpus.insert(Codes::Rabitq(rcodes, rq)).unwrap();
+    corpus.insert(Codes::Rabitq(rcodes.into(), rq)).unwrap();
     corpus.set_floats(Box::new(InMemoryFloats {
         values: values.to_vec(),
         dim,

@@ -446,7 +446,7 @@ mod tests {
         let rq = RabitqCodec::new(&cal, Rotation::default());
         let mut r = vec![0u8; rows * rq.width()];
         rq.encode_slice(values, &mut r).unwrap();
-        c.insert(Codes::Rabitq(r, rq)).unwrap();
+        c.insert(Codes::Rabitq(r.into(), rq)).unwrap();
         c.set_floats(Box::new(InMemoryFloats {
             values: values.to_vec(),
             dim,

@@ -370,11 +370,11 @@ impl Variant {
             ))?;
         }
         if let Some((codec, codes, _)) = rq {
-            c.insert(Codes::Rabitq(codes, codec))?;
+            c.insert(Codes::Rabitq(codes.into(), codec))?;
         }
         for (codec, signs, extra) in rqx {
             c.insert(Codes::RabitqEx {
-                signs,
+                signs: signs.into(),
                 extra,
                 codec,
             })?;

@@ -129,10 +129,10 @@ mod tests {
         let mut c = Corpus::new(rows, dim);
         c.insert(Codes::Int8(i8.into_iter().map(|x| x as i8).collect(), i8c))
             .unwrap();
-        c.insert(Codes::Rabitq(s.clone(), ex.base().clone()))
+        c.insert(Codes::Rabitq(s.clone().into(), ex.base().clone()))
             .unwrap();
         c.insert(Codes::RabitqEx {
-            signs: s.clone(),
+            signs: s.clone().into(),
             extra: e.clone(),
             codec: ex.clone(),
         })

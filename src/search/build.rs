@@ -256,23 +256,22 @@ impl CorpusBuilder {
     ) -> Result<LoadedCorpus> {
         let dim = self.layout.dims().unwrap_or(dim);
         let mut corpus = Corpus::new(self.valid.len(), dim);
-        // The sign codes every multi-bit RaBitQ tier scores with (the layout reads the sign
-        // column whenever it reads extra bits), copied only when such a tier is loaded.
-        let extra = self
-            .buffers
-            .iter()
-            .any(|(_, _, b)| matches!(b, Buffer::RabitqEx(..)));
-        let signs: Option<Vec<u8>> = self.buffers.iter().find_map(|(_, _, b)| match b {
-            Buffer::Rabitq(v, _) if extra => Some(v.clone()),
-            _ => None,
-        });
-        for (name, _, buf) in self.buffers {
+        // The sign codes: one allocation the 1-bit tier and every multi-bit tier score with
+        // (the layout reads the sign column whenever it reads extra bits).
+        let mut buffers = self.buffers;
+        let mut signs: Option<std::sync::Arc<[u8]>> = None;
+        for (_, _, b) in buffers.iter_mut() {
+            if let Buffer::Rabitq(v, _) = b {
+                signs = Some(std::mem::take(v).into());
+            }
+        }
+        for (name, _, buf) in buffers {
             corpus.insert(match buf {
                 Buffer::Binary(v, c) => Codes::Binary(v, c),
                 Buffer::Int8(v, c) => Codes::Int8(v, c),
                 Buffer::Int4(v, c) => Codes::Int4(v, c),
                 Buffer::F16(v) => Codes::F16(v),
-                Buffer::Rabitq(v, c) => Codes::Rabitq(v, c),
+                Buffer::Rabitq(_, c) => Codes::Rabitq(signs.clone().expect("taken above"), c),
                 Buffer::RabitqEx(extra, codec) => Codes::RabitqEx {
                     signs: signs.clone().ok_or_else(|| {
                         Error::Schema(format!(
@@ -649,7 +648,7 @@ mod tests {
             .to_vec();
         codes[40 * 12 + 4..40 * 12 + 8].copy_from_slice(&f32::NAN.to_le_bytes());
         let e = Corpus::new(300, 24)
-            .with(Codes::Rabitq(codes, c))
+            .with(Codes::Rabitq(codes.into(), c))
             .err()
             .unwrap();
         assert!(matches!(e, Error::BadCode { row: 40, .. }), "{e}");

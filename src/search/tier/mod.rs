@@ -12,6 +12,8 @@ mod rabitq;
 mod rabitq_ex;
 
 use crate::search::RabitqBits;
+use std::sync::Arc;
+
 use half::f16 as F16;
 
 use super::chain::Tier;
@@ -73,12 +75,14 @@ pub enum Codes {
     Int4(Vec<u8>, Int4Codec),
     /// f16 vectors (`dim` per row).
     F16(Vec<F16>),
-    /// RaBitQ codes (`RabitqCodec::width` bytes per row).
-    Rabitq(Vec<u8>, RabitqCodec),
+    /// RaBitQ codes (`RabitqCodec::width` bytes per row), shared with the multi-bit tier
+    /// of the same encoding (one copy of the sign codes for both).
+    Rabitq(Arc<[u8]>, RabitqCodec),
     /// Multi-bit RaBitQ: the two columns of one encoding, scored together.
     RabitqEx {
-        /// The 1-bit codes with their factors (`RabitqCodec::width` bytes per row).
-        signs: Vec<u8>,
+        /// The 1-bit codes with their factors (`RabitqCodec::width` bytes per row), shared
+        /// with the 1-bit tier.
+        signs: Arc<[u8]>,
         /// The extra bits with their factors (`RabitqExCodec::width` bytes per row).
         extra: Vec<u8>,
         /// The codec of both.

@@ -22,7 +22,7 @@ const STEP_ROWS: usize = 1024;
 const QUERY_GROUP: usize = super::int8::QUERY_GROUP;
 
 pub(super) struct RabitqTier {
-    codes: Vec<u8>,
+    codes: std::sync::Arc<[u8]>,
     codec: RabitqCodec,
     dim: usize,
     /// The codes re-laid for the table scan.
@@ -44,7 +44,7 @@ enum Layout {
 }
 
 impl RabitqTier {
-    pub(super) fn new(codes: Vec<u8>, codec: RabitqCodec, dim: usize) -> Self {
+    pub(super) fn new(codes: std::sync::Arc<[u8]>, codec: RabitqCodec, dim: usize) -> Self {
         let blocks = rabitq_blocks(&codes, &codec);
         let widths = codes
             .chunks_exact(codec.width())

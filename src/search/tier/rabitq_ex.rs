@@ -12,7 +12,7 @@ use crate::search::topk::TopK;
 use crate::search::RabitqBits;
 
 pub(super) struct RabitqExTier {
-    signs: Vec<u8>,
+    signs: std::sync::Arc<[u8]>,
     extra: Vec<u8>,
     codec: RabitqExCodec,
     dim: usize,
@@ -21,7 +21,12 @@ pub(super) struct RabitqExTier {
 }
 
 impl RabitqExTier {
-    pub(super) fn new(signs: Vec<u8>, extra: Vec<u8>, codec: RabitqExCodec, dim: usize) -> Self {
+    pub(super) fn new(
+        signs: std::sync::Arc<[u8]>,
+        extra: Vec<u8>,
+        codec: RabitqExCodec,
+        dim: usize,
+    ) -> Self {
         let (w1, w2) = (codec.base().width(), codec.width());
         let widths = signs
             .chunks_exact(w1)
